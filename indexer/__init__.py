@@ -1,0 +1,1 @@
+"""Index documents, text and vector backends, query understanding and retrieval."""

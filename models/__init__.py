@@ -1,0 +1,1 @@
+"""Neural networks and pure math of the recurrent neural cascade (imports no other project package)."""

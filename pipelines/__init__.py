@@ -1,0 +1,1 @@
+"""Data in, label mining, training runs, batch jobs and the `cxrsearch` CLI."""

@@ -1,0 +1,1 @@
+"""Flask web app: JSON API, HTML UI and admin/job pages."""

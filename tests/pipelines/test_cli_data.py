@@ -1,0 +1,71 @@
+"""The CLI end to end: `cxrsearch data fetch`, `data prepare`, `stats`, and errors for bad use."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from pipelines.cli import main
+from pipelines.manifest import read_manifest
+
+
+def run(*argv):
+    return main(list(argv))
+
+
+def test_fetch_prepare_stats_on_small_corpus(tmp_path, make_reports, capsys, monkeypatch):
+    monkeypatch.setenv("CXRSEARCH_DATA", str(tmp_path / "data"))
+    assert run("data", "fetch", "--from", str(make_reports())) == 0
+    assert run("data", "prepare", "--min-cases", "4") == 0
+    out = capsys.readouterr().out
+    assert "loaded 21 reports, skipped 0" in out
+    entries = read_manifest(tmp_path / "data" / "manifest.jsonl")
+    assert len(entries) == 42
+    by_report = {}
+    for e in entries:
+        by_report.setdefault(e.report_id, set()).add(e.split)
+    assert all(len(s) == 1 for s in by_report.values())
+    labels = {e.label for e in entries}
+    assert labels == {"normal", "calcified granuloma", "lung/hypoinflation", None}
+    assert {e.view for e in entries if e.report_id == "1"} == {"frontal", "lateral"}
+
+    assert run("stats", "--json", "--top", "3") == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert stats["table1"][0] == {"term": "normal", "total": 20, "overlap": 0, "overlap_percent": 0.0}
+    assert stats["table1"][1]["term"] == "calcified granuloma" and stats["table1"][1]["total"] == 8
+    assert stats["corpus"]["images"] == 42
+    assert {row["label"]: row["images"] for row in stats["labels"]}["lung/hypoinflation"] == 6
+
+    assert run("stats") == 0
+    assert "Table 1" in capsys.readouterr().out
+
+
+def test_stats_before_fetch_is_a_clear_error(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("CXRSEARCH_DATA", str(tmp_path / "empty"))
+    assert run("stats") == 1
+    assert "run `cxrsearch data fetch` first" in capsys.readouterr().err
+
+
+def test_prepare_strict_names_the_bad_file(tmp_path, make_reports, capsys, monkeypatch):
+    folder = make_reports()
+    (folder / "99.xml").write_text("<eCitation><MeSH>")
+    monkeypatch.setenv("CXRSEARCH_DATA", str(tmp_path / "data"))
+    assert run("data", "fetch", "--from", str(folder)) == 0
+    assert run("data", "prepare", "--strict") == 1
+    assert "99.xml: malformed or truncated XML" in capsys.readouterr().err
+    assert run("data", "prepare") == 0
+    assert "skipped 1" in capsys.readouterr().out
+
+
+def test_unknown_command_and_help(capsys):
+    assert run("frobnicate") == 2
+    assert "unknown command 'frobnicate'" in capsys.readouterr().err
+    assert run("--help") == 0
+    out = capsys.readouterr().out
+    assert "data" in out and "stats" in out
+
+
+def test_console_script_is_installed():
+    exe = sys.executable.replace("python", "cxrsearch")
+    proc = subprocess.run([exe, "data", "--help"], capture_output=True, text=True)
+    assert proc.returncode == 0 and "fetch" in proc.stdout and "prepare" in proc.stdout
