@@ -22,11 +22,27 @@ def es_url() -> str:
 
 
 @pytest.fixture(scope="session")
-def real_reports_tgz() -> Path:
-    """The real Open-i reports archive: the shared copy, else the one `cxrsearch data fetch` cached."""
-    candidates = [REPORTS_TGZ, Path(__file__).resolve().parents[1] / "data" / "raw" / "NLMCXR_reports.tgz"]
-    for path in candidates:
-        if path.is_file():
-            return path
-    pytest.fail("the real NLMCXR_reports.tgz is neither in ../shared/data nor in ./data/raw: "
-                "run `cxrsearch data fetch` first")
+def real_data() -> tuple[Path, Path]:
+    """(reports tgz, DICOM metadata) of the real corpus.
+
+    The shared copies beside the checkout make this fast; without them the project's own fetch
+    obtains the files (into ./data, as `cxrsearch data fetch` does), so no test requires shared/.
+    """
+    if REPORTS_TGZ.is_file() and DICOM_METADATA.is_file():
+        return REPORTS_TGZ, DICOM_METADATA
+    from pipelines.settings import data_dir
+    from pipelines.sources.fetch import DICOM_METADATA as META, REPORTS, fetch
+
+    root = data_dir()
+    fetch(root)
+    return root / "raw" / REPORTS.name, root / "raw" / META.name
+
+
+@pytest.fixture(scope="session")
+def real_reports_tgz(real_data) -> Path:
+    return real_data[0]
+
+
+@pytest.fixture(scope="session")
+def real_metadata(real_data) -> Path:
+    return real_data[1]

@@ -8,7 +8,6 @@ import pytest
 from pipelines.errors import DataFetchError
 from pipelines.sources import fetch as fetch_mod
 from pipelines.sources.fetch import DICOM_METADATA, REPORTS, fetch, sha256_of
-from tests.conftest import DICOM_METADATA as SHARED_META
 
 
 def test_local_tarball_with_wrong_checksum_is_refused_unless_no_verify(tmp_path, small_tgz):
@@ -30,9 +29,9 @@ def test_missing_source_is_a_clear_error(tmp_path):
         fetch(tmp_path / "data", from_path=tmp_path / "nope.tgz")
 
 
-def test_real_archive_verified_extracted_once(tmp_path, real_reports_tgz):
+def test_real_archive_verified_extracted_once(tmp_path, real_reports_tgz, real_metadata):
     root = tmp_path / "data"
-    done = fetch(root, from_path=real_reports_tgz, metadata_path=SHARED_META, log=lambda *_: None)
+    done = fetch(root, from_path=real_reports_tgz, metadata_path=real_metadata, log=lambda *_: None)
     assert done == {"reports": "copied, 3955 report files", "dicom_metadata": "copied"}
     marker = root / "reports" / ".extracted"
     mtime = marker.stat().st_mtime_ns
@@ -41,13 +40,13 @@ def test_real_archive_verified_extracted_once(tmp_path, real_reports_tgz):
     assert marker.stat().st_mtime_ns == mtime
 
 
-def test_default_source_reads_members_out_of_the_wheel_zip(tmp_path, real_reports_tgz, monkeypatch):
+def test_default_source_reads_members_out_of_the_wheel_zip(tmp_path, real_reports_tgz, real_metadata, monkeypatch):
     """The PyPI wheel is opened as a zip; a wheel already in the cache is not downloaded again."""
     wheels = tmp_path / "data" / "cache" / "wheels"
     wheels.mkdir(parents=True)
     with zipfile.ZipFile(wheels / "torchxrayvision-1.5.7-py3-none-any.whl", "w") as zf:
         zf.write(real_reports_tgz, REPORTS.wheel_member)
-        zf.write(SHARED_META, DICOM_METADATA.wheel_member)
+        zf.write(real_metadata, DICOM_METADATA.wheel_member)
 
     def no_pip(*a, **k):
         raise AssertionError("pip must not run when the wheel is cached")

@@ -11,7 +11,6 @@ from pipelines.corpus import Corpus, build_manifest
 from pipelines.labels import term_table
 from pipelines.sources.openi import load_reports
 from pipelines.sources.views import load_view_positions
-from tests.conftest import DICOM_METADATA
 
 pytestmark = pytest.mark.slow
 
@@ -23,9 +22,9 @@ def raw_files(real_reports_tgz):
 
 
 @pytest.fixture(scope="module")
-def corpus(real_reports_tgz):
+def corpus(real_reports_tgz, real_metadata):
     reports, summary = load_reports(real_reports_tgz)
-    positions = load_view_positions(DICOM_METADATA) if DICOM_METADATA.is_file() else {}
+    positions = load_view_positions(real_metadata)
     return Corpus(reports, positions, summary)
 
 
