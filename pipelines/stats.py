@@ -98,6 +98,8 @@ def format_stats(stats: dict) -> str:
     if "vocabulary" in stats:
         v = stats["vocabulary"]
         out.append("")
-        out.append("Vocabulary coverage of term occurrences: " + ", ".join(
-            f"{k} {v[k]}" for k in v if isinstance(v[k], (int, float, str))))
+        out.append("Vocabulary coverage of MeSH major term occurrences:")
+        for part in ("heads", "subheadings", "total"):
+            if part in v:
+                out.append(f"  {part:12s} {v[part + '_recognised']:6d} / {v[part]:6d} recognised ({v[part + '_percent']:.1f}%)")
     return "\n".join(out)

@@ -35,6 +35,7 @@ def test_fetch_prepare_stats_on_small_corpus(tmp_path, make_reports, capsys, mon
     assert stats["table1"][1]["term"] == "calcified granuloma" and stats["table1"][1]["total"] == 8
     assert stats["corpus"]["images"] == 42
     assert {row["label"]: row["images"] for row in stats["labels"]}["lung/hypoinflation"] == 6
+    assert stats["vocabulary"]["heads"] == 24 and stats["vocabulary"]["heads_percent"] == 100.0
 
     assert run("stats") == 0
     assert "Table 1" in capsys.readouterr().out
