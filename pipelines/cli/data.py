@@ -9,6 +9,8 @@ from pipelines.cli import dispatch
 DATA_COMMANDS: dict[str, str] = {
     "fetch": "data_fetch",
     "prepare": "data_prepare",
+    "synth": "data_synth",
+    "contact-sheet": "data_contact_sheet",
 }
 
 

@@ -1,0 +1,21 @@
+"""Synthetic chest radiographs rendered from real Open-i annotations: a labelled stand-in for the image archive.
+
+Modules, by job:
+    geometry   coordinates (patient's right = image left in frontal views), seeds, soft shapes
+    anatomy    the normal chest (frontal and lateral) as an attenuation map, varied per image id
+    terms      MeSH term -> finding (concept, side, zone, site, severity, spread)
+    scene      the canvas findings draw on, zones, drawing primitives, recorded marks
+    lungs, cardio, skeleton, devices   the findings' drawers, by body system
+    findings   the registry of drawable concepts
+    render     render(image_id, terms, view, size) -> (uint8 image, regions): pure, deterministic
+    corpus     the whole corpus: PNGs, regions.jsonl, SYNTHETIC.json, skip what is done
+    sheet      contact sheets to look at
+
+The images are synthetic stand-ins, not radiographs: never report numbers measured on them as
+clinical accuracy.
+"""
+from pipelines.synth.findings import CONCEPTS, supported_concepts
+from pipelines.synth.render import DEFAULT_SIZE, GENERATOR, GENERATOR_VERSION, Region, render, render_image
+
+__all__ = ["CONCEPTS", "DEFAULT_SIZE", "GENERATOR", "GENERATOR_VERSION", "Region", "render", "render_image",
+           "supported_concepts"]
