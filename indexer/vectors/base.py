@@ -1,0 +1,101 @@
+"""Pure pieces shared by the vector backends: result types, vector validation and normalisation, id checks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+from indexer.errors import DimensionMismatch, InvalidVectorConfig, InvalidVectors
+
+VECTOR_KINDS = ("cnn_embedding", "context_vector")
+
+
+@dataclass(frozen=True)
+class Neighbours:
+    """The nearest stored images of one query, best first.
+
+    ``scores`` are inner products of unit vectors (cosine similarity, in [-1, 1]): exact for
+    FAISS flat, IVF-Flat and HNSW, approximate for IVF-PQ; Elasticsearch scores are converted back
+    to the same scale.
+    """
+
+    image_ids: tuple[str, ...]
+    scores: tuple[float, ...]
+
+    def __len__(self) -> int:
+        return len(self.image_ids)
+
+    def pairs(self) -> list[tuple[str, float]]:
+        """``[(image_id, score), ...]`` best first."""
+        return list(zip(self.image_ids, self.scores))
+
+
+@dataclass(frozen=True)
+class AddResult:
+    """What an ``add`` did: new image ids and image ids whose vector was replaced."""
+
+    added: int
+    updated: int
+
+
+def check_kind(kind: str) -> str:
+    """Return ``kind`` if it is one of ``VECTOR_KINDS``, else raise naming the valid ones."""
+    if kind not in VECTOR_KINDS:
+        raise InvalidVectorConfig(f"kind {kind!r} is unknown; valid: {', '.join(VECTOR_KINDS)}")
+    return kind
+
+
+def check_k(k: Any) -> int:
+    """Return ``k`` as an int if it is a positive integer."""
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise InvalidVectors(f"k={k!r} must be a positive integer")
+    return int(k)
+
+
+def check_image_ids(image_ids: Sequence[str], n_vectors: int) -> list[str]:
+    """Return the ids as a list: one non-empty string per vector row, no repeats."""
+    ids = list(image_ids)
+    if len(ids) != n_vectors:
+        raise InvalidVectors(f"{len(ids)} image ids for {n_vectors} vectors; give one image id per vector row")
+    bad = [i for i in ids if not isinstance(i, str) or not i]
+    if bad:
+        raise InvalidVectors(f"image ids must be non-empty strings, got {bad[:5]!r}")
+    if len(set(ids)) != len(ids):
+        seen: set[str] = set()
+        dupes = sorted({i for i in ids if i in seen or seen.add(i)})
+        raise InvalidVectors(f"image ids repeated within one batch: {dupes[:5]}; each id may appear once")
+    return ids
+
+
+def unit_vectors(vectors: Any, dimension: int, what: str = "vectors", owner: str = "this store") -> np.ndarray:
+    """Validate and L2-normalise vectors.
+
+    Args:
+        vectors: (N, D) or (D,) array-like of real numbers (numpy, torch CPU tensor, lists).
+        dimension: the D the caller holds.
+        what: how to name the vectors in an error ("query vectors").
+        owner: how to name the holder in an error ("this context_vector store (model version 'v1')").
+    Returns:
+        (N, D) float32 C-contiguous copy with unit rows.
+    """
+    x = np.asarray(vectors)
+    if x.ndim == 1:
+        x = x[None, :]  # (D,) -> (1, D)
+    if x.ndim != 2:
+        raise InvalidVectors(f"{what} must be a (N, {dimension}) array, got shape {x.shape}")
+    if x.shape[1] != dimension:
+        raise DimensionMismatch(f"{what} have dimension {x.shape[1]}, but {owner} holds {dimension}-d vectors")
+    if x.dtype == bool or not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating):
+        raise InvalidVectors(f"{what} must be real numbers, got dtype {x.dtype}")
+    x = np.array(x, dtype=np.float32, order="C", copy=True)
+    bad = np.flatnonzero(~np.isfinite(x).all(axis=1))
+    if len(bad):
+        raise InvalidVectors(f"{what} rows {bad[:5].tolist()} contain NaN or infinity; every value must be finite")
+    norms = np.linalg.norm(x, axis=1)  # (N,)
+    zero = np.flatnonzero(norms <= 1e-12)
+    if len(zero):
+        raise InvalidVectors(f"{what} rows {zero[:5].tolist()} are all zeros; a direction is needed (norm > 0)")
+    x /= norms[:, None]
+    return x
