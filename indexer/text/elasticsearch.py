@@ -1,0 +1,392 @@
+"""Elasticsearch text backend: the only module in the project that talks to the Elasticsearch client.
+
+- Explicit mapping derived from `indexer.documents`: report and annotation text through the
+  `standard` analyzer with English stop words (the server's core analysis; the project's test server,
+  the integ-test-zip, has no `english`/stemming analyzers, so none is used anywhere), keyword fields
+  for filters and facets, stored-only objects not indexed, and `dynamic: strict` so schema drift
+  fails loudly.
+- Versions: each build writes a concrete index `<alias>-v<version>`; `switch` moves the alias in one
+  `_aliases` call (atomic on the server), and only then deletes the previous version.
+- Bulk writes through `elasticsearch.helpers.streaming_bulk`; per-document rejections are reported
+  in the WriteResult, not raised.
+- Every client error is wrapped at this boundary: unreachable/refused/TLS/auth -> IndexUnavailable
+  naming the URL; a missing index -> IndexNotFound; anything else -> IndexerError.
+
+Connection settings come from `ESSettings` (typed config), usually `ESSettings.from_env()`:
+CXRSEARCH_ES_URL, CXRSEARCH_ES_API_KEY or CXRSEARCH_ES_USER/CXRSEARCH_ES_PASSWORD,
+CXRSEARCH_ES_CA (CA certificate file for https), CXRSEARCH_ES_INDEX (alias name),
+CXRSEARCH_ES_TIMEOUT (seconds).
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from urllib.parse import urlsplit, urlunsplit
+
+import elastic_transport
+from elasticsearch import (
+    ApiError, AuthenticationException, AuthorizationException, Elasticsearch, NotFoundError, UnsupportedProductError,
+    helpers,
+)
+
+from indexer.documents import KEYWORD_FIELDS, SCHEMA_VERSION, TEXT_FIELDS, validate_document
+from indexer.errors import DocumentNotFound, IndexerError, IndexNotFound, IndexUnavailable
+from indexer.text.base import (
+    Filters, Hit, SearchResult, TextBackend, WriteResult, check_facets, check_k, check_version_name,
+    new_version_name, normalise_filters,
+)
+
+DEFAULT_URL = "http://127.0.0.1:9200"
+DEFAULT_INDEX = "cxrsearch-images"
+FACET_SIZE = 20
+ANALYZER = "report_text"
+
+
+@dataclass(frozen=True)
+class ESSettings:
+    """How to reach Elasticsearch and which alias to serve.
+
+    Attributes:
+        url: server URL, e.g. https://es.hospital.local:9200.
+        index: the alias searches use; versions are concrete indices `<index>-v<version>`.
+        api_key: an API key (base64 'id:key' form), preferred over basic auth when both are set.
+        user, password: basic auth.
+        ca_certs: path of a CA certificate bundle for https with a private CA.
+        request_timeout: seconds per request.
+    """
+
+    url: str = DEFAULT_URL
+    index: str = DEFAULT_INDEX
+    api_key: str | None = field(default=None, repr=False)
+    user: str | None = None
+    password: str | None = field(default=None, repr=False)
+    ca_certs: str | None = None
+    request_timeout: float = 30.0
+    shards: int = 1
+    replicas: int = 0
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides) -> "ESSettings":
+        """Settings from CXRSEARCH_ES_* variables; keyword overrides that are not None win."""
+        env = os.environ if environ is None else environ
+        settings = cls(
+            url=env.get("CXRSEARCH_ES_URL") or DEFAULT_URL,
+            index=env.get("CXRSEARCH_ES_INDEX") or DEFAULT_INDEX,
+            api_key=env.get("CXRSEARCH_ES_API_KEY") or None,
+            user=env.get("CXRSEARCH_ES_USER") or None,
+            password=env.get("CXRSEARCH_ES_PASSWORD") or None,
+            ca_certs=env.get("CXRSEARCH_ES_CA") or None,
+            request_timeout=float(env.get("CXRSEARCH_ES_TIMEOUT") or 30.0),
+        )
+        return replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+
+    def __repr__(self) -> str:  # never print a password or key
+        return (f"ESSettings(url={self.safe_url!r}, index={self.index!r}, api_key={'***' if self.api_key else None}, "
+                f"user={self.user!r}, ca_certs={self.ca_certs!r}, request_timeout={self.request_timeout})")
+
+    @property
+    def safe_url(self) -> str:
+        """The URL with any password in it masked, for messages."""
+        parts = urlsplit(self.url)
+        if parts.password:
+            netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+            return urlunsplit(parts._replace(netloc=netloc))
+        return self.url
+
+
+LIVE_REFRESH_INTERVAL = "1s"
+
+
+def index_settings(settings: ESSettings) -> dict:
+    """Index settings: shard counts, the report-text analyzer (core `standard` + English stop words).
+
+    A version being built does not refresh on a timer (writers refresh when they need to read);
+    `switch` turns the periodic refresh on when the version goes live.
+    """
+    return {
+        "number_of_shards": settings.shards,
+        "number_of_replicas": settings.replicas,
+        "refresh_interval": "-1",
+        "analysis": {"analyzer": {ANALYZER: {"type": "standard", "stopwords": "_english_"}}},
+    }
+
+
+def index_mappings() -> dict:
+    """The explicit mapping of an image document (from the schema in indexer.documents)."""
+    props: dict[str, dict] = {name: {"type": "text", "analyzer": ANALYZER} for name in TEXT_FIELDS}
+    props.update({name: {"type": "keyword"} for name in KEYWORD_FIELDS})
+    props["synthetic"] = {"type": "boolean"}
+    for name in ("annotations", "concepts", "label_probabilities"):
+        props[name] = {"type": "object", "enabled": False}
+    props["content_hash"] = {"type": "keyword", "index": False}
+    props["schema_version"] = {"type": "integer", "index": False}
+    return {"dynamic": "strict", "_meta": {"schema_version": SCHEMA_VERSION}, "properties": props}
+
+
+class ElasticsearchTextBackend(TextBackend):
+    """The text index in Elasticsearch: alias `settings.index` over versioned indices."""
+
+    name = "es"
+
+    def __init__(self, settings: ESSettings | None = None, client: Elasticsearch | None = None):
+        self.settings = settings or ESSettings.from_env()
+        if self.settings.index != self.settings.index.lower() or not self.settings.index:
+            raise IndexerError(f"Elasticsearch index name {self.settings.index!r} must be non-empty lower case")
+        self._client = client
+
+    # --- the client and the error boundary ---------------------------------------------------------
+
+    @property
+    def client(self) -> Elasticsearch:
+        if self._client is None:
+            s = self.settings
+            kwargs: dict = {"request_timeout": s.request_timeout, "max_retries": 1, "retry_on_timeout": False}
+            if s.api_key:
+                kwargs["api_key"] = s.api_key
+            elif s.user:
+                kwargs["basic_auth"] = (s.user, s.password or "")
+            if s.ca_certs:
+                kwargs["ca_certs"] = s.ca_certs
+            try:
+                self._client = Elasticsearch(s.url, **kwargs)
+            except (ValueError, elastic_transport.TransportError) as e:
+                raise IndexUnavailable(f"cannot connect to Elasticsearch at {s.safe_url}: {e}") from e
+        return self._client
+
+    @contextlib.contextmanager
+    def _guard(self, action: str) -> Iterator[None]:
+        url = self.settings.safe_url
+        try:
+            yield
+        except NotFoundError as e:
+            raise IndexNotFound(f"Elasticsearch at {url}: {action}: not found ({_reason(e)}); "
+                                "build the index with `cxrsearch reindex --backend es`") from e
+        except (AuthenticationException, AuthorizationException) as e:
+            raise IndexUnavailable(f"Elasticsearch at {url} refused the credentials ({action}): {_reason(e)}; "
+                                   "check CXRSEARCH_ES_API_KEY or CXRSEARCH_ES_USER/CXRSEARCH_ES_PASSWORD") from e
+        except UnsupportedProductError as e:
+            raise IndexUnavailable(f"the server at {url} is not Elasticsearch ({action}): {e}") from e
+        except ApiError as e:
+            raise IndexerError(f"Elasticsearch at {url}: {action} failed: {_reason(e)}") from e
+        except elastic_transport.TransportError as e:  # connection refused, timeout, TLS
+            raise IndexUnavailable(f"Elasticsearch at {url} is unavailable ({action}): {type(e).__name__}: "
+                                   f"{e.message if hasattr(e, 'message') else e}") from e
+
+    def check(self) -> dict:
+        """Cluster health; raises IndexUnavailable (naming the URL) when the server does not answer."""
+        with self._guard("cluster health"):
+            return dict(self.client.cluster.health())
+
+    def index_name(self, version: str) -> str:
+        """The concrete index of a version."""
+        return f"{self.settings.index}-v{check_version_name(version)}"
+
+    @property
+    def _parts_index(self) -> str:
+        return f"{self.settings.index}-parts"
+
+    def _target(self, version: str | None) -> str:
+        if version is None:
+            live = self.live_version()
+            if live is None:
+                raise IndexNotFound(f"no text index {self.settings.index!r} at {self.settings.safe_url}: build one "
+                                    "with `cxrsearch reindex --images DIR --backend es`")
+            version = live
+        return self.index_name(version)
+
+    # --- versions and the alias -------------------------------------------------------------------
+
+    def create(self, version: str | None = None) -> str:
+        version = check_version_name(version or new_version_name())
+        with self._guard(f"create index {self.index_name(version)}"):
+            self.client.indices.create(index=self.index_name(version), settings=index_settings(self.settings),
+                                       mappings=index_mappings())
+        return version
+
+    def versions(self) -> list[str]:
+        prefix = f"{self.settings.index}-v"
+        with self._guard("list index versions"):
+            found = self.client.indices.get(index=f"{prefix}*", allow_no_indices=True, ignore_unavailable=True)
+        return sorted(name[len(prefix):] for name in found)
+
+    def _alias_indices(self) -> list[str]:
+        with self._guard(f"read alias {self.settings.index}"):
+            try:
+                return sorted(self.client.indices.get_alias(name=self.settings.index))
+            except NotFoundError:
+                return []
+
+    def live_version(self) -> str | None:
+        prefix = f"{self.settings.index}-v"
+        names = [n for n in self._alias_indices() if n.startswith(prefix)]
+        return names[-1][len(prefix):] if names else None
+
+    def switch(self, version: str, keep_previous: bool = False) -> str | None:
+        new = self.index_name(version)
+        current = self._alias_indices()
+        previous = self.live_version()
+        actions = [{"remove": {"index": name, "alias": self.settings.index}} for name in current if name != new]
+        actions.append({"add": {"index": new, "alias": self.settings.index, "is_write_index": True}})
+        with self._guard(f"move alias {self.settings.index} to {new}"):
+            self.client.indices.put_settings(index=new, settings={"index": {"refresh_interval": LIVE_REFRESH_INTERVAL}})
+            self.client.indices.refresh(index=new)
+            self.client.indices.update_aliases(actions=actions)  # the atomic step
+        if previous and previous != version and not keep_previous:
+            self.drop(previous)
+        return previous if previous != version else None
+
+    def drop(self, version: str) -> None:
+        name = self.index_name(version)
+        if version == self.live_version():
+            raise IndexerError(f"refusing to drop index version {version!r} ({name}): it is live")
+        with self._guard(f"delete index {name}"):
+            self.client.indices.delete(index=name, ignore_unavailable=True)
+            if self.client.indices.exists(index=self._parts_index):  # (no _delete_by_query on a core-only server)
+                found = self.client.search(index=self._parts_index, query={"term": {"version": version}},
+                                           size=10_000, source=False)
+                for hit in found["hits"]["hits"]:
+                    self.client.delete(index=self._parts_index, id=hit["_id"], refresh=True)
+
+    # --- writes -------------------------------------------------------------------------------------
+
+    def index(self, documents: Iterable[Mapping], version: str | None = None, batch_size: int = 500,
+              refresh: bool = True) -> WriteResult:
+        name = self._target(self._write_target(version))
+        result = WriteResult()
+
+        def actions() -> Iterator[dict]:
+            for doc in documents:
+                try:
+                    validate_document(doc)
+                except IndexerError as e:
+                    result.failed[str(doc.get("image_id") if isinstance(doc, Mapping) else doc)] = str(e)
+                    continue
+                yield {"_op_type": "index", "_index": name, "_id": doc["image_id"], "_source": dict(doc)}
+
+        with self._guard(f"bulk write to {name}"):
+            for ok, item in helpers.streaming_bulk(self.client, actions(), chunk_size=batch_size,
+                                                   raise_on_error=False, max_retries=2, initial_backoff=1):
+                info = item.get("index", {})
+                if ok:
+                    result.written += 1
+                else:
+                    result.failed[str(info.get("_id"))] = _item_reason(info)
+            if refresh:
+                self.client.indices.refresh(index=name)
+        return result
+
+    def update(self, image_id: str, fields: Mapping, version: str | None = None, refresh: bool = True) -> None:
+        name = self._target(version)
+        validate_document({"image_id": image_id, **{k: v for k, v in fields.items() if v is not None}})
+        try:
+            with self._guard(f"update {image_id} in {name}"):
+                self.client.update(index=name, id=image_id, doc=dict(fields), refresh=refresh)
+        except IndexNotFound as e:
+            raise DocumentNotFound(f"no document {image_id!r} in {name}") from e
+
+    def delete(self, image_ids: Iterable[str], version: str | None = None, refresh: bool = True) -> int:
+        name = self._target(version)
+        actions = ({"_op_type": "delete", "_index": name, "_id": i} for i in dict.fromkeys(image_ids))
+        deleted = 0
+        with self._guard(f"bulk delete from {name}"):
+            for ok, item in helpers.streaming_bulk(self.client, actions, raise_on_error=False):
+                if ok and item.get("delete", {}).get("result") == "deleted":
+                    deleted += 1
+            if refresh:
+                self.client.indices.refresh(index=name)
+        return deleted
+
+    def refresh(self, version: str | None = None) -> None:
+        name = self._target(version)
+        with self._guard(f"refresh {name}"):
+            self.client.indices.refresh(index=name)
+
+    # --- reads --------------------------------------------------------------------------------------
+
+    def search(self, query: str, filters: Filters | None = None, k: int = 10, facets: Sequence[str] | None = None,
+               version: str | None = None) -> SearchResult:
+        check_k(k)
+        wanted_facets = check_facets(facets)
+        where = normalise_filters(filters)
+        index = self.settings.index if version is None else self.index_name(version)
+        filter_clauses: list[dict] = [{"terms": {name: values}} for name, values in where.items()]
+        if query.strip():
+            should = [{"match": {name: {"query": query, "boost": weight, "_name": name}}}
+                      for name, (_, weight) in TEXT_FIELDS.items()]
+            body_query = {"bool": {"should": should, "minimum_should_match": 1, "filter": filter_clauses}}
+        else:  # filters only: every score 0, as in the embedded backend
+            body_query = {"bool": {"filter": filter_clauses or [{"match_all": {}}]}}
+        aggs = {name: {"terms": {"field": name, "size": FACET_SIZE}} for name in wanted_facets}
+        with self._guard(f"search {index}"):
+            response = self.client.search(index=index, query=body_query, size=k, aggs=aggs or None,
+                                          track_total_hits=True, sort=["_score", {"image_id": "asc"}])
+        hits = []
+        for h in response["hits"]["hits"]:
+            matched = set(h.get("matched_queries") or ())
+            hits.append(Hit(h["_id"], float(h.get("_score") or 0.0), tuple(n for n in TEXT_FIELDS if n in matched),
+                            h["_source"]))
+        counts = {name: {str(b.get("key_as_string", b["key"])): int(b["doc_count"])
+                         for b in response.get("aggregations", {}).get(name, {}).get("buckets", [])}
+                  for name in wanted_facets}
+        if response["hits"]["hits"]:
+            found_version = response["hits"]["hits"][0]["_index"][len(self.settings.index) + 2:]
+        else:
+            found_version = version if version is not None else self.live_version()
+        return SearchResult(hits, int(response["hits"]["total"]["value"]), counts, self.name, found_version)
+
+    def get_many(self, image_ids: Sequence[str], version: str | None = None) -> dict[str, dict]:
+        name = self._target(version)
+        ids = list(dict.fromkeys(image_ids))
+        out: dict[str, dict] = {}
+        with self._guard(f"get documents from {name}"):
+            for start in range(0, len(ids), 1000):
+                response = self.client.mget(index=name, ids=ids[start:start + 1000])
+                out.update({d["_id"]: d["_source"] for d in response["docs"] if d.get("found")})
+        return out
+
+    def count(self, version: str | None = None) -> int:
+        name = self._target(version)
+        with self._guard(f"count {name}"):
+            return int(self.client.count(index=name)["count"])
+
+    def size_bytes(self, version: str | None = None) -> int:
+        name = self._target(version)
+        with self._guard(f"stats of {name}"):
+            stats = self.client.indices.stats(index=name, metric="store")
+        return int(stats["indices"][name]["primaries"]["store"]["size_in_bytes"])
+
+    def record_part(self, version: str, part: str, stats: Mapping) -> dict[str, dict]:
+        self.index_name(version)
+        with self._guard(f"record build part {part} of {version}"):
+            if not self.client.indices.exists(index=self._parts_index):
+                with contextlib.suppress(ApiError):  # another worker may create it first
+                    self.client.indices.create(index=self._parts_index, mappings={"properties": {
+                        "version": {"type": "keyword"}, "part": {"type": "keyword"},
+                        "stats": {"type": "object", "enabled": False}}})
+            self.client.index(index=self._parts_index, id=f"{version}/{part}", refresh=True,
+                              document={"version": version, "part": part, "stats": dict(stats)})
+            response = self.client.search(index=self._parts_index, query={"term": {"version": version}}, size=10_000)
+        return {h["_source"]["part"]: h["_source"]["stats"] for h in sorted(response["hits"]["hits"],
+                                                                            key=lambda h: h["_source"]["part"])}
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+
+def _reason(e: ApiError) -> str:
+    info = getattr(e, "info", None)
+    if isinstance(info, dict) and isinstance(info.get("error"), dict):
+        err = info["error"]
+        return f"{err.get('type')}: {err.get('reason')}"
+    return str(getattr(e, "message", e))
+
+
+def _item_reason(info: Mapping) -> str:
+    error = info.get("error")
+    if isinstance(error, dict):
+        return f"{error.get('type')}: {error.get('reason')}"
+    return str(error or f"status {info.get('status')}")

@@ -1,0 +1,404 @@
+"""Embedded text backend: SQLite FTS5 with BM25, in the same SQLite database as the image catalogue.
+
+Why SQLite FTS5 rather than tantivy:
+- It is already here. `sqlite3` ships with Python and its SQLite is built with FTS5 on every
+  mainstream platform; tantivy would add a compiled Rust wheel to install, pin and keep in step.
+- One database, one transaction. The image catalogue (table `images`: image id, report, view,
+  split, content hash, model version, the stored document) and its full-text index (`images_fts`)
+  and facet keywords (`keywords`) live in one file and change in one transaction, so the catalogue
+  and the text index can never disagree, and a crash mid-batch leaves neither half-written.
+- BM25 is built in (`bm25()` with per-column weights), so relevance matches Elasticsearch's
+  default similarity closely enough that one contract test suite holds both backends.
+- A version is one file, so "build aside, then switch" is a file rename (see below); readers
+  need no server and no lock manager.
+What tantivy would do better: faster indexing and querying well past a million documents, and
+richer analysers. For one hospital's archive (thousands to a few hundred thousand images) FTS5
+is fast enough (see the README's indexing numbers), and the Elasticsearch backend is the path
+for anything larger.
+
+Analysis matches the Elasticsearch backend: the `unicode61` tokenizer (lower case, diacritics
+folded) and Lucene's English stop words removed from queries; no stemming, because the
+Elasticsearch server the project tests against has no stemmer either.
+
+On disk, under `root`:
+
+    LIVE                              the live version's name; replaced atomically (write + rename)
+    versions/<version>/catalogue.sqlite   one complete index version (WAL mode)
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import threading
+import zlib
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+from indexer.documents import FILTER_FIELDS, TEXT_FIELDS, keyword_values, validate_document
+from indexer.errors import DocumentNotFound, IndexerError, IndexNotFound, IndexUnavailable
+from indexer.text.base import (
+    Filters, Hit, SearchResult, TextBackend, WriteResult, check_facets, check_k, check_version_name,
+    matched_fields, new_version_name, normalise_filters, tokenize,
+)
+
+DATABASE_NAME = "catalogue.sqlite"
+FACET_SIZE = 20
+_COLUMNS = list(TEXT_FIELDS)
+
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS images (
+    rowid INTEGER PRIMARY KEY,
+    image_id TEXT NOT NULL UNIQUE,
+    report_id TEXT,
+    view TEXT,
+    split TEXT,
+    synthetic INTEGER NOT NULL DEFAULT 0,
+    content_hash TEXT,
+    model_version TEXT,
+    document BLOB NOT NULL  -- the stored document: zlib-compressed JSON (see _pack/_unpack)
+);
+CREATE TABLE IF NOT EXISTS keywords (
+    field TEXT NOT NULL,
+    value TEXT NOT NULL,
+    doc INTEGER NOT NULL,
+    PRIMARY KEY (field, value, doc)
+) WITHOUT ROWID;
+CREATE VIRTUAL TABLE IF NOT EXISTS images_fts USING fts5(
+    {", ".join(_COLUMNS)}, content = '', tokenize = 'unicode61 remove_diacritics 2'
+);
+CREATE TABLE IF NOT EXISTS build_parts (part TEXT PRIMARY KEY, stats TEXT NOT NULL);
+"""
+
+
+class EmbeddedTextBackend(TextBackend):
+    """SQLite FTS5 text index in `root` (see the module docstring for the layout and the why)."""
+
+    name = "embedded"
+
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root)
+        self._connections: dict[str, sqlite3.Connection] = {}
+        self._lock = threading.RLock()
+
+    # --- paths and connections ----------------------------------------------------------------------
+
+    def database_path(self, version: str | None = None) -> Path:
+        """The SQLite file of a version (the live one when None): the image catalogue and its text index."""
+        return self._version_dir(self._resolve(version)) / DATABASE_NAME
+
+    def _version_dir(self, version: str) -> Path:
+        return self.root / "versions" / version
+
+    def _resolve(self, version: str | None) -> str:
+        if version is None:
+            live = self.live_version()
+            if live is None:
+                raise IndexNotFound(f"no text index in {self.root}: build one with "
+                                    "`cxrsearch reindex --images DIR --backend embedded`")
+            return live
+        check_version_name(version)
+        if not (self._version_dir(version) / DATABASE_NAME).is_file():
+            raise IndexNotFound(f"no index version {version!r} in {self.root}; existing: {self.versions()}")
+        return version
+
+    def _connect(self, version: str) -> sqlite3.Connection:
+        with self._lock:
+            conn = self._connections.get(version)
+            if conn is None:
+                path = self._version_dir(version) / DATABASE_NAME
+                try:
+                    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30.0)
+                    conn.execute("PRAGMA journal_mode = WAL")
+                    conn.execute("PRAGMA synchronous = NORMAL")
+                    conn.executescript(_SCHEMA)
+                except sqlite3.Error as e:
+                    raise IndexUnavailable(f"cannot open the text index {path}: {e}") from e
+                self._connections[version] = conn
+            return conn
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._connections.values():
+                conn.close()
+            self._connections.clear()
+
+    # --- versions and the alias -------------------------------------------------------------------
+
+    def create(self, version: str | None = None) -> str:
+        version = check_version_name(version or new_version_name())
+        folder = self._version_dir(version)
+        if (folder / DATABASE_NAME).exists():
+            raise IndexerError(f"index version {version!r} already exists in {self.root}")
+        folder.mkdir(parents=True, exist_ok=True)
+        self._connect(version)
+        return version
+
+    def versions(self) -> list[str]:
+        folder = self.root / "versions"
+        if not folder.is_dir():
+            return []
+        return sorted(p.name for p in folder.iterdir() if (p / DATABASE_NAME).is_file())
+
+    def live_version(self) -> str | None:
+        try:
+            name = (self.root / "LIVE").read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            return None
+        return name or None
+
+    def switch(self, version: str, keep_previous: bool = False) -> str | None:
+        version = self._resolve(version)
+        with self._lock:
+            conn = self._connect(version)
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            previous = self.live_version()
+            tmp = self.root / f".LIVE.{os.getpid()}.{threading.get_ident()}.tmp"
+            with open(tmp, "w", encoding="utf-8") as fh:
+                fh.write(version + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.root / "LIVE")  # the atomic step
+            _fsync_dir(self.root)
+            if previous and previous != version and not keep_previous:
+                self.drop(previous)
+            return previous if previous != version else None
+
+    def drop(self, version: str) -> None:
+        check_version_name(version)
+        if version == self.live_version():
+            raise IndexerError(f"refusing to drop index version {version!r}: it is live")
+        with self._lock:
+            conn = self._connections.pop(version, None)
+            if conn is not None:
+                conn.close()
+            shutil.rmtree(self._version_dir(version), ignore_errors=True)
+
+    # --- writes -------------------------------------------------------------------------------------
+
+    def index(self, documents: Iterable[Mapping], version: str | None = None, batch_size: int = 500,
+              refresh: bool = True) -> WriteResult:
+        version = self._resolve(self._write_target(version))
+        result = WriteResult()
+        batch: list[Mapping] = []
+        for doc in documents:
+            batch.append(doc)
+            if len(batch) >= batch_size:
+                self._write_batch(version, batch, result)
+                batch = []
+        if batch:
+            self._write_batch(version, batch, result)
+        return result
+
+    def _write_batch(self, version: str, batch: Sequence[Mapping], result: WriteResult) -> None:
+        valid = []
+        for doc in batch:
+            try:
+                validate_document(doc)
+                valid.append(doc)
+            except IndexerError as e:
+                result.failed[str(doc.get("image_id") if isinstance(doc, Mapping) else doc)] = str(e)
+        with self._lock:
+            conn = self._connect(version)
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for doc in valid:
+                    _upsert(conn, doc)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        result.written += len(valid)
+
+    def update(self, image_id: str, fields: Mapping, version: str | None = None, refresh: bool = True) -> None:
+        version = self._resolve(version)
+        with self._lock:
+            conn = self._connect(version)
+            row = conn.execute("SELECT document FROM images WHERE image_id = ?", (image_id,)).fetchone()
+            if row is None:
+                raise DocumentNotFound(f"no document {image_id!r} in index version {version!r}")
+            doc = {**_unpack(row[0]), **fields, "image_id": image_id}
+            doc = {k: v for k, v in doc.items() if v is not None}
+            validate_document(doc)
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                _upsert(conn, doc)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+    def delete(self, image_ids: Iterable[str], version: str | None = None, refresh: bool = True) -> int:
+        version = self._resolve(version)
+        deleted = 0
+        with self._lock:
+            conn = self._connect(version)
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for image_id in dict.fromkeys(image_ids):
+                    deleted += _remove(conn, image_id)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        return deleted
+
+    # --- reads --------------------------------------------------------------------------------------
+
+    def search(self, query: str, filters: Filters | None = None, k: int = 10, facets: Sequence[str] | None = None,
+               version: str | None = None) -> SearchResult:
+        check_k(k)
+        wanted_facets = check_facets(facets)
+        where = normalise_filters(filters)
+        version = self._resolve(version)
+        tokens = tokenize(query)
+        params: list = []
+        if query.strip():
+            if not tokens:  # only stop words: nothing to match, as in Elasticsearch
+                return SearchResult([], 0, {f: {} for f in wanted_facets}, self.name, version)
+            weights = ", ".join(str(w) for _, w in TEXT_FIELDS.values())
+            matched = (f"SELECT rowid AS doc, -bm25(images_fts, {weights}) AS score "
+                       "FROM images_fts WHERE images_fts MATCH ?")
+            params.append(" OR ".join('"' + t.replace('"', '""') + '"' for t in dict.fromkeys(tokens)))
+        else:
+            matched = "SELECT rowid AS doc, 0.0 AS score FROM images"
+        clauses = []
+        for name, values in where.items():
+            clauses.append(f"m.doc IN (SELECT doc FROM keywords WHERE field = ? AND value IN ({_marks(values)}))")
+            params += [name, *values]
+        cte = f"WITH m AS MATERIALIZED ({matched}) SELECT m.doc, m.score FROM m" + (
+            " WHERE " + " AND ".join(clauses) if clauses else "")
+        with self._lock:
+            conn = self._connect(version)
+            try:  # the match set is computed once, then ranked, counted and faceted
+                conn.execute("CREATE TEMP TABLE IF NOT EXISTS matched (doc INTEGER PRIMARY KEY, score REAL)")
+                conn.execute("DELETE FROM temp.matched")
+                conn.execute(f"INSERT INTO temp.matched (doc, score) {cte}", params)
+                total = conn.execute("SELECT count(*) FROM temp.matched").fetchone()[0]
+                rows = conn.execute(
+                    "SELECT i.image_id, m.score, i.document FROM temp.matched m JOIN images i ON i.rowid = m.doc "
+                    "ORDER BY m.score DESC, i.image_id ASC LIMIT ?", (k,)).fetchall()
+                facet_rows = conn.execute(
+                    f"SELECT k.field, k.value, count(*) AS n FROM keywords k JOIN temp.matched m ON m.doc = k.doc "
+                    f"WHERE k.field IN ({_marks(wanted_facets)}) GROUP BY k.field, k.value "
+                    "ORDER BY k.field, n DESC, k.value", wanted_facets).fetchall() if wanted_facets and total else []
+                conn.execute("DELETE FROM temp.matched")
+            except sqlite3.Error as e:
+                raise IndexUnavailable(f"text index {self.database_path(version)} failed a search: {e}") from e
+        hits = []
+        for image_id, score, text in rows:
+            doc = _unpack(text)
+            hits.append(Hit(image_id, float(score), matched_fields(doc, tokens), doc))
+        counts: dict[str, dict[str, int]] = {f: {} for f in wanted_facets}
+        for name, value, n in facet_rows:
+            if len(counts[name]) < FACET_SIZE:
+                counts[name][value] = n
+        return SearchResult(hits, int(total), counts, self.name, version)
+
+    def get_many(self, image_ids: Sequence[str], version: str | None = None) -> dict[str, dict]:
+        version = self._resolve(version)
+        ids = list(dict.fromkeys(image_ids))
+        out: dict[str, dict] = {}
+        with self._lock:
+            conn = self._connect(version)
+            for start in range(0, len(ids), 500):
+                chunk = ids[start:start + 500]
+                for image_id, text in conn.execute(
+                        f"SELECT image_id, document FROM images WHERE image_id IN ({_marks(chunk)})", chunk):
+                    out[image_id] = _unpack(text)
+        return out
+
+    def count(self, version: str | None = None) -> int:
+        version = self._resolve(version)
+        with self._lock:
+            return int(self._connect(version).execute("SELECT count(*) FROM images").fetchone()[0])
+
+    def size_bytes(self, version: str | None = None) -> int:
+        version = self._resolve(version)
+        with self._lock:
+            self._connect(version).execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return sum(p.stat().st_size for p in self._version_dir(version).iterdir() if p.is_file())
+
+    def record_part(self, version: str, part: str, stats: Mapping) -> dict[str, dict]:
+        version = self._resolve(version)
+        with self._lock:
+            conn = self._connect(version)
+            conn.execute("INSERT OR REPLACE INTO build_parts (part, stats) VALUES (?, ?)",
+                         (part, json.dumps(dict(stats), sort_keys=True)))
+            return {p: json.loads(s) for p, s in conn.execute("SELECT part, stats FROM build_parts ORDER BY part")}
+
+
+# --- SQL helpers -------------------------------------------------------------------------------------
+
+
+def _marks(values: Sequence) -> str:
+    return ", ".join("?" for _ in values)
+
+
+def _pack(doc: Mapping) -> bytes:
+    return zlib.compress(json.dumps(doc, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8"), 6)
+
+
+def _unpack(blob: bytes) -> dict:
+    return json.loads(zlib.decompress(blob))
+
+
+def _keyword_rows(doc: Mapping, rowid: int) -> list[tuple[str, str, int]]:
+    return [(name, value, rowid) for name in FILTER_FIELDS for value in keyword_values(doc, name)]
+
+
+def _unindex(conn: sqlite3.Connection, rowid: int, old: Mapping) -> None:
+    """Take a stored document out of the full-text and keyword tables (its row in `images` stays).
+
+    The full-text table is contentless (the text lives once, in the stored document), so FTS5's
+    'delete' command is given exactly the values that were indexed, read back from that document.
+    """
+    conn.execute(f"INSERT INTO images_fts (images_fts, rowid, {', '.join(_COLUMNS)}) "
+                 f"VALUES ('delete', ?, {_marks(_COLUMNS)})", (rowid, *(old.get(c) or "" for c in _COLUMNS)))
+    conn.executemany("DELETE FROM keywords WHERE field = ? AND value = ? AND doc = ?", _keyword_rows(old, rowid))
+
+
+def _remove(conn: sqlite3.Connection, image_id: str) -> bool:
+    row = conn.execute("SELECT rowid, document FROM images WHERE image_id = ?", (image_id,)).fetchone()
+    if row is None:
+        return False
+    _unindex(conn, row[0], _unpack(row[1]))
+    conn.execute("DELETE FROM images WHERE rowid = ?", (row[0],))
+    return True
+
+
+def _upsert(conn: sqlite3.Connection, doc: Mapping) -> None:
+    """Write one document into its catalogue row, its full-text row and its keyword rows."""
+    image_id = doc["image_id"]
+    models = doc.get("model_version")
+    columns = (doc.get("report_id"), doc.get("view"), doc.get("split"), int(bool(doc.get("synthetic"))),
+               doc.get("content_hash"), ",".join(models) if isinstance(models, list) else models,
+               _pack(doc))
+    row = conn.execute("SELECT rowid, document FROM images WHERE image_id = ?", (image_id,)).fetchone()
+    if row is None:
+        rowid = conn.execute(
+            "INSERT INTO images (image_id, report_id, view, split, synthetic, content_hash, model_version, document) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (image_id, *columns)).lastrowid
+    else:
+        rowid = row[0]
+        _unindex(conn, rowid, _unpack(row[1]))
+        conn.execute("UPDATE images SET report_id = ?, view = ?, split = ?, synthetic = ?, content_hash = ?, "
+                     "model_version = ?, document = ? WHERE rowid = ?", (*columns, rowid))
+    conn.execute(f"INSERT INTO images_fts (rowid, {', '.join(_COLUMNS)}) VALUES (?, {_marks(_COLUMNS)})",
+                 (rowid, *(doc.get(c) or "" for c in _COLUMNS)))
+    conn.executemany("INSERT OR IGNORE INTO keywords (field, value, doc) VALUES (?, ?, ?)", _keyword_rows(doc, rowid))
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename in `folder` durable (no-op where directories cannot be opened)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
