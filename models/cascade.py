@@ -1,0 +1,155 @@
+"""A trained cascade bundle (CNN + decoders + vocabulary + labels) and its checkpoint format."""
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from models.cnn import CascadeCNN, build_cnn
+from models.config import CascadeConfig
+from models.context import context_vectors
+from models.errors import CheckpointError, ModelError
+from models.preprocess import to_input
+from models.rnn import AnnotationDecoder, build_decoder, encode_annotations
+from models.vocab import Vocabulary
+
+FORMAT, FORMAT_VERSION = "cxrsearch-cascade", 1
+
+
+@dataclass
+class Annotation:
+    """What the cascade says about one image."""
+
+    label: str                                 # the CNN's top label
+    words: list[str]                           # generated annotation (the context RNN's)
+    words_by_rnn: dict[str, list[str]]         # {'lstm': [...], 'gru': [...]}
+    probabilities: np.ndarray                  # (num_labels,) softmax over label_names
+    embedding: np.ndarray                      # (E,) CNN embedding
+    context_vector: np.ndarray                 # (H,) joint image/text context vector
+
+
+@dataclass
+class Cascade:
+    """Everything inference needs; `save`/`load` round-trip it exactly."""
+
+    config: CascadeConfig
+    cnn: CascadeCNN
+    decoders: dict[str, AnnotationDecoder]
+    vocab: Vocabulary
+    label_names: list[str]
+    label_first_words: dict[str, str]
+    iteration: int = 0
+    metrics: dict = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, config: CascadeConfig, vocab: Vocabulary, label_names: Sequence[str],
+              label_first_words: dict[str, str], iteration: int = 0) -> "Cascade":
+        """Fresh (untrained) networks shaped by `config` for this vocabulary and label set."""
+        cnn = build_cnn(config.cnn, len(label_names))
+        decoders = {cell: build_decoder(config.rnn(cell), len(vocab), cnn.embedding_dim)
+                    for cell in ("lstm", "gru")}
+        return cls(config, cnn, decoders, vocab, list(label_names), dict(label_first_words), iteration)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.cnn.parameters()).device
+
+    def to(self, device: torch.device | str) -> "Cascade":
+        self.cnn.to(device)
+        for decoder in self.decoders.values():
+            decoder.to(device)
+        return self
+
+    def eval(self) -> "Cascade":
+        self.cnn.eval()
+        for decoder in self.decoders.values():
+            decoder.eval()
+        return self
+
+    def first_word_ids(self, label_ids: torch.Tensor) -> torch.Tensor:
+        """(B,) label indices -> (B,) ids of each label's first annotation word."""
+        ids = [self.vocab.id(self.label_first_words.get(self.label_names[i], "")) for i in label_ids.tolist()]
+        return torch.tensor(ids, dtype=torch.long, device=label_ids.device)
+
+    @torch.no_grad()
+    def annotate(self, stored: np.ndarray, known: Sequence[Sequence[str]] | None = None) -> list[Annotation]:
+        """Annotate a batch of stored-size images (B, S, S) uint8 (models.preprocess.prepare).
+
+        The context vector uses the known annotation when given, else the generated one.
+        """
+        self.eval()
+        x = to_input(stored, self.config.cnn).to(self.device)            # (B, C, s, s)
+        logits, embedding = self.cnn(x)                                   # (B, L), (B, E)
+        probs = torch.softmax(logits, dim=-1)
+        top = probs.argmax(dim=-1)
+        first = self.first_word_ids(top)
+        generated = {cell: [self.vocab.decode(row) for row in dec.greedy(embedding, first).tolist()]
+                     for cell, dec in self.decoders.items()}
+        words = generated[self.config.context_rnn]
+        basis = [list(w) for w in known] if known is not None else [w or ["<unk>"] for w in words]
+        context = self.context(embedding, basis)
+        return [Annotation(label=self.label_names[int(top[i])], words=words[i],
+                           words_by_rnn={cell: generated[cell][i] for cell in generated},
+                           probabilities=probs[i].cpu().numpy(), embedding=embedding[i].cpu().numpy(),
+                           context_vector=context[i].cpu().numpy()) for i in range(len(top))]
+
+    @torch.no_grad()
+    def context(self, embedding: torch.Tensor, annotations: Sequence[Sequence[str]]) -> torch.Tensor:
+        """(B, E) embeddings and B annotations -> (B, H) joint image/text context vectors."""
+        decoder = self.decoders[self.config.context_rnn].eval()
+        max_words = self.config.rnn(self.config.context_rnn).max_words
+        tokens, lengths = encode_annotations(self.vocab, annotations, max_words)
+        return context_vectors(decoder, embedding, tokens.to(embedding.device), lengths.to(embedding.device))
+
+    def state(self) -> dict:
+        """The checkpoint dict (plain types and tensors; loadable with weights_only=True)."""
+        return {
+            "format": FORMAT, "format_version": FORMAT_VERSION,
+            "config": self.config.to_dict(), "config_fingerprint": self.config.fingerprint(),
+            "iteration": self.iteration, "vocab": self.vocab.to_dict(),
+            "label_names": list(self.label_names), "label_first_words": dict(self.label_first_words),
+            "metrics": self.metrics, "embedding_dim": self.cnn.embedding_dim,
+            "cnn": {k: v.cpu() for k, v in self.cnn.state_dict().items()},
+            "decoders": {cell: {k: v.cpu() for k, v in d.state_dict().items()} for cell, d in self.decoders.items()},
+            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "torch_version": str(torch.__version__),
+        }
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        torch.save(self.state(), tmp)
+        tmp.replace(path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path, device: torch.device | str = "cpu") -> "Cascade":
+        """Rebuild the exact networks from a checkpoint written by `save`."""
+        path = Path(path)
+        if not path.is_file():
+            raise CheckpointError(f"no checkpoint at {path}")
+        try:
+            data = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as e:  # noqa: BLE001 - torch raises many types for a bad file
+            raise CheckpointError(f"{path} is not a readable checkpoint: {type(e).__name__}: {e}") from e
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise CheckpointError(f"{path} is not a {FORMAT} checkpoint")
+        if data.get("format_version") != FORMAT_VERSION:
+            raise CheckpointError(f"{path} has format version {data.get('format_version')}, "
+                                  f"this code reads {FORMAT_VERSION}; retrain with `cxrsearch train`")
+        try:
+            config = CascadeConfig.from_dict(data["config"])
+            model = cls.build(config, Vocabulary.from_dict(data["vocab"]), data["label_names"],
+                              data["label_first_words"], int(data["iteration"]))
+            model.cnn.load_state_dict(data["cnn"])
+            for cell, state in data["decoders"].items():
+                model.decoders[cell].load_state_dict(state)
+        except (KeyError, RuntimeError, ModelError) as e:
+            raise CheckpointError(f"{path} does not match the current model code: {e}") from e
+        model.metrics = data.get("metrics", {})
+        return model.to(device).eval()

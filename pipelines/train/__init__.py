@@ -1,0 +1,1 @@
+"""Training and inference runs of the recurrent neural cascade (uses `models`, reads the manifest)."""

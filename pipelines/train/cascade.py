@@ -1,0 +1,196 @@
+"""The whole recurrent neural cascade run: iteration 0, context vectors, relabel, iteration 1."""
+from __future__ import annotations
+
+import copy
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from models.cascade import Cascade
+from models.cnn import CascadeCNN, build_cnn
+from models.config import CascadeConfig
+from models.relabel import RelabelResult, relabel
+from models.rnn import build_decoder
+from models.vocab import Vocabulary
+from pipelines.train.cnn_train import predict, train_cnn
+from pipelines.train.data import Corpus
+from pipelines.train.evaluate import bleu_report, iteration_metrics
+from pipelines.train.rnn_train import generate, train_decoder
+from pipelines.train.runtime import Timer
+
+
+@dataclass
+class Iteration:
+    """What one round of the cascade produced."""
+
+    number: int
+    cascade: Cascade
+    labels: dict[int, str]                       # corpus row -> label this round trained on
+    probs: torch.Tensor                          # (N, L) over cascade.label_names, every corpus row
+    embeddings: torch.Tensor                     # (N, E)
+    generated: dict[str, list[list[str]]]        # cell -> annotation of every corpus row
+    history: dict = field(default_factory=dict)
+    metrics: dict = field(default_factory=dict)
+
+
+def first_words(corpus: Corpus, labels: dict[int, str], rows: list[int]) -> dict[str, str]:
+    """Each label's most common first annotation word among `rows` (the sampling start word)."""
+    counts: dict[str, Counter] = {}
+    for r in rows:
+        counts.setdefault(labels[r], Counter())[corpus.entries[r].words[0]] += 1
+    return {label: c.most_common(1)[0][0] for label, c in counts.items()}
+
+
+def run_iteration(number: int, cfg: CascadeConfig, corpus: Corpus, vocab: Vocabulary, labels: dict[int, str],
+                  device: torch.device, timer: Timer, init_cnn: CascadeCNN | None = None,
+                  progress: bool = True) -> Iteration:
+    """Train the CNN (from scratch, or fine-tuned from `init_cnn`), then both decoders, then generate."""
+    train_rows = sorted(r for r in labels if corpus.entries[r].split == "train")
+    val_rows = sorted(r for r in labels if corpus.entries[r].split == "val")
+    names = sorted({labels[r] for r in train_rows})
+    torch.manual_seed(cfg.seed + number)
+    if init_cnn is None:
+        cnn, epochs, scale = build_cnn(cfg.cnn, len(names)), cfg.cnn_train.epochs, 1.0
+    else:
+        cnn, epochs, scale = copy.deepcopy(init_cnn), cfg.cnn_train.finetune_epochs, cfg.cnn_train.finetune_body_lr_scale
+        cnn.replace_head(len(names))
+    with timer(f"iteration {number}: cnn"):
+        cnn_history = train_cnn(cnn, corpus.images[train_rows], [labels[r] for r in train_rows], names, cfg.cnn,
+                                cfg.cnn_train, epochs=epochs, seed=cfg.seed + number, device=device,
+                                body_lr_scale=scale, normal_label=cfg.normal_label,
+                                desc=f"iter {number} CNN ({len(names)} labels)", progress=progress)
+        probs, embeddings = predict(cnn, corpus.images, cfg.cnn, device, cfg.eval_batch_size)
+    decoders, rnn_history = {}, {}
+    for cell in ("lstm", "gru"):
+        rnn_cfg = cfg.rnn(cell)
+        torch.manual_seed(cfg.seed + number)
+        decoder = build_decoder(rnn_cfg, len(vocab), cnn.embedding_dim)
+        with timer(f"iteration {number}: {cell}"):
+            h = train_decoder(decoder, vocab, embeddings[train_rows], [corpus.entries[r].words for r in train_rows],
+                              rnn_cfg, seed=cfg.seed + number, device=device,
+                              val=(embeddings[val_rows], [corpus.entries[r].words for r in val_rows]),
+                              desc=f"iter {number} {cell.upper()}", progress=progress)
+        decoders[cell], rnn_history[cell] = decoder, h.__dict__
+    cascade = Cascade(cfg, cnn, decoders, vocab, names, first_words(corpus, labels, train_rows), number)
+    with timer(f"iteration {number}: generate"):
+        _, _, generated = infer(cascade, corpus, device, embeddings=(probs, embeddings))
+    history = {"cnn": cnn_history.__dict__, "rnn": rnn_history}
+    return Iteration(number, cascade, labels, probs, embeddings, generated, history)
+
+
+def infer(cascade: Cascade, corpus: Corpus, device: torch.device,
+          embeddings: tuple[torch.Tensor, torch.Tensor] | None = None
+          ) -> tuple[torch.Tensor, torch.Tensor, dict[str, list[list[str]]]]:
+    """Label probabilities (N, L), embeddings (N, E) and each decoder's annotation of every row.
+
+    Sampling starts from the first word of the CNN's predicted label (paper section 6.3).
+    """
+    if embeddings is None:
+        embeddings = predict(cascade.cnn, corpus.images, cascade.config.cnn, device, cascade.config.eval_batch_size)
+    probs, emb = embeddings
+    first = cascade.first_word_ids(probs.argmax(1))
+    generated = {cell: generate(d, cascade.vocab, emb, first, device) for cell, d in cascade.decoders.items()}
+    return probs, emb, generated
+
+
+def base_labels_for_relabel(cfg: CascadeConfig, corpus: Corpus) -> tuple[dict[int, str], str]:
+    """Train + val rows and their iteration-1 base label, and the scope actually used.
+
+    'first_term' (paper section 7): the first-mentioned term of every annotated image, terms
+    with fewer than `min_label_cases` images left out; 'label': the mined single labels. When
+    first_term leaves fewer than two labels (a tiny corpus) the mined labels are used.
+    """
+    rows = [i for i, e in enumerate(corpus.entries) if e.split in ("train", "val") and e.words]
+    mined = {r: corpus.entries[r].label for r in rows if corpus.entries[r].label}
+    if cfg.relabel_scope == "label":
+        return mined, "label"
+    counts = Counter(corpus.entries[r].first_term for r in rows)
+    ignored = set(cfg.ignore_terms)
+    terms = {r: corpus.entries[r].first_term for r in rows
+             if corpus.entries[r].first_term and corpus.entries[r].first_term not in ignored
+             and counts[corpus.entries[r].first_term] >= cfg.min_label_cases}
+    if len({t for r, t in terms.items() if corpus.entries[r].split == "train"}) < 2:
+        return mined, "label"
+    return terms, "first_term"
+
+
+@torch.no_grad()
+def context_for_rows(iteration: Iteration, corpus: Corpus, rows: list[int], batch: int = 500) -> np.ndarray:
+    """(len(rows), H) joint image/text context vectors from the true annotations (eq. 12)."""
+    device = iteration.cascade.device
+    out = []
+    for start in range(0, len(rows), batch):
+        chunk = rows[start:start + batch]
+        out.append(iteration.cascade.context(iteration.embeddings[chunk].to(device),
+                                             [corpus.entries[r].words for r in chunk]).cpu().numpy())
+    return np.concatenate(out) if out else np.zeros((0, 0), dtype=np.float32)
+
+
+def run_cascade(cfg: CascadeConfig, corpus: Corpus, out_dir: Path, device: torch.device,
+                progress: bool = True, log: Callable[[str], None] = print, corpus_note: str = "") -> dict:
+    """Run the cascade, write checkpoints, results JSON/markdown and the context map; return results."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    timer = Timer()
+    max_words = max(cfg.lstm.max_words, cfg.gru.max_words)
+    vocab = Vocabulary.build(e.words[:max_words] for e in corpus.entries if e.split == "train")
+    labels0 = {i: e.label for i, e in enumerate(corpus.entries) if e.label and e.words}
+    log(f"iteration 0: {len(labels0)} labelled images, {len(set(labels0.values()))} labels, "
+        f"vocabulary {len(vocab)} words, device {device}")
+    iterations = [run_iteration(0, cfg, corpus, vocab, labels0, device, timer, progress=progress)]
+    results: dict = {"relabel": None, "context_map": None}
+    if cfg.iterations > 1:
+        with timer("relabel"):
+            labels1, results["relabel"], results["context_map"] = relabel_stage(
+                cfg, corpus, iterations[0], out_dir, corpus_note, log)
+        iterations.append(run_iteration(1, cfg, corpus, vocab, labels1, device, timer,
+                                        init_cnn=iterations[0].cascade.cnn, progress=progress))
+    for it in iterations:
+        it.metrics = iteration_metrics(it, corpus, max_words)
+        it.cascade.metrics = it.metrics
+        it.cascade.save(out_dir / f"cascade_iter{it.number}.pt")
+    iterations[-1].cascade.save(out_dir / "cascade.pt")
+    results.update(bleu_report(iterations, corpus, max_words))
+    results["timings_s"] = dict(timer.seconds, total=timer.total())
+    results["history"] = {f"iteration {it.number}": it.history for it in iterations}
+    return results
+
+
+def relabel_stage(cfg: CascadeConfig, corpus: Corpus, it0: Iteration, out_dir: Path, corpus_note: str,
+                  log: Callable[[str], None]) -> tuple[dict[int, str], dict, dict | None]:
+    """Context vectors of train + val images -> k-means relabelling -> 2-D map of one label.
+
+    Returns the iteration-1 label of every relabelled row, a summary, and the map's description.
+    """
+    from pipelines.train.plots import plot_context_map   # matplotlib only when a run happens
+
+    base, scope = base_labels_for_relabel(cfg, corpus)
+    rows = sorted(base)
+    context = context_for_rows(it0, corpus, rows)                                  # (len(rows), H)
+    outcome = relabel([base[r] for r in rows], context, cases_per_cluster=cfg.cases_per_cluster,
+                      exclude=cfg.split_exclude, seed=cfg.seed)
+    log(f"relabel ({scope}): {len(set(base.values()))} base labels -> {len(set(outcome.labels))} "
+        f"(threshold n >= {outcome.threshold:.1f}; split {outcome.splits})")
+    label = cfg.plot_label if cfg.plot_label in set(base.values()) else ""
+    label = label or (max(outcome.splits, key=outcome.splits.get) if outcome.splits else "")
+    context_map = None
+    if label:
+        picked = [i for i, r in enumerate(rows) if base[r] == label]
+        png = out_dir / f"context_map_{label.replace('/', '_').replace(' ', '_')}.png"
+        plot_context_map(context[picked], [outcome.labels[i] for i in picked],
+                         [" ".join(corpus.entries[rows[i]].words) for i in picked], png,
+                         method=cfg.plot_method, seed=cfg.seed,
+                         title=f"context vectors: {label}" + (f", {corpus_note}" if corpus_note else ""))
+        context_map = {"label": label, "png": png.name, "images": len(picked), "method": cfg.plot_method}
+    return dict(zip(rows, outcome.labels)), dict(relabel_summary(outcome, base, rows), scope=scope), context_map
+
+
+def relabel_summary(outcome: RelabelResult, base: dict[int, str], rows: list[int]) -> dict:
+    """JSON-ready description of the relabelling."""
+    return {"base_labels": len(set(base.values())), "new_labels": len(set(outcome.labels)),
+            "threshold": round(outcome.threshold, 2), "splits": outcome.splits, "images": len(rows),
+            "sizes": dict(sorted(Counter(outcome.labels).items()))}

@@ -1,0 +1,70 @@
+"""Shapes and forward passes of the CNNs on CPU."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from models.cnn import GoogLeNetBN, NINBN, build_cnn
+from models.config import CNNConfig
+from models.errors import ConfigError
+
+
+@pytest.mark.parametrize("cls", [GoogLeNetBN, NINBN])
+def test_full_width_networks_embed_1024_from_one_channel_224(cls):
+    model = cls(num_classes=17).eval()
+    with torch.no_grad():
+        logits, embedding = model(torch.randn(2, 1, 224, 224))
+    assert logits.shape == (2, 17)
+    assert embedding.shape == (2, 1024) and model.embedding_dim == 1024
+    assert torch.isfinite(logits).all()
+
+
+def test_googlenet_is_torchvisions_with_batch_norm_and_no_aux_heads():
+    model = GoogLeNetBN(num_classes=5)
+    assert model.conv1.conv.in_channels == 1
+    assert isinstance(model.conv1.bn, torch.nn.BatchNorm2d)
+    assert not any("aux" in name for name, _ in model.named_modules())
+    # the inception tower of torchvision's GoogLeNet: 5b concatenates 384 + 384 + 128 + 128 channels
+    assert model.inception5b.branch1.conv.out_channels == 384
+
+
+@pytest.mark.parametrize("arch", ["googlenet", "nin"])
+def test_narrow_networks_for_cpu(arch):
+    model = build_cnn(CNNConfig(arch=arch, width=0.125, input_size=64, resize=64), num_classes=4)
+    logits, embedding = model(torch.randn(3, 1, 64, 64))
+    assert logits.shape == (3, 4) and embedding.shape == (3, model.embedding_dim)
+    assert model.embedding_dim < 1024
+    logits.sum().backward()
+    assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
+
+
+def test_embedding_is_the_last_average_pool_and_head_is_linear_on_it():
+    model = build_cnn(CNNConfig(arch="nin", width=0.125), num_classes=3).eval()
+    x = torch.randn(2, 1, 64, 64)
+    with torch.no_grad():
+        logits, embedding = model(x)
+        pooled = model.features(x).mean(dim=(2, 3))
+    assert torch.allclose(embedding, pooled, atol=1e-5)
+    assert torch.allclose(logits, model.fc(embedding), atol=1e-5)
+
+
+def test_replace_head_keeps_the_body():
+    model = build_cnn(CNNConfig(arch="googlenet", width=0.125), num_classes=3).eval()
+    x = torch.randn(2, 1, 64, 64)
+    with torch.no_grad():
+        _, before = model(x)
+    body = {id(p) for p in model.body_parameters()}
+    model.replace_head(9)
+    with torch.no_grad():
+        logits, after = model(x)
+    assert logits.shape == (2, 9) and model.num_classes == 9
+    assert torch.equal(before, after)
+    assert {id(p) for p in model.body_parameters()} == body
+    assert not body & {id(p) for p in model.head_parameters()}
+
+
+def test_three_channel_input_and_bad_arch():
+    model = build_cnn(CNNConfig(arch="nin", width=0.125, in_channels=3), num_classes=2)
+    assert model(torch.randn(2, 3, 64, 64))[0].shape == (2, 2)
+    with pytest.raises(ConfigError):
+        build_cnn(CNNConfig(arch="vgg"), 2)

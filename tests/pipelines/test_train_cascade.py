@@ -1,0 +1,153 @@
+"""End to end: `cxrsearch train` runs the whole cascade on 64 small generated radiographs."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from models.cascade import Cascade
+from models.preprocess import prepare
+from pipelines.cli import evaluate, train
+from pipelines.manifest import ManifestEntry, write_manifest
+
+# label -> [(annotation words, blob centre (x, y) in [0, 1]), ...]; granuloma has two sub-patterns
+TOY = {
+    "normal": [(("normal",), None)],
+    "calcified granuloma": [(("calcified granuloma", "lung", "upper lobe", "right"), (0.25, 0.25)),
+                            (("calcified granuloma", "lung", "base", "left"), (0.75, 0.75))],
+    "cardiomegaly": [(("cardiomegaly", "mild"), (0.5, 0.6))],
+    "opacity": [(("opacity", "lung", "base", "right"), (0.25, 0.75))],
+}
+PLAN = ["normal"] * 16 + ["calcified granuloma"] * 24 + ["cardiomegaly"] * 12 + ["opacity"] * 12
+FAST = ["cnn.width=0.0625", "cnn_train.epochs=10", "cnn_train.finetune_epochs=2", "cnn_train.max_per_label=48",
+        "cnn_train.lr=0.01", "lstm.lr=0.01", "gru.lr=0.01", "lstm.epochs=40", "gru.epochs=40",
+        "lstm.word_dim=16", "gru.word_dim=16", "gru.dropout=0.0", "cases_per_cluster=10", "min_label_cases=4",
+        "num_threads=1"]
+
+
+def toy_radiograph(rng: np.random.Generator, centre, size: int = 96) -> np.ndarray:
+    yy, xx = np.mgrid[0:size, 0:size] / size
+    img = 0.3 + 0.08 * rng.standard_normal((size, size))
+    if centre is not None:
+        img += 0.7 * np.exp(-((xx - centre[0]) ** 2 + (yy - centre[1]) ** 2) / 0.008)
+    return (np.clip(img, 0, 1) * 255).astype(np.uint8)
+
+
+def make_toy_corpus(root: Path, seed: int = 0) -> tuple[Path, Path]:
+    """64 PNGs named like Open-i files and their manifest; splits by report (two images each)."""
+    rng = np.random.default_rng(seed)
+    images = root / "NLMCXR_png"
+    images.mkdir(parents=True)
+    entries = []
+    for i, label in enumerate(PLAN):
+        words, centre = TOY[label][(i // 2) % len(TOY[label])]
+        image_id = f"CXR{i // 2}_IM-{i:04d}-1001"
+        Image.fromarray(toy_radiograph(rng, centre)).save(images / f"{image_id}.png")
+        split = ("train", "train", "train", "val", "test")[(i // 2) % 5] if i >= 4 else "train"
+        entries.append(ManifestEntry(image_id, str(i // 2), split, label, label, words,
+                                     "frontal", ("/".join(words),)))
+    write_manifest(root / "manifest.jsonl", entries)
+    return images, root / "manifest.jsonl"
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("toy")
+    images, manifest = make_toy_corpus(root)
+    out = root / "run"
+    args = ["--preset", "tiny", "--images", str(images), "--manifest", str(manifest), "--out", str(out),
+            "--no-progress", *[a for item in FAST for a in ("--set", item)]]
+    started = time.perf_counter()
+    code = train.main(args)
+    return {"code": code, "out": out, "seconds": time.perf_counter() - started, "args": args,
+            "images": images, "manifest": manifest}
+
+
+def test_cascade_runs_quickly_and_writes_everything(trained):
+    assert trained["code"] == 0
+    assert trained["seconds"] < 60
+    out = trained["out"]
+    for name in ("cascade_iter0.pt", "cascade_iter1.pt", "cascade.pt", "results.json", "results.md",
+                 "config.json", "train_stamp.json"):
+        assert (out / name).is_file(), name
+    assert list(out.glob("context_map_*.png"))
+
+
+def test_results_have_both_iterations_both_rnns_all_splits(trained):
+    results = json.loads((trained["out"] / "results.json").read_text())
+    assert set(results["iterations"]) == {"0", "1"}
+    for m in results["iterations"].values():
+        for subset in ("labelled", "all"):
+            for cell in ("lstm", "gru"):
+                for split in ("train", "val", "test"):
+                    bleu = m["bleu"][subset][cell][split]["bleu"]
+                    assert len(bleu) == 4 and bleu[0] is not None and 0 <= bleu[0] <= 100
+        assert {"train", "val"} <= set(m["cnn_accuracy"])
+    assert "labelled/gru/test" in results["iteration1_vs_0"]
+    # it learned: far above the ~2.5 BLEU-1 of emitting only the first word of a 4-word annotation
+    assert max(results["iterations"]["0"]["bleu"]["labelled"][c]["train"]["bleu"][0] for c in ("lstm", "gru")) > 40
+    assert results["relabel"]["splits"] == {"calcified granuloma": 2}
+    assert results["relabel"]["new_labels"] == 5
+    md = (trained["out"] / "results.md").read_text()
+    assert "BLEU-1 / -2 / -3 / -4" in md and "| 1 | GRU |" in md
+
+
+def test_annotations_are_non_empty_and_start_with_a_label_word(trained):
+    results = json.loads((trained["out"] / "results.json").read_text())
+    assert results["examples"]
+    first_words = {words[0] for variants in TOY.values() for words, _ in variants}
+    for example in results["examples"]:
+        for key, words in example.items():
+            if key.startswith("iter"):
+                assert words and words[0] in first_words and len(words) <= 5
+
+
+def test_checkpoint_carries_what_inference_needs(trained):
+    c0 = Cascade.load(trained["out"] / "cascade_iter0.pt")
+    c1 = Cascade.load(trained["out"] / "cascade.pt")
+    assert (c0.iteration, c1.iteration) == (0, 1)
+    assert c0.label_names == sorted(TOY)
+    assert len(c1.label_names) == 5 and "calcified granuloma#1" in c1.label_names
+    assert c1.config.cnn.width == 0.0625 and c1.config.name == "tiny"
+    assert "upper lobe" in c1.vocab and c1.metrics["bleu"]["labelled"]["gru"]["test"]["cases"][0] > 0
+    image = next(trained["images"].glob("*.png"))
+    out = c1.annotate(np.stack([prepare(image, c1.config.cnn)]))[0]
+    assert out.words and out.label in c1.label_names
+
+
+@pytest.mark.parametrize("iteration", [0, 1])
+def test_evaluate_reproduces_the_recorded_metrics_from_the_checkpoint(trained, iteration, tmp_path):
+    out = tmp_path / "eval"
+    assert evaluate.main(["--checkpoint", str(trained["out"] / f"cascade_iter{iteration}.pt"),
+                          "--images", str(trained["images"]), "--manifest", str(trained["manifest"]),
+                          "--out", str(out), "--no-progress"]) == 0
+    again = json.loads((out / "results.json").read_text())["iterations"][str(iteration)]
+    recorded = json.loads((trained["out"] / "results.json").read_text())["iterations"][str(iteration)]
+    assert again["bleu"] == recorded["bleu"]
+    assert again["mined_label_accuracy"] == recorded["mined_label_accuracy"]
+
+
+def test_runs_are_reproducible(trained, tmp_path):
+    args = list(trained["args"])
+    args[args.index("--out") + 1] = str(tmp_path / "again")
+    assert train.main(args) == 0
+    first = json.loads((trained["out"] / "results.json").read_text())
+    second = json.loads((tmp_path / "again" / "results.json").read_text())
+    assert first["iterations"] == second["iterations"] and first["relabel"] == second["relabel"]
+
+
+def test_reuse_skips_an_up_to_date_run(trained, capsys):
+    started = time.perf_counter()
+    assert train.main([*trained["args"], "--reuse"]) == 0
+    assert "up to date" in capsys.readouterr().out
+    assert time.perf_counter() - started < 10
+
+
+def test_missing_manifest_is_a_clear_error(tmp_path):
+    from pipelines.errors import PipelineError
+    with pytest.raises(PipelineError, match="no manifest"):
+        train.main(["--manifest", str(tmp_path / "none.jsonl"), "--out", str(tmp_path / "o")])
