@@ -13,6 +13,12 @@ import sys
 COMMANDS: dict[str, str] = {
     "data": "data",
     "stats": "stats",
+    "train": "train",
+    "annotate": "annotate",
+    "evaluate": "evaluate",
+    "reindex": "reindex",
+    "search": "search",
+    "similar": "similar",
 }
 
 

@@ -1,0 +1,96 @@
+"""Build the search index from images (and a cascade checkpoint): resumable, sharded, switched atomically."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from indexer.errors import IndexerError
+from indexer.vectors.faiss_store import INDEX_TYPES, VectorStoreConfig
+from pipelines.reindex import DEFAULT_BATCH, ReindexConfig, parse_shard, run_reindex
+from pipelines.settings import data_dir, manifest_path, reports_dir
+
+
+def add_backend_options(p: argparse.ArgumentParser) -> None:
+    """--backend, --data-dir, --index-dir, --es-url, --es-index (shared with `cxrsearch search`)."""
+    p.add_argument("--backend", choices=("embedded", "es"), default="embedded",
+                   help="text index: embedded SQLite FTS5 (default, no server) or Elasticsearch")
+    p.add_argument("--data-dir", help="data directory (default $CXRSEARCH_DATA or ./data)")
+    p.add_argument("--index-dir", help="index directory (default DATA_DIR/index)")
+    p.add_argument("--es-url", help="Elasticsearch URL (default $CXRSEARCH_ES_URL or http://127.0.0.1:9200); "
+                                    "credentials from CXRSEARCH_ES_API_KEY or CXRSEARCH_ES_USER/PASSWORD, "
+                                    "CA certificate from CXRSEARCH_ES_CA")
+    p.add_argument("--es-index", help="Elasticsearch alias (default $CXRSEARCH_ES_INDEX or cxrsearch-images)")
+
+
+def index_dir(args: argparse.Namespace) -> Path:
+    return Path(args.index_dir) if args.index_dir else data_dir(args.data_dir) / "index"
+
+
+def es_settings(args: argparse.Namespace):
+    """Elasticsearch settings from the environment, overridden by --es-url/--es-index (None for embedded)."""
+    if args.backend != "es":
+        return None
+    from indexer.text.elasticsearch import ESSettings
+
+    return ESSettings.from_env(url=args.es_url, index=args.es_index)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="cxrsearch reindex", description=__doc__)
+    p.add_argument("--images", help="folder of <image id>.png files (default: the synthetic corpus, "
+                                    "DATA_DIR/images/synthetic/NLMCXR_png)")
+    p.add_argument("--manifest", help="manifest from `cxrsearch data prepare` (default DATA_DIR/manifest.jsonl)")
+    p.add_argument("--reports", help="Open-i reports, folder or .tgz (default DATA_DIR/reports/ecgen-radiology)")
+    p.add_argument("--no-reports", action="store_true", help="index without report sections")
+    p.add_argument("--checkpoint", help="cascade checkpoint: annotate every new or changed image with it, and "
+                                        "store its CNN embeddings and context vectors in FAISS for `cxrsearch similar`")
+    p.add_argument("--no-vectors", action="store_true", help="with --checkpoint: write the text index only")
+    p.add_argument("--vector-index", choices=INDEX_TYPES, default="auto",
+                   help="FAISS index type of the vector stores (auto: exact below 100,000 images, then IVF)")
+    add_backend_options(p)
+    p.add_argument("--shard", default="1/1", help="I/N: index only shard I of N (run N workers with the same --build)")
+    p.add_argument("--build", help="version name of this build; the same on all N workers of a sharded job")
+    p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH, help=f"images per batch ({DEFAULT_BATCH})")
+    p.add_argument("--fresh", action="store_true", help="discard an unfinished build instead of resuming it")
+    p.add_argument("--keep-previous", action="store_true", help="keep the previously live version after switching")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def config_from_args(args: argparse.Namespace) -> ReindexConfig:
+    root = data_dir(args.data_dir)
+    if args.images:
+        images = Path(args.images)
+    else:
+        from pipelines.cli.data_synth import default_out  # where `cxrsearch data synth` renders
+
+        images = default_out(root)
+    manifest = Path(args.manifest) if args.manifest else manifest_path(root)
+    if not args.manifest and not manifest.is_file():
+        manifest = None
+    reports = None
+    if not args.no_reports:
+        reports = Path(args.reports) if args.reports else reports_dir(root)
+        if not args.reports and not reports.exists():
+            reports = None
+    return ReindexConfig(
+        images=images, index_dir=index_dir(args), backend=args.backend, manifest=manifest, reports=reports,
+        checkpoint=Path(args.checkpoint) if args.checkpoint else None, shard=parse_shard(args.shard),
+        batch_size=args.batch_size, build=args.build, fresh=args.fresh, keep_previous=args.keep_previous,
+        es=es_settings(args), progress_bar=not args.no_progress, vectors=not args.no_vectors,
+        vector_config=VectorStoreConfig(index_type=args.vector_index))
+
+
+def main(argv: list[str]) -> int:
+    args = parser().parse_args(argv)
+    config = config_from_args(args)
+    try:
+        summary = run_reindex(config)
+    except IndexerError as e:
+        print(f"cxrsearch reindex: error: {e}", file=sys.stderr)
+        return 1
+    print(json.dumps(summary.to_dict(), indent=2) if args.json else summary.format())
+    return 1 if summary.n_failed else 0

@@ -1,0 +1,103 @@
+"""`cxrsearch reindex --checkpoint` then `cxrsearch similar`, end to end through the console entry point."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from indexer.text.embedded import EmbeddedTextBackend
+from indexer.vectors import live_vectors
+from pipelines.cli import main
+from tests.pipelines.test_reindex import SmallCorpus
+from tests.pipelines.test_reindex_vectors import make_checkpoint, one_torch_thread  # noqa: F401 (autouse fixture)
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    """(corpus, checkpoint, index dir) of a small corpus reindexed with a cascade checkpoint."""
+    root = tmp_path_factory.mktemp("similar")
+    corpus = SmallCorpus(root / "corpus")
+    checkpoint = make_checkpoint(root / "cascade.pt")
+    code = main(["reindex", "--images", str(corpus.images), "--manifest", str(corpus.manifest), "--reports",
+                 str(corpus.reports), "--index-dir", str(root / "index"), "--checkpoint", str(checkpoint),
+                 "--batch-size", "8", "--no-progress"])
+    assert code == 0
+    return corpus, checkpoint, root / "index"
+
+
+def test_reindex_summary_names_the_vectors(setup, capsys):
+    corpus, checkpoint, index = setup
+    args = ["reindex", "--images", str(corpus.images), "--manifest", str(corpus.manifest), "--reports",
+            str(corpus.reports), "--index-dir", str(index), "--checkpoint", str(checkpoint), "--no-progress", "--json"]
+    capsys.readouterr()
+    assert main(args) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["nothing_changed"] and summary["unchanged"] == 24 and summary["vectors"] == {}
+
+
+def test_similar_prints_neighbours_with_score_and_annotation(setup, capsys):
+    corpus, _, index = setup
+    capsys.readouterr()
+    assert main(["similar", "CXR2_IM-0002-1001", "--index-dir", str(index), "--k", "3"]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert lines[0].startswith("3 image(s) most similar to CXR2_IM-0002-1001 by context_vector (model it0-")
+    ranked = [line for line in lines if line.lstrip()[:2] in ("1.", "2.", "3.", "4.")]
+    assert len(ranked) == 3
+    docs = EmbeddedTextBackend(index / "text").get_many([line.split()[1] for line in ranked])
+    scores = []
+    for line in ranked:
+        image_id, score = line.split()[1], float(line.split()[2])
+        assert image_id in corpus.ids and image_id != "CXR2_IM-0002-1001"
+        assert docs[image_id]["generated_annotation"] in line and line.endswith("[synthetic]")
+        scores.append(score)
+    assert scores == sorted(scores, reverse=True) and all(-1.0 <= s <= 1.0001 for s in scores)
+    assert "not clinical likeness" in out
+
+
+def test_similar_json_by_embedding_matches_brute_force(setup, capsys):
+    corpus, _, index = setup
+    capsys.readouterr()
+    assert main(["similar", "CXR5_IM-0005-2001", "--index-dir", str(index), "--kind", "embedding", "--k", "5",
+                 "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["kind"] == "cnn_embedding" and result["query"]["image_id"] == "CXR5_IM-0005-2001"
+    assert result["query"]["report_id"] == "5" and result["query"]["view"] == "lateral"
+    store = live_vectors(index, "embedding")
+    ids = store.image_ids()
+    vectors = store.get_vectors(ids)  # (24, E) unit rows
+    cosine = vectors @ vectors[ids.index("CXR5_IM-0005-2001")]  # (24,)
+    expected = [ids[i] for i in np.argsort(-cosine, kind="stable") if ids[i] != "CXR5_IM-0005-2001"][:5]
+    got = [h["image_id"] for h in result["hits"]]
+    assert len(got) == 5 and set(got) == set(expected)
+    np.testing.assert_allclose([h["score"] for h in result["hits"]], sorted(cosine[[ids.index(i) for i in got]],
+                                                                            reverse=True), atol=1e-3)
+    assert all(h["annotation"] for h in result["hits"])
+
+
+def test_similar_unknown_image_id_is_a_one_line_error(setup, capsys):
+    _, _, index = setup
+    assert main(["similar", "CXR0_IM-nope", "--index-dir", str(index)]) == 1
+    err = capsys.readouterr().err
+    assert "unknown image id 'CXR0_IM-nope'" in err and "24 images" in err and len(err.strip().splitlines()) == 1
+
+
+def test_similar_without_vectors_says_to_reindex_with_a_checkpoint(setup, tmp_path, capsys):
+    corpus, checkpoint, _ = setup
+    index = tmp_path / "index"
+    assert main(["reindex", "--images", str(corpus.images), "--manifest", str(corpus.manifest), "--no-reports",
+                 "--index-dir", str(index), "--checkpoint", str(checkpoint), "--no-vectors", "--no-progress"]) == 0
+    assert not (index / "vectors").exists()
+    assert "vectors: none" in capsys.readouterr().out
+    assert main(["similar", "CXR1_IM-0001-1001", "--index-dir", str(index)]) == 1
+    err = capsys.readouterr().err
+    assert "has no context_vector vectors" in err and "cxrsearch reindex --checkpoint CKPT" in err
+    assert main(["search", "granuloma", "--index-dir", str(index)]) == 0  # text search still works
+
+
+def test_similar_without_any_index(tmp_path, capsys):
+    assert main(["similar", "CXR1_IM-0001-1001", "--index-dir", str(tmp_path / "nothing")]) == 1
+    assert "no text index" in capsys.readouterr().err
+    assert main(["similar", "CXR1_IM-0001-1001", "--index-dir", str(tmp_path), "--k", "0"]) == 1
+    assert "--k 0" in capsys.readouterr().err
