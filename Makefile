@@ -15,11 +15,17 @@ $(STAMP): setup.cfg pyproject.toml
 
 venv: $(STAMP)
 
-# The main job: fetch the real reports, build labels/splits, print the corpus statistics.
+# The main job: real reports -> labels/splits -> synthetic corpus -> cascade -> index -> searches.
+CX := $(VENV)/bin/cxrsearch
 demo: venv
-	$(VENV)/bin/cxrsearch data fetch
-	$(VENV)/bin/cxrsearch data prepare
-	$(VENV)/bin/cxrsearch stats
+	$(CX) data fetch
+	$(CX) data prepare
+	$(CX) stats
+	$(CX) data synth
+	$(CX) train --preset tiny --reuse
+	$(CX) reindex --checkpoint "$${CXRSEARCH_DATA:-data}/models/tiny/cascade.pt"
+	$(CX) search calcified granuloma upper lobe right --k 5
+	$(CX) similar CXR10_IM-0002-1001 --k 5
 
 # The whole test suite against a real Elasticsearch server, started before and stopped after.
 test: venv
