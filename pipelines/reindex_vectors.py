@@ -35,6 +35,7 @@ from typing import Protocol
 
 import numpy as np
 
+from indexer.files import fsync_dir
 from indexer.errors import VectorStoreError
 from indexer.text.base import TextBackend
 from indexer.vectors.base import VECTOR_KINDS
@@ -158,7 +159,7 @@ class FaissVectorWriter:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, folder / name)
-        _fsync_dir(folder)
+        fsync_dir(folder)
         return name
 
     # --- at the switch -----------------------------------------------------------------------------
@@ -235,14 +236,3 @@ class FaissVectorWriter:
                 "rerun with --fresh")
 
 
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

@@ -125,6 +125,26 @@ def index_mappings() -> dict:
     return {"dynamic": "strict", "_meta": {"schema_version": SCHEMA_VERSION}, "properties": props}
 
 
+def connect(settings: ESSettings) -> Elasticsearch:
+    """An Elasticsearch client from `settings` (URL, API key or basic auth, CA certificate).
+
+    Raises:
+        IndexUnavailable: a malformed URL or an unreadable CA file, naming the URL.
+    """
+    s = settings
+    kwargs: dict = {"request_timeout": s.request_timeout, "max_retries": 1, "retry_on_timeout": False}
+    if s.api_key:
+        kwargs["api_key"] = s.api_key
+    elif s.user:
+        kwargs["basic_auth"] = (s.user, s.password or "")
+    if s.ca_certs:
+        kwargs["ca_certs"] = s.ca_certs
+    try:
+        return Elasticsearch(s.url, **kwargs)
+    except (ValueError, elastic_transport.TransportError) as e:
+        raise IndexUnavailable(f"cannot connect to Elasticsearch at {s.safe_url}: {e}") from e
+
+
 class ElasticsearchTextBackend(TextBackend):
     """The text index in Elasticsearch: alias `settings.index` over versioned indices."""
 
@@ -141,18 +161,7 @@ class ElasticsearchTextBackend(TextBackend):
     @property
     def client(self) -> Elasticsearch:
         if self._client is None:
-            s = self.settings
-            kwargs: dict = {"request_timeout": s.request_timeout, "max_retries": 1, "retry_on_timeout": False}
-            if s.api_key:
-                kwargs["api_key"] = s.api_key
-            elif s.user:
-                kwargs["basic_auth"] = (s.user, s.password or "")
-            if s.ca_certs:
-                kwargs["ca_certs"] = s.ca_certs
-            try:
-                self._client = Elasticsearch(s.url, **kwargs)
-            except (ValueError, elastic_transport.TransportError) as e:
-                raise IndexUnavailable(f"cannot connect to Elasticsearch at {s.safe_url}: {e}") from e
+            self._client = connect(self.settings)
         return self._client
 
     @contextlib.contextmanager

@@ -36,6 +36,7 @@ import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
+from indexer.files import fsync_dir
 from indexer.documents import FILTER_FIELDS, TEXT_FIELDS, keyword_values, validate_document
 from indexer.errors import DocumentNotFound, IndexerError, IndexNotFound, IndexUnavailable
 from indexer.text.base import (
@@ -160,7 +161,7 @@ class EmbeddedTextBackend(TextBackend):
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(tmp, self.root / "LIVE")  # the atomic step
-            _fsync_dir(self.root)
+            fsync_dir(self.root)
             if previous and previous != version and not keep_previous:
                 self.drop(previous)
             return previous if previous != version else None
@@ -390,15 +391,3 @@ def _upsert(conn: sqlite3.Connection, doc: Mapping) -> None:
     conn.executemany("INSERT OR IGNORE INTO keywords (field, value, doc) VALUES (?, ?, ?)", _keyword_rows(doc, rowid))
 
 
-def _fsync_dir(folder: Path) -> None:
-    """Make a rename in `folder` durable (no-op where directories cannot be opened)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

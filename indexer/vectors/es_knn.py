@@ -20,7 +20,7 @@ import numpy as np
 from elasticsearch import ApiError, Elasticsearch, NotFoundError, helpers
 
 from indexer.errors import DimensionMismatch, IndexUnavailable, InvalidVectorConfig, InvalidVectors, VectorStoreError
-from indexer.text.elasticsearch import ESSettings
+from indexer.text.elasticsearch import ESSettings, connect
 from indexer.vectors.base import AddResult, Neighbours, check_image_ids, check_k, check_kind, unit_vectors
 
 FIELD = "vector"
@@ -90,18 +90,7 @@ class EsVectorIndex:
     def client(self) -> Elasticsearch:
         """The Elasticsearch client (made from ``settings`` on first use)."""
         if self._client is None:
-            s = self.settings
-            kwargs: dict[str, Any] = {"request_timeout": s.request_timeout, "max_retries": 1}
-            if s.api_key:
-                kwargs["api_key"] = s.api_key
-            elif s.user:
-                kwargs["basic_auth"] = (s.user, s.password or "")
-            if s.ca_certs:
-                kwargs["ca_certs"] = s.ca_certs
-            try:
-                self._client = Elasticsearch(s.url, **kwargs)
-            except (ValueError, elastic_transport.TransportError) as e:  # a malformed URL, a bad CA file
-                raise IndexUnavailable(f"cannot connect to Elasticsearch at {s.safe_url}: {e}") from e
+            self._client = connect(self.settings)
         return self._client
 
     @contextlib.contextmanager

@@ -60,6 +60,7 @@ from typing import Any, Callable, Iterable, Sequence
 import faiss
 import numpy as np
 
+from indexer.files import fsync_dir
 from indexer.errors import (
     DimensionMismatch,
     GpuUnavailable,
@@ -606,7 +607,7 @@ class VectorStore:
                         meta.pop(runtime)
                     meta.update(generation=generation, files=files, saved_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
                     _write_atomic(root / META_FILE, lambda tmp: tmp.write_text(json.dumps(meta, indent=2), "utf-8"))
-                    _fsync_dir(root)
+                    fsync_dir(root)
                     _delete_other_generations(root, files)
                 finally:
                     fcntl.flock(lock_file, fcntl.LOCK_UN)
@@ -822,14 +823,6 @@ def _write_atomic(target: Path, write: Callable[[Path], Any]) -> None:
     finally:
         if tmp.exists():
             tmp.unlink()
-
-
-def _fsync_dir(root: Path) -> None:
-    fd = os.open(root, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _delete_other_generations(root: Path, keep: dict[str, str]) -> None:
