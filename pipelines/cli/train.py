@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -59,6 +60,40 @@ def _up_to_date(checkpoint: Path, cfg: CascadeConfig, manifest_digest: str) -> b
     return data.get("config_fingerprint") == cfg.fingerprint() and data.get("manifest") == manifest_digest
 
 
+COMMITTED_DIR = Path(__file__).resolve().parents[2] / "models" / "checkpoints"
+COMMITTED_FILES = ("cascade.pt", "results.json", "results.md")
+
+
+def corpus_key(manifest: Path, images: Path, max_images: int) -> dict:
+    """What a trained checkpoint depends on besides its config: the manifest and the image corpus.
+
+    A synthetic corpus is identified by its generator version and size (it renders the same bytes
+    on every machine), a real image folder by its path.
+    """
+    from pipelines.sources.images import read_marker
+
+    marker = read_marker(images) or {}
+    if marker.get("synthetic") is True:
+        images_key = f"{marker.get('generator')} {marker.get('version')} size {marker.get('size')}"
+    else:
+        images_key = str(images.resolve())
+    return {"manifest_sha256": _file_digest(manifest), "max_images": max_images, "images": images_key}
+
+
+def committed_checkpoint(cfg: CascadeConfig, key: dict) -> Path | None:
+    """The repository's committed checkpoint of this preset, when it was trained with this config on this corpus."""
+    folder = COMMITTED_DIR / cfg.name
+    try:
+        stamp = json.loads((folder / "train_stamp.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if not all((folder / name).is_file() for name in COMMITTED_FILES):
+        return None
+    if stamp.get("config_fingerprint") != cfg.fingerprint() or stamp.get("corpus") != key:
+        return None
+    return folder
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser().parse_args(argv)
@@ -78,10 +113,23 @@ def main(argv: list[str] | None = None) -> int:
     if args.reuse and _up_to_date(out / "cascade.pt", cfg, digest):
         print(f"cxrsearch train: {out / 'cascade.pt'} is up to date (config {cfg.fingerprint()}); nothing to do")
         return 0
-    return run(cfg, manifest, images, out, args, digest)
+    key = corpus_key(manifest, images, args.max_images)
+    committed = committed_checkpoint(cfg, key) if args.reuse else None
+    if committed is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        for name in COMMITTED_FILES:
+            shutil.copyfile(committed / name, out / name)
+        (out / "train_stamp.json").write_text(json.dumps({"config_fingerprint": cfg.fingerprint(), "manifest": digest,
+                                                          "corpus": key, "from": str(committed)}))
+        print(f"cxrsearch train: using the committed checkpoint {committed / 'cascade.pt'} (made by "
+              f"`cxrsearch train --preset {cfg.name}`; same config {cfg.fingerprint()} and corpus) -> {out}; "
+              "run without --reuse to train anew")
+        return 0
+    return run(cfg, manifest, images, out, args, digest, key)
 
 
-def run(cfg: CascadeConfig, manifest: Path, images: Path, out: Path, args: argparse.Namespace, digest: str) -> int:
+def run(cfg: CascadeConfig, manifest: Path, images: Path, out: Path, args: argparse.Namespace, digest: str,
+        key: dict) -> int:
     """Load data, run the cascade, write results; print a summary."""
     from pipelines.manifest import read_manifest
     from pipelines.train.cascade import run_cascade
@@ -115,7 +163,8 @@ def run(cfg: CascadeConfig, manifest: Path, images: Path, out: Path, args: argpa
                     "images": {"used": len(corpus.entries), "skipped": len(image_set.skipped)},
                     "config": cfg.to_dict()})
     json_path, md_path = write_results(results, out)
-    (out / "train_stamp.json").write_text(json.dumps({"config_fingerprint": cfg.fingerprint(), "manifest": digest}))
+    (out / "train_stamp.json").write_text(json.dumps({"config_fingerprint": cfg.fingerprint(), "manifest": digest,
+                                                      "corpus": key}))
     print_summary(results, out, json_path, md_path)
     return 0
 
