@@ -28,12 +28,22 @@ class Corpus:
         return sum(len(r.image_ids) for r in self.reports)
 
 
-def load_corpus(root: Path, strict: bool = False, progress: bool = False) -> Corpus:
-    """Load the fetched reports (and DICOM view positions when present) from data directory `root`."""
+def load_corpus(root: Path, strict: bool = False, progress: bool = False, images: Path | None = None) -> Corpus:
+    """Load the fetched reports (and DICOM view positions when present) from data directory `root`.
+
+    With `images` (a folder of `<image id>.png`, such as Open-i's NLMCXR_png), image ids without a
+    file are dropped and counted (strict mode stops at the first).
+    """
     folder = reports_dir(root)
     if not folder.is_dir():
         raise DataNotPreparedError(f"{folder}: no reports; run `cxrsearch data fetch` first")
-    reports, summary = load_reports(folder, strict=strict, progress=progress)
+    image_exists = None
+    if images is not None:
+        if not Path(images).is_dir():
+            raise DataNotPreparedError(f"--images {images}: no such folder")
+        present = {p.stem for p in Path(images).glob("*.png")}
+        image_exists = present.__contains__
+    reports, summary = load_reports(folder, strict=strict, progress=progress, image_exists=image_exists)
     meta = root / "raw" / DICOM_METADATA.name
     positions = load_view_positions(meta) if meta.is_file() else {}
     return Corpus(reports, positions, summary)

@@ -15,6 +15,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--strict", action="store_true", help="stop at the first bad report, naming file and problem")
     p.add_argument("--min-cases", type=int, default=30, help="images a single-term pattern needs to become a label (30)")
     p.add_argument("--seed", type=int, default=0, help="split seed (0)")
+    p.add_argument("--images", metavar="DIR", help="keep only image ids with a <id>.png in DIR (e.g. Open-i's NLMCXR_png)")
     return p
 
 
@@ -23,7 +24,7 @@ def main(argv: list[str]) -> int:
     if args.min_cases < 1:
         parser().error(f"--min-cases must be >= 1, got {args.min_cases}")
     root = data_dir(args.data_dir)
-    corpus = load_corpus(root, strict=args.strict, progress=True)
+    corpus = load_corpus(root, strict=args.strict, progress=True, images=args.images)
     print(corpus.summary.format())
     entries, labels = build_manifest(corpus, min_cases=args.min_cases, seed=args.seed)
     path = manifest_path(root)

@@ -70,3 +70,18 @@ def test_console_script_is_installed():
     exe = sys.executable.replace("python", "cxrsearch")
     proc = subprocess.run([exe, "data", "--help"], capture_output=True, text=True)
     assert proc.returncode == 0 and "fetch" in proc.stdout and "prepare" in proc.stdout
+
+
+def test_prepare_with_an_image_folder_drops_ids_without_a_file(tmp_path, make_reports, capsys, monkeypatch):
+    monkeypatch.setenv("CXRSEARCH_DATA", str(tmp_path / "data"))
+    assert run("data", "fetch", "--from", str(make_reports())) == 0
+    images = tmp_path / "NLMCXR_png"
+    images.mkdir()
+    for rid in range(1, 22):
+        (images / f"CXR{rid}_IM-0001-1001.png").write_bytes(b"")  # the second image of each report is missing
+    assert run("data", "prepare", "--min-cases", "2", "--images", str(images)) == 0
+    out = capsys.readouterr().out
+    assert "warning    21  image id without a file" in out
+    assert len(read_manifest(tmp_path / "data" / "manifest.jsonl")) == 21
+    assert run("data", "prepare", "--strict", "--images", str(images)) == 1
+    assert "1.xml: image CXR1_IM-0001-2001 has no file" in capsys.readouterr().err
