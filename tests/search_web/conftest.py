@@ -1,0 +1,48 @@
+"""Fixtures for the web app: a small embedded index in tmp_path, the app from its factory, a test client."""
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from indexer.documents import build_document
+from indexer.text.embedded import EmbeddedTextBackend
+from indexer.vocabulary import Vocabulary
+from search_web.app import create_app
+from tests.indexer.conftest import CORPUS, make_inputs
+
+
+@pytest.fixture(scope="session")
+def index_dir(tmp_path_factory):
+    """An index directory whose embedded text index holds the ten indexer-test documents, all synthetic."""
+    root = tmp_path_factory.mktemp("web") / "index"
+    documents = [build_document(item, Vocabulary.load()) for item in make_inputs(synthetic_ids=tuple(CORPUS))]
+    with EmbeddedTextBackend(root / "text") as backend:
+        result = backend.index(documents)
+    assert result.written == len(CORPUS) and not result.failed
+    return root
+
+
+@pytest.fixture
+def app(index_dir):
+    return create_app({"TESTING": True, "BACKEND": "embedded", "INDEX_DIR": str(index_dir)})
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def closed_es_url() -> str:
+    """The URL of a local port nothing listens on: Elasticsearch down, for real (no mock)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture
+def es_down_client(closed_es_url, tmp_path):
+    app = create_app({"TESTING": True, "BACKEND": "es", "ES_URL": closed_es_url, "INDEX_DIR": str(tmp_path)})
+    return app.test_client()
