@@ -133,7 +133,8 @@ def run(cfg: CascadeConfig, manifest: Path, images: Path, out: Path, args: argpa
     """Load data, run the cascade, write results; print a summary."""
     from pipelines.manifest import read_manifest
     from pipelines.train.cascade import run_cascade
-    from pipelines.train.data import Corpus, is_synthetic, load_image_set
+    from pipelines.sources.images import is_synthetic
+    from pipelines.train.data import Corpus, load_image_set
     from pipelines.train.evaluate import write_results
     from pipelines.train.runtime import machine, pick_device, seed_everything
     from models.preprocess import stored_size

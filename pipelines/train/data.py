@@ -16,17 +16,11 @@ from pipelines.errors import DataNotPreparedError
 from pipelines.manifest import ManifestEntry
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
-SYNTHETIC_MARKERS = ("SYNTHETIC.json", "SYNTHETIC", "SYNTHETIC.md")
 
 
 def default_image_dir(root: Path) -> Path:
     """Where `cxrsearch data synth` puts the synthetic corpus (same layout as Open-i's NLMCXR_png)."""
     return root / "images" / "synthetic" / "NLMCXR_png"
-
-
-def is_synthetic(image_dir: Path) -> bool:
-    """True when the folder carries the synthetic corpus marker."""
-    return any((Path(image_dir) / m).exists() for m in SYNTHETIC_MARKERS)
 
 
 def image_path(image_dir: Path, image_id: str) -> Path | None:
