@@ -36,12 +36,18 @@ def parse_filters(items: list[str]) -> dict[str, list[str]]:
 
 
 def format_result(query: str, result) -> str:
-    """The hits as a table: rank, image id, score, annotation, matched fields; then facet counts."""
+    """The hits as a table: rank, image id, score, annotation, matched fields; then facet counts.
+
+    The annotation shown is the cascade's when it ran; the report's MeSH annotation follows when it differs.
+    """
     lines = [f"{result.total} match(es) for {query!r} ({result.backend}, version {result.version})"]
     for rank, hit in enumerate(result.hits, 1):
         note = " [synthetic]" if hit.document.get("synthetic") else ""
         lines.append(f"{rank:3d}. {hit.image_id:24s} {hit.score:7.3f}  {hit.annotation[:70]}{note}")
         lines.append(f"     matched: {', '.join(hit.matched_fields) or '-'}")
+        report = hit.document.get("report_annotation")
+        if report and report != hit.annotation:  # the cascade wrote something else than the radiologist
+            lines.append(f"     report annotation (radiologist): {report[:70]}")
     for name, counts in result.facets.items():
         if counts:
             lines.append(f"  {name}: " + ", ".join(f"{value} ({n})" for value, n in list(counts.items())[:8]))

@@ -94,3 +94,17 @@ def test_reindex_and_search_on_elasticsearch(tmp_path, es_url, capsys):
         if names:
             client.indices.delete(index=",".join(names))
         client.close()
+
+
+def test_hit_shows_the_radiologists_annotation_when_the_cascade_wrote_another():
+    from indexer.text.base import Hit, SearchResult
+    from pipelines.cli.search import format_result
+
+    hits = [Hit("CXR9_IM-1", 3.0, ("report_annotation",), {"generated_annotation": "normal", "synthetic": True,
+                                                             "report_annotation": "nodule lung upper lobe left"}),
+            Hit("CXR8_IM-1", 2.0, ("report_annotation",), {"generated_annotation": "nodule lung",
+                                                             "report_annotation": "nodule lung"})]
+    lines = format_result("nodule", SearchResult(hits, 2, {}, "embedded", "v1")).splitlines()
+    assert "normal [synthetic]" in lines[1]
+    assert lines[3] == "     report annotation (radiologist): nodule lung upper lobe left"
+    assert lines[4].lstrip().startswith("2. CXR8_IM-1") and len(lines) == 6  # same annotation: no extra line
