@@ -125,6 +125,23 @@ def index_mappings() -> dict:
     return {"dynamic": "strict", "_meta": {"schema_version": SCHEMA_VERSION}, "properties": props}
 
 
+def connection_problem(url: str, action: str, e: Exception) -> IndexUnavailable | None:
+    """The IndexUnavailable for a client error that means "cannot use this server", else None.
+
+    Unreachable (refused, timeout, TLS), refused credentials and a server that is not Elasticsearch
+    all name the URL; both ES modules (text and kNN vectors) translate errors through this.
+    """
+    if isinstance(e, (AuthenticationException, AuthorizationException)):
+        return IndexUnavailable(f"Elasticsearch at {url} refused the credentials ({action}): {_reason(e)}; "
+                                "check CXRSEARCH_ES_API_KEY or CXRSEARCH_ES_USER/CXRSEARCH_ES_PASSWORD")
+    if isinstance(e, UnsupportedProductError):
+        return IndexUnavailable(f"the server at {url} is not Elasticsearch ({action}): {e}")
+    if isinstance(e, elastic_transport.TransportError):
+        return IndexUnavailable(f"Elasticsearch at {url} is unavailable ({action}): {type(e).__name__}: "
+                                f"{e.message if hasattr(e, 'message') else e}")
+    return None
+
+
 def connect(settings: ESSettings) -> Elasticsearch:
     """An Elasticsearch client from `settings` (URL, API key or basic auth, CA certificate).
 
@@ -172,16 +189,11 @@ class ElasticsearchTextBackend(TextBackend):
         except NotFoundError as e:
             raise IndexNotFound(f"Elasticsearch at {url}: {action}: not found ({_reason(e)}); "
                                 "build the index with `cxrsearch reindex --backend es`") from e
-        except (AuthenticationException, AuthorizationException) as e:
-            raise IndexUnavailable(f"Elasticsearch at {url} refused the credentials ({action}): {_reason(e)}; "
-                                   "check CXRSEARCH_ES_API_KEY or CXRSEARCH_ES_USER/CXRSEARCH_ES_PASSWORD") from e
-        except UnsupportedProductError as e:
-            raise IndexUnavailable(f"the server at {url} is not Elasticsearch ({action}): {e}") from e
-        except ApiError as e:
+        except (ApiError, elastic_transport.TransportError) as e:
+            problem = connection_problem(url, action, e)
+            if problem is not None:
+                raise problem from e
             raise IndexerError(f"Elasticsearch at {url}: {action} failed: {_reason(e)}") from e
-        except elastic_transport.TransportError as e:  # connection refused, timeout, TLS
-            raise IndexUnavailable(f"Elasticsearch at {url} is unavailable ({action}): {type(e).__name__}: "
-                                   f"{e.message if hasattr(e, 'message') else e}") from e
 
     def check(self) -> dict:
         """Cluster health; raises IndexUnavailable (naming the URL) when the server does not answer."""

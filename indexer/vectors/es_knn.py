@@ -19,8 +19,8 @@ import elastic_transport
 import numpy as np
 from elasticsearch import ApiError, Elasticsearch, NotFoundError, helpers
 
-from indexer.errors import DimensionMismatch, IndexUnavailable, InvalidVectorConfig, InvalidVectors, VectorStoreError
-from indexer.text.elasticsearch import ESSettings, connect
+from indexer.errors import DimensionMismatch, InvalidVectorConfig, InvalidVectors, VectorStoreError
+from indexer.text.elasticsearch import ESSettings, connect, connection_problem
 from indexer.vectors.base import AddResult, Neighbours, check_image_ids, check_k, check_kind, unit_vectors
 
 FIELD = "vector"
@@ -95,7 +95,7 @@ class EsVectorIndex:
 
     @contextlib.contextmanager
     def _guard(self, action: str) -> Iterator[None]:
-        """Wrap client errors: unreachable -> IndexUnavailable naming the URL; others -> VectorStoreError."""
+        """Wrap client errors: unusable server -> IndexUnavailable naming the URL; others -> VectorStoreError."""
         url = self.settings.safe_url
         try:
             yield
@@ -103,10 +103,11 @@ class EsVectorIndex:
             raise VectorStoreError(
                 f"Elasticsearch at {url}: {action}: index {self.index!r} not found; create it with EsVectorIndex.create()"
             ) from e
-        except ApiError as e:
+        except (ApiError, elastic_transport.TransportError) as e:
+            problem = connection_problem(url, action, e)
+            if problem is not None:
+                raise problem from e
             raise VectorStoreError(f"Elasticsearch at {url}: {action} failed: {e.message} ({e.meta.status})") from e
-        except elastic_transport.TransportError as e:  # refused, timeout, TLS
-            raise IndexUnavailable(f"Elasticsearch at {url} is unavailable ({action}): {type(e).__name__}: {e}") from e
 
     def _owner(self) -> str:
         return f"Elasticsearch index {self.index!r} ({self.kind}, model version {self.model_version!r})"
