@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from indexer.errors import DocumentError
-from pipelines.records import SECTIONS, MeshTerm, Report
+from indexer.records import SECTIONS, MeshTerm, Report
 
 SCHEMA_VERSION = 1
 
@@ -63,7 +63,8 @@ BOOLEAN_FIELDS: tuple[str, ...] = ("synthetic",)
 FILTER_FIELDS: tuple[str, ...] = KEYWORD_FIELDS + BOOLEAN_FIELDS
 
 # Kept with the document and returned with hits, never searched.
-STORED_FIELDS: tuple[str, ...] = ("annotations", "concepts", "label_probabilities", "content_hash", "schema_version")
+STORED_FIELDS: tuple[str, ...] = ("annotations", "concepts", "label_probabilities", "concept_probabilities",
+                                  "content_hash", "schema_version")
 
 ALL_FIELDS: frozenset[str] = frozenset((*TEXT_FIELDS, *FILTER_FIELDS, *STORED_FIELDS))
 
@@ -87,6 +88,8 @@ class GeneratedAnnotation:
         label: the CNN's top label (the first word at sampling time), if known.
         probabilities: label -> probability, for the labels the model reports.
         score: probability of the word sequence, if the model reports one.
+        concept_probabilities: concept key ('findings:opacity', see indexer.concepts) -> probability
+            from the cascade's multi-label concept head, for the concepts it was trained on.
     """
 
     words: tuple[str, ...]
@@ -94,6 +97,7 @@ class GeneratedAnnotation:
     label: str | None = None
     probabilities: Mapping[str, float] = field(default_factory=dict)
     score: float | None = None
+    concept_probabilities: Mapping[str, float] = field(default_factory=dict)
 
     @property
     def text(self) -> str:
@@ -229,6 +233,7 @@ def build_document(item: DocumentInput, vocabulary: VocabularyLike | None = None
     annotations = []
     predicted: list[str] = []
     probabilities: dict[str, float] = {}
+    concept_probabilities: dict[str, float] = {}
     for gen in item.generated:
         annotations.append({
             "text": gen.text, "words": list(gen.words), "source": GENERATED, "label": gen.label,
@@ -241,6 +246,8 @@ def build_document(item: DocumentInput, vocabulary: VocabularyLike | None = None
             probabilities[label] = max(float(p), probabilities.get(label, 0.0))
             if p >= PREDICTED_MIN_PROBABILITY:
                 predicted.append(label)
+        for key, p in gen.concept_probabilities.items():
+            concept_probabilities[key] = max(float(p), concept_probabilities.get(key, 0.0))
         term = _parse_term("/".join(gen.words)) if gen.words else _parse_term(_CLUSTER_SUFFIX.sub("", gen.label or ""))
         if term is not None:
             concepts.append(_concept(term, GENERATED, vocabulary))
@@ -249,6 +256,7 @@ def build_document(item: DocumentInput, vocabulary: VocabularyLike | None = None
         doc["annotations"] = annotations
         doc["predicted_labels"] = _unique(predicted)
         doc["label_probabilities"] = probabilities
+        doc["concept_probabilities"] = dict(sorted(concept_probabilities.items()))
         doc["model_version"] = _unique(a["model_version"] for a in annotations)
 
     # --- concepts: keyword fields are the union over sources; the list keeps each one's source -----

@@ -17,7 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from indexer.errors import UnknownTermError, VocabularyError
-from pipelines.records import MeshTerm, Report
+from indexer.records import MeshTerm, Report
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 MESH_FILE = DATA_DIR / "mesh_chest.json"

@@ -7,7 +7,8 @@ from pathlib import Path
 from pipelines.errors import DataNotPreparedError
 from pipelines.labels import annotation_words, mine_labels, single_label, term_of
 from pipelines.manifest import ManifestEntry
-from pipelines.records import LoadSummary, Report
+from indexer.records import Report
+from pipelines.records import LoadSummary
 from pipelines.settings import reports_dir
 from pipelines.sources.fetch import DICOM_METADATA
 from pipelines.sources.openi import load_reports

@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from pipelines.records import MeshTerm, Report
+from indexer.records import MeshTerm, Report
 
 # Heads that name an anatomical structure, not a finding: the finding is the first subheading.
 ORGAN_HEADS = frozenset({

@@ -15,7 +15,7 @@ from PIL import Image, UnidentifiedImageError
 
 from pipelines.errors import PipelineError
 from pipelines.manifest import ManifestEntry
-from pipelines.records import Report
+from indexer.records import Report
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 MAX_FILE_BYTES = 64 * 1024 * 1024

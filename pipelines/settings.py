@@ -1,20 +1,11 @@
-"""Where the project keeps its data: one directory, overridable with CXRSEARCH_DATA."""
+"""Where the data pipeline keeps its files inside the data directory (indexer.settings.data_dir)."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from indexer.settings import PROJECT_ROOT, data_dir
 
-
-def data_dir(override: str | os.PathLike | None = None) -> Path:
-    """The data directory: `override`, else $CXRSEARCH_DATA, else `<project>/data`."""
-    if override:
-        return Path(override).expanduser().resolve()
-    env = os.environ.get("CXRSEARCH_DATA")
-    if env:
-        return Path(env).expanduser().resolve()
-    return PROJECT_ROOT / "data"
+__all__ = ["PROJECT_ROOT", "data_dir", "manifest_path", "reports_dir"]
 
 
 def reports_dir(root: Path) -> Path:

@@ -5,7 +5,7 @@ import random
 from collections import defaultdict
 from collections.abc import Sequence
 
-from pipelines.records import Report
+from indexer.records import Report
 
 SPLITS = ("train", "val", "test")
 

@@ -11,7 +11,7 @@ from indexer.errors import IndexerError
 from indexer.text import BACKENDS, open_backend
 from indexer.text.base import TextBackend
 from indexer.vectors.live import LiveVectors
-from pipelines.settings import data_dir
+from indexer.settings import data_dir
 
 EXTENSION = "cxrsearch"
 

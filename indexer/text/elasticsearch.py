@@ -118,7 +118,7 @@ def index_mappings() -> dict:
     props: dict[str, dict] = {name: {"type": "text", "analyzer": ANALYZER} for name in TEXT_FIELDS}
     props.update({name: {"type": "keyword"} for name in KEYWORD_FIELDS})
     props["synthetic"] = {"type": "boolean"}
-    for name in ("annotations", "concepts", "label_probabilities"):
+    for name in ("annotations", "concepts", "label_probabilities", "concept_probabilities"):
         props[name] = {"type": "object", "enabled": False}
     props["content_hash"] = {"type": "keyword", "index": False}
     props["schema_version"] = {"type": "integer", "index": False}

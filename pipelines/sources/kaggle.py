@@ -11,7 +11,8 @@ from collections import defaultdict
 from pathlib import Path
 
 from pipelines.errors import ReportParseError
-from pipelines.records import LoadSummary, MeshTerm, Report
+from indexer.records import MeshTerm, Report
+from pipelines.records import LoadSummary
 
 KAGGLE_SUFFIX = ".dcm.png"
 

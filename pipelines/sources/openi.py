@@ -7,7 +7,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from pipelines.errors import ReportParseError
-from pipelines.records import SECTIONS, LoadSummary, MeshTerm, Report
+from indexer.records import SECTIONS, MeshTerm, Report
+from pipelines.records import LoadSummary
 
 KNOWN_MESH_TAGS = {"major", "automatic"}
 

@@ -16,7 +16,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from pipelines.records import MeshTerm
+from indexer.records import MeshTerm
 from pipelines.synth import anatomy
 from pipelines.synth.findings import CONCEPTS
 from pipelines.synth.scene import Scene

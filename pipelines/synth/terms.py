@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pipelines.records import MeshTerm
+from indexer.records import MeshTerm
 
 # Terms that mean "nothing to draw" (not counted as unknown).
 NO_FINDING = {"normal", "no indexing"}

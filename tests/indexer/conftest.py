@@ -14,7 +14,7 @@ from indexer.documents import DocumentInput, GeneratedAnnotation, build_document
 from indexer.text.embedded import EmbeddedTextBackend
 from indexer.vocabulary import Vocabulary
 from pipelines.manifest import ManifestEntry
-from pipelines.records import MeshTerm, Report
+from indexer.records import MeshTerm, Report
 
 # image id -> (MeSH major terms, view, split, findings text)
 CORPUS = {

@@ -114,3 +114,26 @@ def test_keyword_values():
 
 def test_text_fields_each_have_a_known_source():
     assert {source for source, _ in TEXT_FIELDS.values()} == {"report", "generated"}
+
+
+def test_concept_probabilities_are_kept_per_key_with_the_highest_value():
+    from indexer.documents import DocumentInput, GeneratedAnnotation, build_document
+
+    gens = (GeneratedAnnotation(("opacity",), "m1", label="opacity",
+                                concept_probabilities={"findings:opacity": 0.7, "laterality:right": 0.2}),
+            GeneratedAnnotation(("opacity",), "m2", label="opacity",
+                                concept_probabilities={"findings:opacity": 0.4, "laterality:left": 0.9}))
+    doc = build_document(DocumentInput("img-1", generated=gens))
+    assert doc["concept_probabilities"] == {"findings:opacity": 0.7, "laterality:left": 0.9, "laterality:right": 0.2}
+
+
+def test_concept_keys_of_mesh_terms():
+    from indexer.concepts import concept_key, concepts_of_terms, split_key
+    from indexer.vocabulary import Vocabulary
+
+    keys = concepts_of_terms(["Calcified Granuloma/lung/upper lobe/right", "No Indexing", "normal"], Vocabulary.load())
+    assert keys == {"findings:calcified granuloma", "organs:lung", "locations:upper lobe", "laterality:right",
+                    "findings:normal"}
+    assert split_key(concept_key("locations", "Upper Lobe")) == ("locations", "upper lobe")
+    with pytest.raises(ValueError):
+        split_key("colour:red")

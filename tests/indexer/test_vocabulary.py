@@ -9,7 +9,7 @@ import pytest
 
 from indexer.errors import UnknownTermError, VocabularyError
 from indexer.vocabulary import MESH_FILE, TERMS_FILE, Vocabulary
-from pipelines.records import MeshTerm, Report
+from indexer.records import MeshTerm, Report
 from tests.conftest import SHARED_DATA
 
 REPO = Path(__file__).resolve().parents[2]

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pipelines.labels import annotation_words, mine_labels, single_label, term_of, term_table, terms_of
-from pipelines.records import MeshTerm, Report
+from indexer.records import MeshTerm, Report
 
 
 def rep(rid, majors, n_images=2):

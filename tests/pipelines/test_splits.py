@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from pipelines.records import MeshTerm, Report
+from indexer.records import MeshTerm, Report
 from pipelines.splits import split_reports
 
 

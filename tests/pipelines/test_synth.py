@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipelines.records import MeshTerm
+from indexer.records import MeshTerm
 from pipelines.synth.findings import CONCEPTS
 from pipelines.synth.geometry import side_sign
 from pipelines.synth.render import render, render_image
