@@ -66,7 +66,10 @@ class ConceptSuggester:
         return self._entries
 
     def suggest(self, prefix: str, counts: dict[str, dict[str, int]], limit: int = 10) -> list[dict]:
-        """Up to `limit` suggestions whose text or any of its words starts with `prefix` (case-insensitive)."""
+        """Up to `limit` suggestions whose text or any of its words starts with `prefix` (case-insensitive).
+
+        Concepts the index uses come first, most used first; then whole-name prefix matches.
+        """
         wanted = " ".join(prefix.lower().split())
         scored = []
         for s in self.entries():
@@ -75,7 +78,7 @@ class ConceptSuggester:
             count = counts.get(COUNT_FIELD.get(s.kind, ""), {}).get(s.text)
             if not wanted and count is None:
                 continue
-            scored.append(((0 if s.text.startswith(wanted) else 1, -(count or 0), KIND_ORDER.get(s.kind, 9),
+            scored.append(((-(count or 0), 0 if s.text.startswith(wanted) else 1, KIND_ORDER.get(s.kind, 9),
                             len(s.text), s.text), s, count))
         scored.sort(key=lambda item: item[0])
         return [s.to_dict(count) for _, s, count in scored[:limit]]

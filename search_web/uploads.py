@@ -92,7 +92,7 @@ def _decode_raster(path: Path, max_pixels: int) -> np.ndarray:
 
 
 def _rejection(reason: str, message: str, max_pixels: int) -> UploadRejected:
-    if reason == "too_large":
+    if reason == "too_large" or "DecompressionBomb" in message:
         return UploadTooLarge(f"the image has too many pixels ({message}); at most {max_pixels:,} are allowed")
     if reason == "wrong_mode":
         return UploadRejected(f"the image is not greyscale ({message}); upload the radiograph as a grey image")
