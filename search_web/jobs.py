@@ -157,7 +157,7 @@ def _run(store: JobStore, fd: int, state: dict, config: dict, checkpoint: Path |
                              "indexed": p.indexed, "unchanged": p.unchanged, "skipped": p.skipped, "failed": p.failed,
                              "elapsed_s": round(p.elapsed_s, 1), "rate": round(p.rate, 1)}
         now = time.monotonic()
-        if now - last_write[0] > 0.25 or p.phase == "done":
+        if now - last_write[0] > 0.25 or p.phase == "done" or p.done >= p.total:
             last_write[0] = now
             store.write(state)
 

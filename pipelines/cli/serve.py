@@ -76,6 +76,32 @@ def check_args(args: argparse.Namespace) -> None:
         raise SystemExit(f"cxrsearch serve: --port {args.port} is not a TCP port (1..65535)")
 
 
+READ_TIMEOUT_S = 10  # a client that stops sending mid-request loses its connection after this long
+
+
+def read_timeout_worker():
+    """gunicorn's gthread worker with a socket read timeout while a request is read.
+
+    Stock gthread hands silent connections back to its poller, but a client that sends half a
+    request and stops holds a thread for ever (the parser blocks in recv). With a timeout on the
+    socket, such a read fails after READ_TIMEOUT_S and the connection is closed.
+    """
+    from gunicorn.workers import gthread
+
+    class ReadTimeoutConn(gthread.TConn):
+        def init(self):
+            super().init()
+            self.sock.settimeout(READ_TIMEOUT_S)
+
+    class ReadTimeoutWorker(gthread.ThreadWorker):
+        def handle(self, conn):
+            if type(conn) is gthread.TConn:
+                conn.__class__ = ReadTimeoutConn
+            return super().handle(conn)
+
+    return ReadTimeoutWorker
+
+
 def gunicorn_options(args: argparse.Namespace) -> dict:
     """gunicorn settings for this run (a function so tests can check them without starting a server)."""
     return {
@@ -103,6 +129,7 @@ def run_gunicorn(config: dict, args: argparse.Namespace) -> None:
     from gunicorn.app.base import BaseApplication
 
     options = {k: v for k, v in gunicorn_options(args).items() if v is not None}
+    options["worker_class"] = read_timeout_worker()
 
     class Server(BaseApplication):
         def load_config(self):
