@@ -126,9 +126,12 @@ class PhraseMatcher:
                     out.append(Match(i, end, payload, phrase, gap))
         return out
 
-    def find(self, toks: Sequence[Token], blocked: set[int] | None = None) -> list[Match]:
-        """Non-overlapping matches, longest (then earliest, then fewest gap words) first; in text order."""
-        candidates = sorted(self.all_matches(toks, blocked), key=lambda m: (-_words(m), len(m.gap), m.start))
+    def find(self, toks: Sequence[Token], blocked: set[int] | None = None, priority=None) -> list[Match]:
+        """Non-overlapping matches, longest (then fewest gap words, then by `priority(payload)`, then earliest)
+        first; returned in text order."""
+        rank = priority or (lambda payload: 0)
+        candidates = sorted(self.all_matches(toks, blocked),
+                            key=lambda m: (-_words(m), len(m.gap), rank(m.payload), m.start))
         taken: set[int] = set()
         chosen = []
         for m in candidates:
@@ -190,6 +193,7 @@ class Group:
     organs: tuple[str, ...] = ()
     categories: tuple[str, ...] = ()
     exclude_descriptors: tuple[str, ...] = ()
+    findings: tuple[str, ...] = ()          # Open-i findings that are not MeSH descriptors ('pulmonary congestion')
 
 
 @dataclass(frozen=True)
@@ -251,7 +255,8 @@ class Lexicon:
         groups = PhraseMatcher()
         for entry in data.get("groups", []):
             group = Group(entry["name"], tuple(entry.get("descriptors", ())), tuple(entry.get("organs", ())),
-                          tuple(entry.get("categories", ())), tuple(entry.get("exclude_descriptors", ())))
+                          tuple(entry.get("categories", ())), tuple(entry.get("exclude_descriptors", ())),
+                          tuple(entry.get("findings", ())))
             for phrase in entry.get("phrases", []):
                 groups.add(phrase, group)
                 phrases["group"].append(phrase)
