@@ -281,6 +281,15 @@ class Vocabulary:
                        severities=tuple(_unique(severities)), qualifiers=tuple(_unique(qualifiers)),
                        unknown=tuple(unknown))
 
+    def organ_findings(self) -> list[tuple[str, str]]:
+        """The reviewed organ + finding pairs ('heart', 'enlarged'), as canonical organ and finding names."""
+        out = []
+        for key in self._organ_findings:
+            organ, _, finding = key.rpartition("/")
+            info = self._subheadings.get(finding)
+            out.append((self._canonical(organ), info.canonical if info else finding))
+        return out
+
     def _canonical(self, key: str) -> str:
         info = self._subheadings.get(key)
         return info.canonical if info else key
