@@ -37,3 +37,16 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(admin.bp)
     pages.install(app)
     return app
+
+
+def warm_up(app: Flask) -> Flask:
+    """Load what the first search would (query parser, lexicon, live index pages) before serving; returns app."""
+    from indexer.errors import IndexerError
+    from search_web.query import SearchRequest
+
+    svc = app.extensions[EXTENSION]
+    try:
+        svc.query().search(SearchRequest("calcified granuloma right upper lobe", k=1))
+    except IndexerError as e:  # the app still starts; requests report the problem
+        app.logger.warning("warm-up search failed: %s", e)
+    return app

@@ -54,6 +54,30 @@ def candidate_checkpoints(data_dir: Path) -> list[Path]:
     return [p for p in found if p.is_file()]
 
 
+def find_checkpoint(setting: str, data_dir: Path, want_version: str) -> Path | None:
+    """The checkpoint that made `want_version`'s vectors: CHECKPOINT when a path, else the matching candidate."""
+    if setting.lower() == "none":
+        return None
+    if setting.lower() != "auto":
+        return Path(setting)
+    for path in candidate_checkpoints(data_dir):
+        try:
+            if _cheap_version(path).endswith(want_version.rsplit("-", 1)[-1]):
+                return path
+        except OSError:
+            continue
+    return None
+
+
+def _cheap_version(path: Path) -> str:
+    """'<sha256[:12]>' of a checkpoint file (the model version's suffix; no torch needed)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()[:12]
+
+
 class UploadEncoder:
     """Loads the cascade once per process; `encode(grey, want_version)` is thread-safe."""
 

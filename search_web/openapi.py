@@ -1,7 +1,9 @@
 """The OpenAPI 3.1 document of the JSON API (GET /api/openapi.json); a test keeps it equal to the app's routes."""
 from __future__ import annotations
 
-from search_web.params import MAX_FILTER_VALUE_BYTES, MAX_K, MAX_QUERY_WORDS, SOURCES
+from indexer.query.plan import SOURCES
+from indexer.query.service import MAX_DISTINCT_WORDS as MAX_QUERY_WORDS, MAX_FILTER_VALUE_BYTES
+from search_web.params import MAX_K
 
 ERROR = {"$ref": "#/components/schemas/Error"}
 

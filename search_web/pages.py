@@ -12,7 +12,8 @@ from search_web import contextmap
 from search_web.api import run_search, run_similar
 from search_web.detail import image_detail
 from search_web.errors import WebError, classify
-from search_web.params import KINDS, SOURCES, parse_choice
+from indexer.query.plan import SOURCES
+from search_web.params import KINDS, parse_choice
 from search_web.services import services
 
 bp = Blueprint("pages", __name__)
@@ -66,10 +67,11 @@ def highlight(text: str | None, words) -> Markup:
 
 
 def _match_words(body: dict) -> set[str]:
-    """Words to highlight: the query's tokens and the words of every recognised concept."""
-    words = set(tokenize(body.get("query", "")))
-    for concept in body.get("parsed", {}).get("concepts", []):
-        if not concept.get("negated"):
+    """Words to highlight: those lexical search used and the words of every recognised, non-negated concept."""
+    parsed = body.get("parsed", {})
+    words = set(tokenize(parsed.get("lexical", "")))
+    for concept in parsed.get("concepts", []):
+        if not concept.get("negated") and concept.get("kind") != "negation":
             for key in ("text", "value"):
                 words.update(tokenize(str(concept.get(key) or "")))
     return words

@@ -40,13 +40,30 @@ class Services:
         return self.backend
 
     def query(self) -> QueryService:
-        """The query service over the text backend and live vectors (built on first use)."""
+        """The query service over the text backend, the live vectors and a query encoder (built on first use).
+
+        The encoder (words -> context space, for the vector retriever) uses the checkpoint that made
+        the live vectors; the service says in `skipped` when it cannot run.
+        """
         if self._query is None:
             backend = self.text()
             with self._lock:
                 if self._query is None:
-                    self._query = QueryService(backend, vectors=self.vectors)
+                    self._query = QueryService(backend, vectors=self.vectors, encoder=self._query_encoder())
         return self._query
+
+    def _query_encoder(self):
+        from indexer.query.encoder import QueryEncoder
+        from search_web.encoder import find_checkpoint
+
+        try:
+            model_version = self.vectors.get("context")[1].model_version if self.vectors is not None else None
+        except IndexerError:
+            return None
+        if model_version is None:
+            return None
+        path = find_checkpoint(str(self.config["CHECKPOINT"]), Path(self.config["DATA_DIR"]), model_version)
+        return None if path is None else QueryEncoder(path, model_version)
 
     def encoder(self):
         """The upload encoder (search_web.encoder.UploadEncoder), loaded on first use."""

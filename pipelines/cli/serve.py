@@ -139,8 +139,9 @@ def run_gunicorn(config: dict, args: argparse.Namespace) -> None:
 
         def load(self):
             from search_web import create_app
+            from search_web.app import warm_up
 
-            return create_app(config)
+            return warm_up(create_app(config))
 
     Server().run()
 
@@ -149,8 +150,9 @@ def run_waitress(config: dict, args: argparse.Namespace) -> None:
     from waitress import serve
 
     from search_web import create_app
+    from search_web.app import warm_up
 
-    serve(create_app(config), host=args.host, port=args.port, threads=args.threads, channel_timeout=args.timeout,
+    serve(warm_up(create_app(config)), host=args.host, port=args.port, threads=args.threads, channel_timeout=args.timeout,
           connection_limit=1000, max_request_header_size=128 * 1024, ident="cxrsearch", clear_untrusted_proxy_headers=True)
 
 

@@ -50,7 +50,7 @@ def test_pagination_links(corpus_client):
 def test_bad_search_shows_an_inline_error_with_status(corpus_client):
     response = corpus_client.get("/search?q=lung&filter=synthetic:True")
     assert response.status_code == 400
-    assert "exactly true or false" in response.get_data(as_text=True)
+    assert "use true or false" in response.get_data(as_text=True)
 
 
 def test_image_page(corpus_client, web_corpus):

@@ -53,7 +53,7 @@ def served(request, web_corpus, tmp_path):
             try:
                 if requests.get(base + "/api/health", timeout=2).status_code == 200:
                     break
-            except requests.ConnectionError:
+            except requests.RequestException:
                 time.sleep(0.3)
             if proc.poll() is not None:
                 raise AssertionError(proc.stdout.read())
