@@ -92,7 +92,9 @@ def is_retryable(e: BaseException) -> bool:
     if status in (429, 502, 503, 504):
         return True
     text = str(e).lower()
-    return status is not None and status >= 500 and any(marker in text for marker in _RETRYABLE_ES)
+    if status is None:  # the query service's msearch path reports item errors as text only
+        return "elasticsearch" in text and any(marker in text for marker in _RETRYABLE_ES)
+    return status >= 500 and any(marker in text for marker in _RETRYABLE_ES)
 
 
 def classify(e: Exception) -> tuple[int, str, str]:
