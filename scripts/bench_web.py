@@ -23,8 +23,17 @@ def main() -> int:
     p.add_argument("--threads", type=int, default=4)
     p.add_argument("--upload-image")
     p.add_argument("--uploads", type=int, default=40)
+    p.add_argument("--copy-to-es", action="store_true",
+                   help="first copy the embedded index's documents into Elasticsearch (--es-url, --es-index)")
     args = p.parse_args()
     try:
+        if args.copy_to_es:
+            from search_web.bench import copy_to_es
+
+            if not args.es_url:
+                raise BenchError("--copy-to-es needs --es-url")
+            n = copy_to_es(args.data_dir, args.es_url, args.es_index or "cxrsearch-images")
+            print(f"copied {n} documents to {args.es_url} {args.es_index or 'cxrsearch-images'}", file=sys.stderr)
         result = bench_web(args.data_dir, args.es_url, args.es_index, args.query, args.seconds, args.connections,
                            args.workers, args.threads, args.upload_image, args.uploads)
     except BenchError as e:

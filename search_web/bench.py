@@ -146,6 +146,24 @@ def upload_latency(base: str, image: Path, n: int = 40) -> dict:
             "encode_ms_last": response.json()["upload"]["encode_ms"], "bytes": len(data)}
 
 
+def copy_to_es(data_dir: str | None, es_url: str, es_index: str) -> int:
+    """Copy the embedded live index's documents into Elasticsearch under `es_index` (for a same-documents run)."""
+    from indexer.settings import data_dir as default_data_dir
+    from indexer.text import open_backend
+    from indexer.text.elasticsearch import ESSettings
+
+    with open_backend("embedded", index_dir=default_data_dir(data_dir) / "index") as source:
+        docs = [h.document for h in source.search("", k=10_000, facets=()).hits]
+    with open_backend("es", es_settings=ESSettings.from_env(url=es_url, index=es_index)) as target:
+        version = target.create()
+        result = target.index(docs, version=version)
+        target.switch(version)
+    if result.failed:
+        raise BenchError(f"{len(result.failed)} documents were refused by Elasticsearch, e.g. "
+                         f"{next(iter(result.failed.items()))}")
+    return result.written
+
+
 def bench_web(data_dir: str | None = None, es_url: str | None = None, es_index: str | None = None,
               query: str = DEFAULT_QUERY, seconds: int = 10, connections: int = 16, workers: int = 2,
               threads: int = 4, upload_image: str | None = None, uploads: int = 40) -> dict:
