@@ -122,22 +122,19 @@ def image_page(image_id: str):
 
 @bp.get("/images/<image_id>/overlay.png")
 def cam_overlay(image_id: str):
-    """The class-activation overlay of an indexed image (needs models.cam)."""
+    """The class-activation overlay of an indexed image (when models.cam exists), by the model of the live vectors."""
+    from models.preprocess import prepare
     from search_web.errors import NotFound
+    from search_web.images import image_path
 
     if _cam is None:
         raise NotFound("the class-activation overlay is not available in this build (models.cam is missing)")
     svc = services()
-    from search_web.images import image_path
-    from models.preprocess import prepare
-
-    detail = image_detail(svc, image_id)
-    version, store = svc.vectors.get("context")
+    image_detail(svc, image_id)  # 404 for an id the index does not hold
+    store = svc.vectors.get("context")[1]
     cascade = svc.encoder().cascade_for(store.model_version)
-    stored = prepare(image_path(svc.images_dir, image_id), cascade.config.cnn)
-    heat = _cam.class_activation_map(cascade, stored)
-    png = _cam.overlay_png(stored, heat)
-    del detail, version
+    stored = prepare(image_path(svc.images_dir, image_id), cascade.config.cnn)   # (S, S) uint8
+    png = _cam.overlay_png(stored, _cam.class_activation_map(cascade, stored))
     return Response(png, mimetype="image/png", headers={"Cache-Control": "private, max-age=3600"})
 
 

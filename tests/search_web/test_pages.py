@@ -101,3 +101,32 @@ def test_metrics_count_requests_and_show_index_size(corpus_client, web_corpus):
     assert f'cxrsearch_index_documents{{backend="embedded"}} {len(web_corpus.ids)}.0' in text
     assert re.search(r'cxrsearch_index_size_bytes\{backend="embedded"\} [1-9]', text)
     assert f'cxrsearch_vectors{{kind="context"}} {len(web_corpus.ids)}.0' in text
+
+
+def test_class_activation_overlay_appears_when_models_cam_exists(corpus_client, web_corpus, monkeypatch):
+    import types
+
+    import numpy as np
+
+    from search_web import pages
+    from search_web.images import grey_png
+
+    image_id = web_corpus.ids[1]
+    if pages._cam is None:  # without models.cam: no button, and the overlay URL says why
+        assert 'id="toggle-overlay"' not in corpus_client.get(f"/images/{image_id}").get_data(as_text=True)
+        missing = corpus_client.get(f"/images/{image_id}/overlay.png")
+        assert missing.status_code == 404 and b"models.cam" in missing.data
+    seen = {}
+
+    def class_activation_map(cascade, stored, target=None):
+        seen["shape"] = stored.shape
+        return np.ones(stored.shape, np.float32)
+
+    fake = types.SimpleNamespace(class_activation_map=class_activation_map,
+                                 overlay_png=lambda stored, cam: grey_png((stored * cam).astype(np.uint8)))
+    monkeypatch.setattr(pages, "_cam", fake)
+    page = corpus_client.get(f"/images/{image_id}").get_data(as_text=True)
+    assert 'id="toggle-overlay"' in page and f'src="/images/{image_id}/overlay.png"' in page
+    overlay = corpus_client.get(f"/images/{image_id}/overlay.png")
+    assert overlay.status_code == 200 and overlay.mimetype == "image/png" and overlay.data[:4] == b"\x89PNG"
+    assert seen["shape"][0] == seen["shape"][1]  # the cascade's stored-size square image
