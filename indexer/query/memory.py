@@ -310,7 +310,7 @@ class MemoryIndex:
                     generated += self.generated_clause(clause)
             report /= len(plan.clauses)
             generated /= len(plan.clauses)
-            generated = np.where(generated >= GENERATED_MIN_SCORE, generated, 0.0)
+            generated = np.where(generated >= GENERATED_MIN_SCORE - 1e-6, generated, 0.0)
             concept = {"report": report, "generated": generated,
                        "all": np.maximum(report, GENERATED_IN_ALL * generated)}[plan.source]
         for clause in plan.exclusions:
