@@ -47,7 +47,6 @@ def test_every_lexicon_term_is_understood_by_the_vocabulary():
 
 def test_every_group_descriptor_exists():
     vocab, lex = Vocabulary.load(), Lexicon.load()
-    for entries in lex.groups._by_first.values():
-        for _, group in entries:
-            for name in group.descriptors:
-                assert name in vocab, f"group {group.name!r}: no MeSH descriptor {name!r}"
+    for _, group in lex.groups.entries():
+        for name in group.descriptors:
+            assert name in vocab, f"group {group.name!r}: no MeSH descriptor {name!r}"
