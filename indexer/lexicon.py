@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -103,14 +103,27 @@ class PhraseMatcher:
         toks = phrase_tokens(phrase)
         if not toks or toks[0] == GAP or toks[-1] == GAP:
             raise VocabularyError(f"lexicon phrase {phrase!r}: must have words and not start or end with '*'")
+        self._add_tokens(toks, payload)
+
+    def _add_tokens(self, toks: tuple[str, ...], payload: Any) -> None:
         self._by_first.setdefault(toks[0], []).append((toks, payload))
+
+    def entries(self) -> Iterator[tuple[tuple[str, ...], Any]]:
+        """Every (normalised phrase tokens, payload) pair."""
+        for entries in self._by_first.values():
+            yield from entries
+
+    def merge(self, other: "PhraseMatcher", wrap=lambda payload: payload) -> None:
+        """Add every phrase of `other`, its payload passed through `wrap`."""
+        for toks, payload in other.entries():
+            self._add_tokens(toks, wrap(payload))
 
     def __contains__(self, word: str) -> bool:
         return normalise(word) in self._by_first
 
     def words(self) -> set[str]:
-        """Every normalised word any phrase starts with."""
-        return set(self._by_first)
+        """Every normalised word of every phrase."""
+        return {w for toks, _ in self.entries() for w in toks if w != GAP}
 
     def all_matches(self, toks: Sequence[Token], blocked: set[int] | None = None) -> list[Match]:
         """Every phrase occurrence (overlaps allowed), skipping tokens in `blocked`."""

@@ -149,6 +149,10 @@ class Vocabulary:
     def __len__(self) -> int:
         return len(self._descriptors)
 
+    def names(self) -> list[str]:
+        """Every descriptor name, sorted."""
+        return sorted(self._descriptors)
+
     def descriptor(self, name: str) -> Descriptor:
         """The descriptor called `name` (case-insensitive).
 

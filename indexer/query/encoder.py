@@ -62,7 +62,9 @@ class QueryEncoder:
     def encode(self, annotations: list[list[str]]) -> np.ndarray:
         """(B, H) context vectors of B annotations (lists of annotation words)."""
         cascade = self._load()
+        from models.errors import ModelError
+
         try:
             return np.asarray(cascade.text_context(annotations), dtype=np.float32)
-        except (ValueError, RuntimeError, KeyError) as e:
+        except (ModelError, ValueError, RuntimeError, KeyError) as e:
             raise EncoderUnavailable(f"the cascade could not encode {annotations!r}: {e}") from e

@@ -159,19 +159,10 @@ class MemoryIndex:
                     cols.append(vals.setdefault(v, len(vals)))
             for v, r in post.items():
                 self.postings[(name, v)] = np.asarray(r, dtype=np.int64)
-        # every facet field's values side by side: one bincount counts them all
-        self.facet_values: dict[str, list[str]] = {}
-        self.facet_span: dict[str, tuple[int, int]] = {}
-        entry_rows, entry_cols, offset = [], [], 0
-        for name, vals in values.items():
-            self.facet_values[name] = list(vals)
-            self.facet_span[name] = (offset, offset + len(vals))
-            entry_rows.append(np.asarray(coords[name][0], dtype=np.int64))
-            entry_cols.append(np.asarray(coords[name][1], dtype=np.int64) + offset)
-            offset += len(vals)
-        self._facet_rows = np.concatenate(entry_rows) if entry_rows else np.zeros(0, dtype=np.int64)
-        self._facet_cols = np.concatenate(entry_cols) if entry_cols else np.zeros(0, dtype=np.int64)
-        self._facet_width = offset
+        self.facet_values = {name: list(vals) for name, vals in values.items()}
+        self.facet_matrix = {name: sparse.csr_matrix((np.ones(len(coords[name][0]), dtype=np.int8), coords[name]),
+                                                     shape=(self.n, max(len(values[name]), 1)))
+                             for name in values}
         self._bm25: dict[tuple, _BM25] = {}
 
     @classmethod
@@ -243,18 +234,21 @@ class MemoryIndex:
         """Value counts of each facet field over the documents in `mask` (the FACET_SIZE most frequent)."""
         if not names:
             return {}
-        counts = np.bincount(self._facet_cols, weights=mask[self._facet_rows], minlength=self._facet_width)
+        rows = np.flatnonzero(mask)
         out = {}
         for name in names:
-            if name not in self.facet_span:
+            matrix = self.facet_matrix.get(name)
+            if matrix is None or not len(rows):
                 out[name] = {}
                 continue
-            lo, hi = self.facet_span[name]
-            part = counts[lo:hi]
-            nz = np.flatnonzero(part)
+            picked = matrix if len(rows) == self.n else matrix[rows]  # only the candidates' values
+            counts = np.bincount(picked.indices, minlength=matrix.shape[1])
+            nz = np.flatnonzero(counts)
+            if len(nz) > FACET_SIZE:  # the most frequent, ties by value
+                nz = nz[np.argsort(-counts[nz], kind="stable")][:FACET_SIZE * 4]
             values = self.facet_values[name]
-            top = sorted(nz.tolist(), key=lambda i: (-part[i], values[i]))[:FACET_SIZE]
-            out[name] = {values[i]: int(part[i]) for i in top}
+            top = sorted(nz.tolist(), key=lambda i: (-counts[i], values[i]))[:FACET_SIZE]
+            out[name] = {values[i]: int(counts[i]) for i in top}
         return out
 
     def report_clause(self, clause: ClausePlan, raw_mentions: bool = False) -> np.ndarray:
@@ -310,7 +304,7 @@ class MemoryIndex:
                     generated += self.generated_clause(clause)
             report /= len(plan.clauses)
             generated /= len(plan.clauses)
-            generated = np.where(generated >= GENERATED_MIN_SCORE, generated, 0.0)
+            generated = np.where(generated >= GENERATED_MIN_SCORE - 1e-6, generated, 0.0)
             concept = {"report": report, "generated": generated,
                        "all": np.maximum(report, GENERATED_IN_ALL * generated)}[plan.source]
         for clause in plan.exclusions:

@@ -135,9 +135,9 @@ class QueryParser:
         self.lexicon = lexicon or Lexicon.load()
         self.vocabulary = vocabulary or Vocabulary.load()
         self.matcher = self._build_matcher()
-        self.known_words = tuple(sorted(w for w in self.matcher.words() | _all_words(self.matcher) if len(w) >= 3))
+        self.known_words = tuple(sorted(w for w in self.matcher.words() if len(w) >= 3))
         self._known = frozenset(self.known_words)
-        self._families = {name: payload for name, payload in self._groups_by_name().items()}
+        self._families = self._groups_by_name()
 
     # --- building -----------------------------------------------------------------------------------
 
@@ -145,24 +145,18 @@ class QueryParser:
         lex, m = self.lexicon, PhraseMatcher()
         for kind, matcher in (("finding", lex.query_findings), ("group", lex.groups), ("organ", lex.organs),
                               ("modifier", lex.modifiers), ("normal", lex.normal)):
-            for first, entries in matcher._by_first.items():  # noqa: SLF001 - same module family
-                for phrase, payload in entries:
-                    m._by_first.setdefault(first, []).append((phrase, (kind, payload)))  # noqa: SLF001
+            m.merge(matcher, lambda payload, kind=kind: (kind, payload))
         for phrase in NEGATIONS:
             m.add(phrase, ("negation", phrase))
         for phrase, location in QUERY_LOCATIONS.items():
             m.add(phrase, ("modifier", Modifier(location=location)))
-        for name in self.vocabulary._descriptors:  # noqa: SLF001 - every MeSH descriptor name is a query phrase
+        for name in self.vocabulary.names():  # every MeSH finding or device descriptor is a query phrase
             if self.vocabulary.descriptor(name).category in ("finding", "device"):
                 m.add(name.replace(",", " "), ("descriptor", name))
         return m
 
     def _groups_by_name(self) -> dict[str, Group]:
-        out = {}
-        for entries in self.lexicon.groups._by_first.values():  # noqa: SLF001
-            for _, group in entries:
-                out[group.name] = group
-        return out
+        return {group.name: group for _, group in self.lexicon.groups.entries()}
 
     # --- parsing ------------------------------------------------------------------------------------
 
@@ -368,10 +362,6 @@ def _nearest(heads: Sequence[Match | None], mod: Match, reach: int = 8) -> int |
 
 def _span_text(toks: list[Token], m: Match, text: str) -> str:
     return text[toks[m.start].start:toks[m.end - 1].end]
-
-
-def _all_words(matcher: PhraseMatcher) -> set[str]:
-    return {w for entries in matcher._by_first.values() for phrase, _ in entries for w in phrase if w != "*"}  # noqa: SLF001
 
 
 @lru_cache(maxsize=4096)

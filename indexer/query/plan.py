@@ -5,9 +5,10 @@ plan (the embedded one in memory with numpy, Elasticsearch as a query DSL), so b
 ranking contract:
 
 - **concepts** — each positive clause scores a document in [0, 1] by the best *level* it matches:
-  the clause's groups with its location and side (1.0), with its side (0.8), with the opposite-free
-  "bilateral" side when one side was asked (0.6), with its location (0.7), the group alone (0.5; or
-  1.0 when the clause names no place). A severity the clause asks for adds SEVERITY_BONUS.
+  the clause's groups with its location and side (1.0), at that location on both sides when one side
+  was asked (0.9), at a neighbouring place on that side ("base" for "lower lobe", "apex" for "upper
+  lobe": 0.85), with its side (0.8), with its location (0.7), on both sides (0.6), the group alone
+  (0.5; or 1.0 when the clause names no place). A severity the clause asks for adds SEVERITY_BONUS.
   Atoms from the radiologist's MeSH indexing count in full, those read from the report text
   (positive mentions only) count TEXT_WEIGHT. From pixels (`generated`), a clause scores
   P(group) x (0.5 + 0.5 P(location)) x (0.5 + 0.5 P(side)) from the cascade's concept head, or the
@@ -44,7 +45,11 @@ SEVERITY_BONUS = 0.15
 GENERATED_MIN_SCORE = 0.05  # below this a cascade probability is not a match (not counted, not ranked)
 EXCLUDE_MIN_PROBABILITY = 0.5  # from pixels, a negated finding excludes images the cascade gives at least this
 
-LEVEL_FULL, LEVEL_SIDE, LEVEL_BILATERAL, LEVEL_LOCATION, LEVEL_GROUP = 1.0, 0.8, 0.6, 0.7, 0.5
+LEVEL_FULL, LEVEL_BILATERAL_AT, LEVEL_NEAR, LEVEL_SIDE, LEVEL_LOCATION, LEVEL_BILATERAL, LEVEL_GROUP = \
+    1.0, 0.9, 0.85, 0.8, 0.7, 0.6, 0.5
+
+# Places a radiologist reads as (nearly) the same: a finding at the right base is in the right lower lobe.
+NEAR_LOCATIONS = {"lower lobe": ("base",), "base": ("lower lobe",), "upper lobe": ("apex",), "apex": ("upper lobe",)}
 
 
 @dataclass(frozen=True)
@@ -113,6 +118,12 @@ def clause_plan(clause: Clause) -> ClausePlan:
     levels: list[Level] = []
     if locations and side:
         levels.append(Level(tuple(atom(g, location=loc, side=side) for g in groups for loc in locations), LEVEL_FULL))
+        if side in ("left", "right"):  # both sides at that place include the one asked for
+            levels.append(Level(tuple(atom(g, location=loc, side="bilateral") for g in groups for loc in locations),
+                                LEVEL_BILATERAL_AT))
+        near = [n for loc in locations for n in NEAR_LOCATIONS.get(loc, ()) if n not in locations]
+        if near:
+            levels.append(Level(tuple(atom(g, location=n, side=side) for g in groups for n in near), LEVEL_NEAR))
     if side:
         levels.append(Level(tuple(atom(g, side=side) for g in groups), LEVEL_SIDE if locations else LEVEL_FULL))
         if side in ("left", "right"):

@@ -261,7 +261,8 @@ def _positions(ranking: Sequence[tuple[str, float]], wanted: set[str]) -> dict[s
     return out
 
 
-LEVEL_NAMES = {1.0: "exact", 0.8: "side", 0.6: "bilateral", 0.7: "location", 0.5: "finding"}
+LEVEL_NAMES = {1.0: "exact", 0.9: "bilateral at the location", 0.85: "side, neighbouring place", 0.8: "side",
+               0.7: "location", 0.6: "bilateral", 0.5: "finding"}
 
 
 def explain_hit(doc: Mapping, plan: RankPlan, positions: Mapping[str, Mapping[str, tuple[int, float]]],

@@ -85,7 +85,8 @@ def similar_to_image(service, image_id: str, k: int = 10, kind: str = "context",
         if service.backend.get(image_id, version=version) is not None:
             raise NoVectors(f"image {image_id!r} is in the text index but has no {kind}; rerun "
                             "`cxrsearch reindex --checkpoint CKPT`")
-        raise UnknownImageId(f"unknown image id {image_id!r}: not in index version {version!r}")
+        raise UnknownImageId(f"unknown image id {image_id!r}: not in index version {version!r} ({len(store)} images, "
+                             f"e.g. {', '.join(store.image_ids()[:3])})")
     doc = service.backend.get(image_id, version=version) or {}
     extra = 0 if same_report else 8  # room for the other views of the same examination
     found = store.similar(image_id, min(k + extra, max(len(store) - 1, 1)))

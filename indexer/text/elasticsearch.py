@@ -532,16 +532,16 @@ def _concept_query(plan, generated_must_not: list[dict]) -> dict:
     n = len(plan.clauses)
     report = {"bool": {"should": [_levels_query(c, (("report_atoms", 1.0), ("text_atoms", TEXT_WEIGHT)))
                                   for c in plan.clauses], "minimum_should_match": 1}}
+    weight = GENERATED_IN_ALL if plan.source == "all" else 1.0  # a cascade match counts less beside reports
     generated = {"function_score": {
         "query": {"bool": {"should": [_generated_query(c) for c in plan.clauses], "minimum_should_match": 1,
                            "must_not": generated_must_not}},
-        "functions": [{"weight": 1.0}], "boost_mode": "multiply",
-        "min_score": GENERATED_MIN_SCORE * n}}
+        "functions": [{"weight": weight}], "boost_mode": "multiply",
+        "min_score": (GENERATED_MIN_SCORE - 1e-6) * n * weight}}  # the same threshold as the embedded ranker
     if plan.source == "report":
         return report
     if plan.source == "generated":
         return generated
-    generated["function_score"]["boost"] = GENERATED_IN_ALL
     return {"dis_max": {"queries": [report, generated], "tie_breaker": 0.0}}
 
 

@@ -35,7 +35,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--no-vectors", action="store_true", help="leave the vector retriever out everywhere")
     s.add_argument("--out", help="folder for the results (default results/search_eval)")
     s.add_argument("--checkpoint", help="cascade checkpoint for the vector retriever (default: the demo one)")
-    from pipelines.cli.reindex import add_backend_options
+    from pipelines.cli.options import add_backend_options
 
     add_backend_options(s)
     s.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -83,7 +83,7 @@ def run_search_eval(args: argparse.Namespace) -> dict:
     from indexer.query import SearchRequest
     from indexer.settings import data_dir
     from indexer.text import open_backend
-    from pipelines.cli.reindex import es_settings, index_dir
+    from pipelines.cli.options import es_settings, index_dir
     from pipelines.cli.search import open_service
     from pipelines.evaluation.search import QUERIES_FILE, evaluate_run, load_queries
 

@@ -7,7 +7,7 @@ import sys
 
 from indexer.errors import IndexerError
 from indexer.text import open_backend
-from pipelines.cli.reindex import add_backend_options, es_settings, index_dir
+from pipelines.cli.options import add_backend_options, es_settings, index_dir
 from pipelines.errors import PipelineError
 
 
