@@ -8,7 +8,7 @@ from flask import Blueprint, current_app, jsonify, redirect, render_template, re
 from indexer.errors import IndexerError
 from search_web import jobs
 from search_web.api import index_stats
-from search_web.encoder import candidate_checkpoints
+from search_web.encoder import candidate_checkpoints, find_checkpoint
 from search_web.errors import Forbidden, classify
 from search_web.security import (admin_enabled, check_csrf, login_admin, logout_admin, require_admin_token,
                                  session_is_admin)
@@ -18,13 +18,24 @@ bp = Blueprint("admin", __name__)
 
 
 def reindex_checkpoint() -> Path | None:
-    """The cascade a reindex annotates with: CHECKPOINT when it is a path, else the newest trained or committed one."""
+    """The cascade a reindex annotates with: CHECKPOINT when it is a path; else the one that made the live
+    vectors (so a reindex keeps one model), else the first trained (data dir) or committed one."""
     setting = str(current_app.config.get("CHECKPOINT") or "auto")
     if setting.lower() == "none":
         return None
     if setting.lower() != "auto":
         return Path(setting)
-    found = candidate_checkpoints(Path(current_app.config["DATA_DIR"]))
+    data_dir = Path(current_app.config["DATA_DIR"])
+    svc = services()
+    try:
+        live = svc.vectors.get("context")[1].model_version if svc.vectors is not None else None
+    except IndexerError:
+        live = None
+    if live:
+        path = find_checkpoint("auto", data_dir, live)
+        if path is not None:
+            return path
+    found = candidate_checkpoints(data_dir)
     return found[0] if found else None
 
 

@@ -177,7 +177,8 @@ function setupJobs() {
       if (!["queued", "running"].includes(job.state)) {
         clearInterval(timer);
         const s = job.summary;
-        $(".job-result", row).textContent = s ? `${s.indexed} indexed, ${s.unchanged} unchanged` + (s.live_version ? `, live ${s.live_version}` : "") : (job.error || "");
+        $(".job-result", row).textContent = s ? `${s.indexed} indexed, ${s.unchanged} unchanged` +
+          (s.nothing_changed ? ": nothing changed, live version kept" : s.live_version ? `, live ${s.live_version}` : "") : (job.error || "");
       }
     }, 1000);
   });
