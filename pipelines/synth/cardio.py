@@ -10,8 +10,7 @@ import math
 
 import numpy as np
 
-from pipelines.synth import anatomy
-from pipelines.synth.anatomy import ASPECT
+from pipelines.synth.body import ASPECT, SIDES, lung_floor
 from pipelines.synth.geometry import F32, ramp, side_sign, smoothstep
 from pipelines.synth.scene import Mark, Scene, merge, ring
 from pipelines.synth.terms import Finding
@@ -90,7 +89,7 @@ def mediastinum_region(scene: Scene, f: Finding, rng) -> list[Mark]:
     if not scene.frontal:
         return []
     hw = max(scene.base.medi_hw, scene.body.medi_hw) + 0.04
-    bottom = max(scene.body.dome_v[s] + scene.body.dome_depth[s] for s in anatomy.SIDES) + 0.04
+    bottom = max(scene.body.dome_v[s] + scene.body.dome_depth[s] for s in SIDES) + 0.04
     m = scene.box_mark(scene.body.shift - hw, -0.5, scene.body.shift + hw, bottom)
     return [m] if m else []
 
@@ -196,7 +195,7 @@ def modify_diaphragm(body, f: Finding, rng) -> None:
     """Elevated (by severity), flattened, or eventrated hemidiaphragm(s)."""
     s = f.severity
     if f.concept == "flattened diaphragm":
-        for side in (f.sides or anatomy.SIDES):
+        for side in (f.sides or SIDES):
             body.dome_v[side] += 0.03 + 0.03 * s
             body.dome_depth[side] *= 1 - 0.6 * s
         return
@@ -210,7 +209,7 @@ def modify_diaphragm(body, f: Finding, rng) -> None:
 
 
 def diaphragm_region(scene: Scene, f: Finding, rng) -> list[Mark]:
-    sides = f.sides or (anatomy.SIDES if f.concept == "flattened diaphragm" else ("right",))
+    sides = f.sides or (SIDES if f.concept == "flattened diaphragm" else ("right",))
     marks = []
     for side in (sides if scene.frontal else ("right",)):
         if scene.frontal:
@@ -257,7 +256,7 @@ def _under_dome(scene: Scene, side: str, fn_of_gap, depth: float, w_range=(0.12,
 
     def fn(uu, vv):
         w = uu * F32(s)
-        gap = vv - anatomy.lung_floor(body, side, w)
+        gap = vv - lung_floor(body, side, w)
         inside = smoothstep(w_range[0], w_range[0] + 0.05, w) * (F32(1.0) - smoothstep(w_range[1] - 0.05, w_range[1], w))
         return fn_of_gap(gap, w) * inside
 

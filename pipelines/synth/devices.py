@@ -11,8 +11,7 @@ import math
 
 import numpy as np
 
-from pipelines.synth import anatomy
-from pipelines.synth.anatomy import ASPECT
+from pipelines.synth.body import ASPECT, lateral_walls
 from pipelines.synth.geometry import side_sign
 from pipelines.synth.scene import Mark, Scene, merge, ring
 from pipelines.synth.terms import Finding
@@ -129,7 +128,7 @@ def draw_surgical(scene: Scene, f: Finding, rng) -> list[Mark]:
             parts.append(_wire(scene, u, float(v), rng))
     else:
         for v in np.linspace(0.08, 0.55, int(rng.integers(5, 8))):
-            a, _ = anatomy.lateral_walls(body, np.float32(v))
+            a, _ = lateral_walls(body, np.float32(v))
             parts.append(scene.blob(float(a) + 0.05, float(v), 0.012, METAL, aspect=2.0, angle=0.0, sharp=True))
     return [m for m in [merge(parts)] if m]
 

@@ -10,8 +10,7 @@ import math
 
 import numpy as np
 
-from pipelines.synth import anatomy
-from pipelines.synth.anatomy import ASPECT
+from pipelines.synth.body import ASPECT, SIDES, lateral_lung_field, lung_field, lung_lateral
 from pipelines.synth.geometry import F32, bump, ramp, side_sign, smoothstep
 from pipelines.synth.scene import Mark, Scene, cloud, lesion_count, merge, ring
 from pipelines.synth.terms import Finding
@@ -499,9 +498,9 @@ def draw_pleural_thickening(scene: Scene, f: Finding, rng) -> list[Mark]:
         box = (box[0], v0 - 0.03, box[2], v1 + 0.03)
 
         def fn(uu, vv, s=s, side=side, v0=v0, v1=v1):
-            mask, _ = anatomy.lung_field(body, uu, vv, side)
+            mask, _ = lung_field(body, uu, vv, side)
             w = uu * F32(s)
-            lat = anatomy.lung_lateral(body, side, vv)
+            lat = lung_lateral(body, side, vv)
             top = F32(body.apex_v) + F32(1.1) * (w - F32(0.3)) ** 2
             edge = np.minimum(lat - w, (vv - top) * F32(ASPECT))
             band = ramp(F32(t) - edge, 0.01)
@@ -527,10 +526,10 @@ def draw_pneumothorax(scene: Scene, f: Finding, rng) -> list[Mark]:
             air_map = scene.air()
 
             def fn(uu, vv, sl, sg=sg, side=side):
-                mask, _ = anatomy.lung_field(body, uu, vv, side)
+                mask, _ = lung_field(body, uu, vv, side)
                 air = air_map[sl]
                 w = uu * F32(sg)
-                lat = anatomy.lung_lateral(body, side, vv)
+                lat = lung_lateral(body, side, vv)
                 top = F32(body.apex_v) + F32(1.1) * (w - F32(0.3)) ** 2
                 edge = np.minimum(lat - w, (vv - top) * F32(ASPECT))
                 g = F32(gap) * (F32(1.0) - F32(0.7) * smoothstep(0.3, 0.85, vv))
@@ -541,7 +540,7 @@ def draw_pneumothorax(scene: Scene, f: Finding, rng) -> list[Mark]:
             parts = [scene.add(*box, fn, with_slice=True)]
         else:
             def fn(uu, vv, sl=None):
-                mask, air = anatomy.lateral_lung_field(body, uu, vv)
+                mask, air = lateral_lung_field(body, uu, vv)
                 top = F32(body.apex_v) + F32(0.5) * (uu - F32(0.2)) ** 2
                 edge = (vv - top) * F32(ASPECT)
                 outside = ramp(F32(gap) - edge, 0.01) * mask
@@ -559,7 +558,7 @@ def draw_pneumothorax(scene: Scene, f: Finding, rng) -> list[Mark]:
 
 def modify_hypoinflation(body, f: Finding, rng) -> None:
     s = f.severity
-    for side in (f.sides or anatomy.SIDES):
+    for side in (f.sides or SIDES):
         body.dome_v[side] -= 0.05 + 0.07 * s
     body.heart_ru *= 1 + 0.06 * s
     body.vessels *= 1.15
@@ -568,7 +567,7 @@ def modify_hypoinflation(body, f: Finding, rng) -> None:
 def modify_hyperinflation(body, f: Finding, rng) -> None:
     """Hyperdistention / emphysema / COPD: low flat domes, narrow heart, darker lungs, fewer vessels."""
     s = f.severity
-    for side in (f.sides or anatomy.SIDES):
+    for side in (f.sides or SIDES):
         body.dome_v[side] += 0.05 + 0.06 * s
         body.dome_depth[side] *= 1 - 0.5 * s
     body.heart_ru *= 1 - 0.1 * s
@@ -580,7 +579,7 @@ def modify_hyperinflation(body, f: Finding, rng) -> None:
 def lungs_region(scene: Scene, f: Finding, rng) -> list[Mark]:
     """Region of a change of both lungs' volume: the lungs of the base and the changed body."""
     marks = []
-    for side in ((f.sides or anatomy.SIDES) if scene.frontal else ("right",)):
+    for side in ((f.sides or SIDES) if scene.frontal else ("right",)):
         boxes = []
         for body in (scene.base, scene.body):
             saved = scene.body

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipelines.synth import anatomy
-from pipelines.synth.anatomy import ASPECT, Body
+from pipelines.synth.body import ASPECT, SIDES, Body, lateral_lung_field, lung_field
 from pipelines.synth.geometry import F32, Frame, bump, clip_box, pixel_grid, polyline_distance, ramp, side_sign
+from pipelines.synth.textures import vessel_map
 
 EPS = 2e-3  # density change below this is "not drawn"
 
@@ -125,11 +125,11 @@ class Scene:
     def lung(self, uu, vv, sides: tuple[str, ...] = ()) -> np.ndarray:
         """Lung mask on window coordinates (union of `sides`; both lungs when empty or lateral)."""
         if not self.frontal:
-            return anatomy.lateral_lung_field(self.body, uu, vv)[0]
-        sides = sides or anatomy.SIDES
+            return lateral_lung_field(self.body, uu, vv)[0]
+        sides = sides or SIDES
         mask = None
         for s in sides:
-            m = anatomy.lung_field(self.body, uu, vv, s)[0]
+            m = lung_field(self.body, uu, vv, s)[0]
             mask = m if mask is None else np.maximum(mask, m)
         return mask
 
@@ -221,8 +221,7 @@ class Scene:
     def vessel_field(self) -> np.ndarray:
         """The warped vessel texture at full resolution (for findings that change vessel markings)."""
         if self._vessels is None:
-            self._vessels = anatomy.warp_texture(anatomy.vessel_texture(self.view, self.body.vessel_variant),
-                                                  self.frame, self.body.texture_offset)
+            self._vessels = vessel_map(self.body, self.frame)
         return self._vessels
 
     def air(self) -> np.ndarray:

@@ -2,7 +2,7 @@
 shoulders, bone density, and soft tissue (breasts, subcutaneous air, image quality).
 
 Frontal: the patient's right is the image left. Vertebra `k` of the drawn spine spans
-v in [vert_phase + k * P, vert_phase + (k + 1) * P] with P = `anatomy.VERT_PERIOD`.
+v in [vert_phase + k * P, vert_phase + (k + 1) * P] with P = `body.VERT_PERIOD`.
 """
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ import math
 
 import numpy as np
 
-from pipelines.synth import anatomy
-from pipelines.synth.anatomy import ASPECT, VERT_PERIOD
+from pipelines.synth.body import (
+    ASPECT, VERT_PERIOD, clavicle_v, lateral_spine_u, lateral_walls, lung_lateral, spine_offset,
+)
 from pipelines.synth.geometry import F32, ramp, side_sign
 from pipelines.synth.scene import Mark, Scene, merge
 from pipelines.synth.terms import Finding
@@ -41,8 +42,8 @@ def _level_v(body, k: int, where: float = 0.47) -> float:
 def _spine_u(scene: Scene, v: float) -> float:
     body = scene.body
     if scene.frontal:
-        return float(anatomy.spine_offset(body, np.float32(v))) + 0.005 + body.shift * 0.2
-    return float(anatomy.lateral_spine_u(body, np.float32(v)))
+        return float(spine_offset(body, np.float32(v))) + 0.005 + body.shift * 0.2
+    return float(lateral_spine_u(body, np.float32(v)))
 
 
 def _pick_levels(body, f: Finding, rng, n: int) -> list[int]:
@@ -218,7 +219,7 @@ def draw_fracture(scene: Scene, f: Finding, rng) -> list[Mark]:
             return []
         for side in sides:
             w = rng.uniform(0.3, 0.6)
-            v = anatomy.clavicle_v(body, w)
+            v = clavicle_v(body, w)
             slope = (-0.25 + 0.16 * (w - 0.07)) * ASPECT
             along = math.atan2(slope, side_sign(side))
             marks.append(_break(scene, side_sign(side) * w, v, along, healed, s, rng, thickness=0.04, callus=callus))
@@ -234,7 +235,7 @@ def draw_fracture(scene: Scene, f: Finding, rng) -> list[Mark]:
     if "sternum" in sites:
         if scene.frontal:
             return []
-        a, _ = anatomy.lateral_walls(body, np.float32(0.3))
+        a, _ = lateral_walls(body, np.float32(0.3))
         return [m for m in [_break(scene, float(a) + 0.05, 0.3, math.pi / 2, healed, s, rng, thickness=0.035)] if m]
     # ribs
     n = 3 if f.spread else 1
@@ -259,7 +260,7 @@ def draw_bone_lesion(scene: Scene, f: Finding, rng) -> list[Mark]:
     for side in scene.sides_for(f, rng):
         if scene.frontal and "clavicle" in f.sites:
             w = rng.uniform(0.3, 0.6)
-            u, v, along = side_sign(side) * w, anatomy.clavicle_v(scene.body, w), 0.0
+            u, v, along = side_sign(side) * w, clavicle_v(scene.body, w), 0.0
         elif scene.frontal and "humerus" in f.sites:
             u, v, along = side_sign(side) * 1.2, 0.06, 0.0
         elif scene.frontal:
@@ -392,10 +393,10 @@ def draw_subcutaneous_air(scene: Scene, f: Finding, rng) -> list[Mark]:
         for _ in range(int(rng.integers(6, 11))):
             v = rng.uniform(0.0, 0.75)
             if scene.frontal:
-                lat = float(anatomy.lung_lateral(body, side, np.float32(v)))
+                lat = float(lung_lateral(body, side, np.float32(v)))
                 u = scene.u_of(side, rng.uniform(lat + 0.07, 1.12))
             else:
-                a, _ = anatomy.lateral_walls(body, np.float32(v))
+                a, _ = lateral_walls(body, np.float32(v))
                 u = float(a) + rng.uniform(0.02, 0.08)
             a = rng.normal(math.pi / 2, 0.5)
             du, dv = math.cos(a) * 0.035, math.sin(a) * 0.035 / ASPECT
