@@ -8,7 +8,7 @@ Modules, by job:
     frontal, lateral   the normal chest of each view as an attenuation map
     terms      MeSH term -> finding (concept, side, zone, site, severity, spread)
     scene      the canvas findings draw on, zones, drawing primitives, recorded marks
-    lungs, cardio, skeleton, devices   the findings' drawers, by body system
+    lungs, pleura, cardio, skeleton, devices   the findings' drawers, by body system
     findings   the registry of drawable concepts
     render     render(image_id, terms, view, size) -> (uint8 image, regions): body, anatomy, findings,
                tone; pure, deterministic

@@ -150,7 +150,7 @@ def draw_nodes(scene: Scene, f: Finding, rng) -> list[Mark]:
         marks.append(merge([scene.blob(u + rng.normal(0, 0.01), v + k * 0.05, 0.045 + 0.02 * s, 0.25)
                             for k in range(2)]))
     if not paratracheal or f.zone == "hilum":
-        for side in (f.sides or (("right", "left") if scene.frontal else ("right",))):
+        for side in scene.sides_or_both(f):
             marks.append(_hilar_mass(scene, side, 0.05 + 0.03 * s, 0.25 + 0.1 * s, rng, lobes=3))
     return [m for m in marks if m is not None]
 
@@ -172,7 +172,7 @@ def draw_hilar(scene: Scene, f: Finding, rng) -> list[Mark]:
     """Enlarged/prominent hila and pulmonary arteries (both unless a side is named)."""
     s = f.severity
     marks = [_hilar_mass(scene, side, 0.05 + 0.035 * s, 0.22 + 0.12 * s, rng)
-             for side in (f.sides or (("right", "left") if scene.frontal else ("right",)))]
+             for side in scene.sides_or_both(f)]
     return [m for m in marks if m is not None]
 
 

@@ -152,6 +152,22 @@ class Scene:
         k = int(np.argmax(inside))
         return float(us[k]), float(vs[k])
 
+    def lung_box(self, side: str | None, body: Body | None = None) -> tuple[float, float, float, float]:
+        """Body-space box (u0, v0, u1, v1) around the lung of `side` (frontal) or both lungs (lateral).
+
+        body: whose lungs: the scene's (changed by the findings' modifiers) by default, `self.base` for before.
+        """
+        body = self.body if body is None else body
+        if not self.frontal:
+            return -0.95, body.apex_v - 0.02, 0.9, max(body.dome_v.values()) + 0.22
+        w = body.lung_width(side) + 0.03
+        u0, u1 = sorted((side_sign(side) * 0.03 + body.shift, side_sign(side) * w))
+        return u0, body.apex_v - 0.02, u1, body.dome_v[side] + body.dome_depth[side] * 1.3 + 0.03
+
+    def sides_or_both(self, finding) -> tuple[str, ...]:
+        """The term's sides, else both lungs in a frontal view (one pass, 'right', in a lateral view)."""
+        return finding.sides or (SIDES if self.frontal else ("right",))
+
     def sides_for(self, finding, rng: np.random.Generator, default: str | None = None) -> tuple[str, ...]:
         """The sides to draw on: the term's, else `default`, else a random side. Lateral: one pass."""
         sides = finding.sides or ((default,) if default else (("right", "left")[int(rng.integers(0, 2))],))

@@ -363,7 +363,7 @@ def breast_region(scene: Scene, f: Finding, rng) -> list[Mark]:
 
 def draw_breast_implants(scene: Scene, f: Finding, rng) -> list[Mark]:
     marks = []
-    for side in (f.sides or (("right", "left") if scene.frontal else ("right",))):
+    for side in scene.sides_or_both(f):
         u, v = (scene.u_of(side, 0.55), 0.74) if scene.frontal else (-0.95, 0.7)
         r = 0.22
 
@@ -378,7 +378,7 @@ def draw_breast_implants(scene: Scene, f: Finding, rng) -> list[Mark]:
 
 def draw_nipple(scene: Scene, f: Finding, rng) -> list[Mark]:
     marks = []
-    for side in (f.sides or (("right", "left") if scene.frontal else ("right",))):
+    for side in scene.sides_or_both(f):
         u, v = (scene.u_of(side, rng.uniform(0.5, 0.62)), rng.uniform(0.7, 0.78)) if scene.frontal else (-0.98, 0.7)
         marks.append(scene.blob(u, v, 0.022, 0.28, sharp=True))
     return [m for m in marks if m is not None]
@@ -388,7 +388,7 @@ def draw_subcutaneous_air(scene: Scene, f: Finding, rng) -> list[Mark]:
     """Streaks of gas in the soft tissues of the chest wall (and neck)."""
     marks = []
     body = scene.body
-    for side in (f.sides or (("right", "left") if scene.frontal else ("right",))):
+    for side in scene.sides_or_both(f):
         parts = []
         for _ in range(int(rng.integers(6, 11))):
             v = rng.uniform(0.0, 0.75)
