@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from PIL import Image
 
-from pipelines.synth.geometry import F32, Frame
+from pipelines.synth.geometry import F32, Frame, ellipse, ramp
 
 Window = tuple[tuple[slice, slice], np.ndarray, np.ndarray]   # (slices, u, v) of a sub-view
 
@@ -58,6 +58,16 @@ class Canvas:
             return None
         sl = (slice(y0, y1), slice(x0, x1))
         return sl, self.u[sl], self.v[sl]
+
+    def gas_bubble(self, u: float, v: float, ru: float, rv: float, amp: float) -> None:
+        """Subtract a gas bubble over fluid (the stomach): an ellipse of radii (ru, rv) around (u, v), air above
+        its fluid level at v + 0.01, `amp` density at its fullest."""
+        win = self.window(u - 0.16, v - 0.08, u + 0.16, v + 0.04)
+        if win is None:
+            return
+        sl, uu, vv = win
+        bubble = ellipse(uu, vv, u, v, ru, rv, edge=0.2)
+        self.D[sl] -= F32(amp) * bubble * ramp(F32(v + 0.01) - vv, 0.01)
 
     def drawn(self, size: int) -> Drawn:
         """The finished anatomy at the output size (density upsampled bilinearly when drawn smaller)."""

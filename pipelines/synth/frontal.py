@@ -87,11 +87,7 @@ def draw_frontal(body: Body, cv: Canvas, rng: np.random.Generator) -> None:
     # gastric bubble under the left dome (patient's left = image right)
     gu, gv = 0.45 + body.shift * 0.3, body.dome_at("left", 0.45) + 0.07
     k = body.bubble ** 0.5
-    win = cv.window(gu - 0.16, gv - 0.08, gu + 0.16, gv + 0.04)
-    if win is not None:
-        sl, uu, vv = win
-        bub = ellipse(uu, vv, gu, gv, 0.12 * k, 0.05 * k, edge=0.2)
-        D[sl] -= F32(0.42) * bub * ramp(F32(gv + 0.01) - vv, 0.01)
+    cv.gas_bubble(gu, gv, 0.12 * k, 0.05 * k, 0.42)
 
     # breasts (lower soft-tissue contour) and scapulae
     for side in SIDES:

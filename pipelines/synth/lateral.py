@@ -80,11 +80,7 @@ def draw_lateral(body: Body, cv: Canvas, rng: np.random.Generator) -> None:
     # stomach bubble under the left hemidiaphragm, anteriorly
     gu, gv = -0.2, float(lateral_floor(body, "left", np.float32(-0.2))) + 0.06
     k = body.bubble ** 0.5
-    win = cv.window(gu - 0.16, gv - 0.08, gu + 0.16, gv + 0.04)
-    if win is not None:
-        sl, uu, vv = win
-        bub = ellipse(uu, vv, gu, gv, 0.12 * k, 0.045 * k, edge=0.2)
-        D[sl] -= F32(0.35) * bub * ramp(F32(gv + 0.01) - vv, 0.01)
+    cv.gas_bubble(gu, gv, 0.12 * k, 0.045 * k, 0.35)
     breast = 0.5 * (body.breast["right"] + body.breast["left"])   # both breasts overlap in a lateral view
     if breast > 0:
         win = cv.window(-1.3, 0.5, -0.65, 0.95)
