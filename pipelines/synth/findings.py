@@ -10,8 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
+
 from pipelines.synth import cardio, devices, lungs, pleura, skeleton
+from pipelines.synth.body import Body
 from pipelines.synth.scene import Mark, Scene
+from pipelines.synth.terms import Finding
 
 
 @dataclass(frozen=True)
@@ -19,8 +23,8 @@ class Concept:
     """One drawable concept."""
 
     name: str
-    draw: Callable[[Scene, object, object], list[Mark]]
-    modify: Callable[[object, object, object], None] | None = None
+    draw: Callable[[Scene, Finding, np.random.Generator], list[Mark]]
+    modify: Callable[[Body, Finding, np.random.Generator], None] | None = None
     example: str = ""                    # a real Open-i term drawn by this concept
     views: tuple[str, ...] = ("frontal", "lateral")   # views in which it is visible
 

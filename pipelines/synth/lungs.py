@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from pipelines.synth.body import ASPECT, SIDES
+from pipelines.synth.body import ASPECT, SIDES, Body
 from pipelines.synth.geometry import F32, bump, side_sign, smoothstep
 from pipelines.synth.scene import Mark, Scene, cloud, lesion_count, merge, ring
 from pipelines.synth.terms import Finding
@@ -96,7 +96,7 @@ def _bronchograms(scene: Scene, mark: Mark | None, rng, n: int = 3) -> Mark | No
     return merge(parts)
 
 
-def draw_opacity(scene: Scene, f: Finding, rng) -> list[Mark]:
+def draw_opacity(scene: Scene, f: Finding, rng: np.random.Generator) -> list[Mark]:
     """Opacity, density, infiltrate, airspace disease, consolidation, pneumonia (by concept and pattern)."""
     s = f.severity
     dense = f.concept in ("consolidation", "pneumonia")
@@ -135,7 +135,7 @@ def draw_opacity(scene: Scene, f: Finding, rng) -> list[Mark]:
     return [m for m in marks if m is not None]
 
 
-def draw_lesions(scene: Scene, f: Finding, rng) -> list[Mark]:
+def draw_lesions(scene: Scene, f: Finding, rng: np.random.Generator) -> list[Mark]:
     """Nodules, masses, granulomas and calcified granulomas: round, well-defined, counted."""
     s = f.severity
     kind = f.concept
@@ -166,7 +166,7 @@ def draw_lesions(scene: Scene, f: Finding, rng) -> list[Mark]:
     return [m for m in marks if m is not None]
 
 
-def draw_calcinosis(scene: Scene, f: Finding, rng) -> list[Mark]:
+def draw_calcinosis(scene: Scene, f: Finding, rng: np.random.Generator) -> list[Mark]:
     """Calcification placed by its named structure: aortic knob, hilar/mediastinal nodes, vessels, heart, lung."""
     sites = set(f.sites)
     body = scene.body
@@ -223,7 +223,7 @@ def _aortic_calcification(scene: Scene, rng, s: float) -> Mark | None:
     return scene.line(pts, 0.007 + 0.004 * s, 0.55 + 0.3 * s)
 
 
-def draw_granulomatous(scene: Scene, f: Finding, rng) -> list[Mark]:
+def draw_granulomatous(scene: Scene, f: Finding, rng: np.random.Generator) -> list[Mark]:
     """Granulomatous disease / tuberculosis: calcified granulomas plus calcified hilar nodes (TB: apical scars)."""
     marks = []
     g = Finding(concept="calcified granuloma", term=f.term, sides=f.sides or ("right", "left"),
@@ -240,7 +240,7 @@ def draw_granulomatous(scene: Scene, f: Finding, rng) -> list[Mark]:
     return [m for m in marks if m is not None]
 
 
-def draw_atelectasis(scene: Scene, f: Finding, rng) -> list[Mark]:
+def draw_atelectasis(scene: Scene, f: Finding, rng: np.random.Generator) -> list[Mark]:
     """Plate-like (discoid) atelectasis: thin dense bands, roughly horizontal, in the zone (default: base)."""
     s = f.severity
     marks = []
@@ -258,7 +258,7 @@ def draw_atelectasis(scene: Scene, f: Finding, rng) -> list[Mark]:
     return [m for m in marks if m is not None]
 
 
-def draw_cicatrix(scene: Scene, f: Finding, rng) -> list[Mark]:
+def draw_cicatrix(scene: Scene, f: Finding, rng: np.random.Generator) -> list[Mark]:
     """Scar: a few irregular linear strands radiating from a small focus (default zone: apex)."""
     marks = []
     for side in _sides(scene, f, rng):
@@ -290,7 +290,7 @@ def _vessel_boost(scene: Scene, side: str | None, amp: float, weight=None) -> Ma
     return scene.add(*box, fn, with_slice=True)
 
 
-def draw_markings(scene: Scene, f: Finding, rng) -> list[Mark]:
+def draw_markings(scene: Scene, f: Finding, rng: np.random.Generator) -> list[Mark]:
     """Prominent bronchovascular or interstitial markings (both lungs unless a side is named)."""
     s = f.severity
     sides = scene.sides_or_both(f)
@@ -309,7 +309,7 @@ def draw_markings(scene: Scene, f: Finding, rng) -> list[Mark]:
     return [m for m in marks if m is not None]
 
 
-def draw_bronchial(scene: Scene, f: Finding, rng) -> list[Mark]:
+def draw_bronchial(scene: Scene, f: Finding, rng: np.random.Generator) -> list[Mark]:
     """Bronchial wall thickening / bronchiectasis: ring shadows and tram lines near the hila or in the zone."""
     s = f.severity
     marks = []
@@ -333,7 +333,7 @@ def draw_bronchial(scene: Scene, f: Finding, rng) -> list[Mark]:
     return [m for m in marks if m is not None]
 
 
-def draw_edema(scene: Scene, f: Finding, rng) -> list[Mark]:
+def draw_edema(scene: Scene, f: Finding, rng: np.random.Generator) -> list[Mark]:
     """Pulmonary congestion / edema / heart failure: perihilar haze, prominent upper vessels, Kerley lines."""
     s = f.severity
     marks = []
@@ -365,7 +365,7 @@ def draw_edema(scene: Scene, f: Finding, rng) -> list[Mark]:
     return [m for m in marks if m is not None]
 
 
-def draw_hyperlucency(scene: Scene, f: Finding, rng) -> list[Mark]:
+def draw_hyperlucency(scene: Scene, f: Finding, rng: np.random.Generator) -> list[Mark]:
     """Hyperlucent lung, bullae, cysts, lucency: less density (more air) in the lung or zone."""
     s = f.severity
     marks = []
@@ -398,7 +398,7 @@ def draw_hyperlucency(scene: Scene, f: Finding, rng) -> list[Mark]:
     return [m for m in marks if m is not None]
 
 
-def draw_cavity(scene: Scene, f: Finding, rng) -> list[Mark]:
+def draw_cavity(scene: Scene, f: Finding, rng: np.random.Generator) -> list[Mark]:
     """A thick-walled cavity: dense rim with an air centre."""
     marks = []
     for side in _sides(scene, f, rng):
@@ -408,7 +408,7 @@ def draw_cavity(scene: Scene, f: Finding, rng) -> list[Mark]:
     return [m for m in marks if m is not None]
 
 
-def draw_sarcoidosis(scene: Scene, f: Finding, rng) -> list[Mark]:
+def draw_sarcoidosis(scene: Scene, f: Finding, rng: np.random.Generator) -> list[Mark]:
     """Bilateral hilar lymphadenopathy with upper-zone reticulonodular markings."""
     from pipelines.synth.cardio import draw_nodes
 
@@ -420,7 +420,8 @@ def draw_sarcoidosis(scene: Scene, f: Finding, rng) -> list[Mark]:
 
 # ---------------------------------------------------------------- lung volume (modifiers)
 
-def modify_hypoinflation(body, f: Finding, rng) -> None:
+def modify_hypoinflation(body: Body, f: Finding, rng: np.random.Generator) -> None:
+    """Low lung volumes: higher domes, a relatively wider heart, crowded vessels."""
     s = f.severity
     for side in (f.sides or SIDES):
         body.dome_v[side] -= 0.05 + 0.07 * s
@@ -428,7 +429,7 @@ def modify_hypoinflation(body, f: Finding, rng) -> None:
     body.vessels *= 1.15
 
 
-def modify_hyperinflation(body, f: Finding, rng) -> None:
+def modify_hyperinflation(body: Body, f: Finding, rng: np.random.Generator) -> None:
     """Hyperdistention / emphysema / COPD: low flat domes, narrow heart, darker lungs, fewer vessels."""
     s = f.severity
     for side in (f.sides or SIDES):
@@ -440,7 +441,7 @@ def modify_hyperinflation(body, f: Finding, rng) -> None:
         body.vessels *= 1 - 0.35 * s
 
 
-def lungs_region(scene: Scene, f: Finding, rng) -> list[Mark]:
+def lungs_region(scene: Scene, f: Finding, rng: np.random.Generator) -> list[Mark]:
     """Region of a change of both lungs' volume: the lungs of the base and the changed body."""
     marks = []
     for side in ((f.sides or SIDES) if scene.frontal else ("right",)):
@@ -453,7 +454,8 @@ def lungs_region(scene: Scene, f: Finding, rng) -> list[Mark]:
     return [m for m in marks if m is not None]
 
 
-def draw_emphysema(scene: Scene, f: Finding, rng) -> list[Mark]:
+def draw_emphysema(scene: Scene, f: Finding, rng: np.random.Generator) -> list[Mark]:
+    """The hyperinflated lungs' region (cystic fibrosis adds bronchial changes)."""
     marks = lungs_region(scene, f, rng)
     if f.concept == "cystic fibrosis":
         marks += draw_bronchial(scene, f, rng)

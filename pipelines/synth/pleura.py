@@ -52,7 +52,7 @@ def _fluid(scene: Scene, side: str, height: float, lateral_only: bool = False, f
     return scene.add(-0.95, top - 0.05, 0.9, max(body.dome_v.values()) + 0.25, fn, with_slice=True)
 
 
-def draw_effusion(scene: Scene, f: Finding, rng) -> list[Mark]:
+def draw_effusion(scene: Scene, f: Finding, rng: np.random.Generator) -> list[Mark]:
     """Pleural effusion: meniscus, blunted costophrenic angle; height by severity (small .. large)."""
     s = f.severity
     marks = []
@@ -64,7 +64,7 @@ def draw_effusion(scene: Scene, f: Finding, rng) -> list[Mark]:
     return [m for m in marks if m is not None]
 
 
-def draw_pleural_thickening(scene: Scene, f: Finding, rng) -> list[Mark]:
+def draw_pleural_thickening(scene: Scene, f: Finding, rng: np.random.Generator) -> list[Mark]:
     """Pleural thickening along the lateral chest wall, or an apical cap (zone apex)."""
     body = scene.body
     t = 0.012 + 0.015 * f.severity
@@ -95,7 +95,7 @@ def draw_pleural_thickening(scene: Scene, f: Finding, rng) -> list[Mark]:
     return [m for m in marks if m is not None]
 
 
-def draw_pneumothorax(scene: Scene, f: Finding, rng) -> list[Mark]:
+def draw_pneumothorax(scene: Scene, f: Finding, rng: np.random.Generator) -> list[Mark]:
     """Pneumothorax: a thin visceral pleural line with no lung markings beyond it (apical-lateral);
     hydropneumothorax adds a straight air-fluid level."""
     s = f.severity

@@ -248,6 +248,7 @@ class Scene:
         return self._air
 
     def full_mark(self) -> Mark:
+        """A region covering the whole image."""
         return Mark(box=clip_box((0, 0, self.size, self.size), self.size))
 
 
