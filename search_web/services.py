@@ -54,13 +54,8 @@ class Services:
 
     def _query_encoder(self):
         from indexer.query.encoder import QueryEncoder
-        from models.cascade import Cascade
         from search_web.encoder import find_checkpoint
 
-        if not hasattr(Cascade, "text_context"):
-            # this model code has no text encoder; QueryEncoder would reload the checkpoint on every search
-            # only to find that out (about 140 ms a query), so the vector retriever is left out from the start
-            return None
         try:
             model_version = self.vectors.get("context")[1].model_version if self.vectors is not None else None
         except IndexerError:

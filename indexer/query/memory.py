@@ -230,8 +230,8 @@ class MemoryIndex:
             mask &= keep
         return mask
 
-    def facets(self, mask: np.ndarray, names: Sequence[str]) -> dict[str, dict[str, int]]:
-        """Value counts of each facet field over the documents in `mask` (the FACET_SIZE most frequent)."""
+    def facets(self, mask: np.ndarray, names: Sequence[str], size: int = FACET_SIZE) -> dict[str, dict[str, int]]:
+        """Value counts of each facet field over the documents in `mask` (the `size` most frequent)."""
         if not names:
             return {}
         rows = np.flatnonzero(mask)
@@ -244,10 +244,11 @@ class MemoryIndex:
             picked = matrix if len(rows) == self.n else matrix[rows]  # only the candidates' values
             counts = np.bincount(picked.indices, minlength=matrix.shape[1])
             nz = np.flatnonzero(counts)
-            if len(nz) > FACET_SIZE:  # the most frequent, ties by value
-                nz = nz[np.argsort(-counts[nz], kind="stable")][:FACET_SIZE * 4]
+            if len(nz) > size:  # the most frequent; every value tied with the last one kept is sorted by name
+                cut = np.sort(counts[nz])[-size]
+                nz = nz[counts[nz] >= cut]
             values = self.facet_values[name]
-            top = sorted(nz.tolist(), key=lambda i: (-counts[i], values[i]))[:FACET_SIZE]
+            top = sorted(nz.tolist(), key=lambda i: (-counts[i], values[i]))[:size]
             out[name] = {values[i]: int(counts[i]) for i in top}
         return out
 
@@ -289,7 +290,7 @@ class MemoryIndex:
     # --- the plan -----------------------------------------------------------------------------------
 
     def rank(self, plan: RankPlan, filters: Mapping[str, Sequence[str]] | None = None,
-             facets: Sequence[str] = (), depth: int = 1000) -> Retrieval:
+             facets: Sequence[str] = (), depth: int = 1000, facet_size: int = FACET_SIZE) -> Retrieval:
         """Execute a plan: rankings of the concept and lexical retrievers, candidate count and facets."""
         mask = self.filter_mask(filters or {})
         concept = np.zeros(self.n, dtype=np.float32)
@@ -329,7 +330,7 @@ class MemoryIndex:
             if not plan.clauses and not plan.lexical:  # only negations: everything not excluded
                 matched = np.ones(self.n, dtype=bool)
             candidates = matched & mask
-        out = Retrieval(total=int(candidates.sum()), facets=self.facets(candidates, facets))
+        out = Retrieval(total=int(candidates.sum()), facets=self.facets(candidates, facets, facet_size))
         if use_concepts:
             out.rankings["concepts"] = self._top(np.where(candidates, concept, 0.0), depth)
         if lexical is not None:

@@ -47,6 +47,8 @@ NEGATIONS = ("no", "not", "without", "excluding", "exclude", "except", "absent",
              "free of", "minus", "never", "non")
 # Words that end a negation's reach ("no effusion with cardiomegaly").
 NEGATION_ENDS = frozenset({"with", "but", "showing", "has", "have", "having", "plus", "yet"})
+# Words that carry a negation on to the next finding ("no effusion or pneumothorax").
+LIST_JOINERS = frozenset({"or", "and", "nor", "either", "neither"})
 
 # An organ alone asks for the findings of that organ: the lexicon family to use.
 ORGAN_FAMILIES = {
@@ -204,11 +206,20 @@ class QueryParser:
         negations = [m for m in matches if m.payload[0] == "negation"]
         corrected = {c["start"]: c["from"] for c in parsed.corrections}
 
-        # a negation reaches the heads after it, up to a word that ends it
+        # a negation reaches the next head, and the heads joined to it by or/and/nor ("no effusion or
+        # pneumothorax"), up to a word that ends it; "no pneumothorax calcified granuloma" negates one
         negated_heads: set[int] = set()
+        modifier_words = {i for m in modifiers for i in range(m.start, m.end)}
         for neg in negations:
             stop = next((i for i in range(neg.end, len(toks)) if toks[i].norm in NEGATION_ENDS), len(toks))
-            negated_heads |= {k for k, h in enumerate(heads) if neg.end <= h.start < stop}
+            reach = [k for k, h in enumerate(heads) if neg.end <= h.start < stop]
+            for n, k in enumerate(reach):
+                if n > 0:
+                    between = [toks[i].norm for i in range(heads[reach[n - 1]].end, heads[k].start)
+                               if i not in modifier_words]
+                    if not between or any(w not in LIST_JOINERS for w in between):
+                        break
+                negated_heads.add(k)
 
         # organs next to a finding qualify it; an organ alone is a head of its own
         bound_mods: dict[int, list[Modifier]] = {k: [] for k in range(len(heads))}

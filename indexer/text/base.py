@@ -208,7 +208,7 @@ class TextBackend(abc.ABC):
 
     @abc.abstractmethod
     def retrieve(self, plan, filters: Filters | None = None, facets: Sequence[str] | None = None, depth: int = 1000,
-                 version: str | None = None):
+                 version: str | None = None, facet_size: int = 20):
         """Execute a retrieval plan (indexer.query.plan.RankPlan): each retriever's ranking, total, facets.
 
         Returns an `indexer.query.memory.Retrieval`. Both backends hold to the same ranking contract

@@ -382,7 +382,7 @@ class ElasticsearchTextBackend(TextBackend):
         return SearchResult(hits, int(response["hits"]["total"]["value"]), counts, self.name, found_version)
 
     def retrieve(self, plan, filters: Filters | None = None, facets: Sequence[str] | None = None, depth: int = 1000,
-                 version: str | None = None):
+                 version: str | None = None, facet_size: int = FACET_SIZE):
         """Execute a plan on the server (one _msearch): concept and lexical rankings, total and facets.
 
         The same contract as the embedded backend (indexer.query.memory), as a query DSL: a clause is a
@@ -427,7 +427,8 @@ class ElasticsearchTextBackend(TextBackend):
         count = {"query": {"bool": {"filter": base_filter, "must_not": must_not,
                                     **({"should": should, "minimum_should_match": 1} if should else {})}},
                  "size": 0, "track_total_hits": True,
-                 "aggs": {name: {"terms": {"field": name, "size": FACET_SIZE}} for name in wanted_facets} or None}
+                 "aggs": {name: {"terms": {"field": name, "size": facet_size, "order": [{"_count": "desc"}, {"_key": "asc"}]}}
+                          for name in wanted_facets} or None}
         if count["aggs"] is None:
             del count["aggs"]
         lines: list[dict] = []
@@ -438,7 +439,7 @@ class ElasticsearchTextBackend(TextBackend):
         answers = response["responses"]
         for a in answers:
             if "error" in a:
-                raise _answer_error(self.settings.safe_url, index, a["error"])
+                raise _answer_error(self.settings.safe_url, index, a["error"], a.get("status"))
         out = Retrieval()
         n = max(len(plan.clauses), 1)
         for (name, _), a in zip(searches, answers):
@@ -565,11 +566,14 @@ def _exclusions(plan) -> tuple[list[dict], list[dict]]:
     return stated, seen
 
 
-def _answer_error(url: str, index: str, error: Mapping) -> IndexerError:
+def _answer_error(url: str, index: str, error: Mapping, status: int | None = None) -> IndexerError:
+    """The error of one _msearch answer: a missing index, the server unable to answer now (5xx, 429), or else."""
     reason = error.get("reason") if isinstance(error, Mapping) else error
     kind = error.get("type") if isinstance(error, Mapping) else ""
     if kind == "index_not_found_exception":
         return IndexNotFound(f"Elasticsearch at {url}: no index {index!r}; build it with `cxrsearch reindex --backend es`")
+    if status is not None and (status >= 500 or status == 429):
+        return IndexUnavailable(f"Elasticsearch at {url} cannot answer now (HTTP {status}, {kind}: {reason})")
     return IndexerError(f"Elasticsearch at {url}: search {index} failed: {kind}: {reason}")
 
 

@@ -310,12 +310,12 @@ class EmbeddedTextBackend(TextBackend):
         return SearchResult(hits, int(total), counts, self.name, version)
 
     def retrieve(self, plan, filters: Filters | None = None, facets: Sequence[str] | None = None, depth: int = 1000,
-                 version: str | None = None):
+                 version: str | None = None, facet_size: int = FACET_SIZE):
         """Execute a plan on the in-memory snapshot of the version (indexer.query.memory), built on first use."""
         where = normalise_filters(filters)
         wanted_facets = check_facets(facets)
         version = self._resolve(version)
-        return self.memory_index(version).rank(plan, where, wanted_facets, depth)
+        return self.memory_index(version).rank(plan, where, wanted_facets, depth, facet_size)
 
     def memory_index(self, version: str | None = None):
         """The version's in-memory ranker; rebuilt when the version changes or its database was written to."""

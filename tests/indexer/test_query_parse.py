@@ -59,6 +59,9 @@ def test_negation_excludes_what_follows_until_with():
     parsed = parse_query("no effusion with cardiomegaly")
     assert [(c.label, c.negated) for c in parsed.clauses] == [("effusion", True), ("cardiomegaly", False)]
     assert [c.negated for c in parse_query("no pneumothorax or effusion").clauses] == [True, True]
+    # without a joining or/and, the negation ends at its finding
+    parsed = parse_query("no pneumothorax calcified granuloma right upper lobe")
+    assert [(c.label, c.negated) for c in parsed.clauses] == [("pneumothorax", True), ("calcified granuloma", False)]
 
 
 def test_normal_and_no_acute_disease_ask_for_normal_examinations():

@@ -94,3 +94,32 @@ def test_similar_to_vectors_and_to_an_indexed_image(service, tmp_path):
     assert upload["hits"][0]["image_id"] == "IMG-A" and upload["query"]["image_id"] is None
     with pytest.raises(Exception, match="dimensions"):
         service.similar_to_vectors(np.ones(3), np.ones(3))
+
+
+def test_an_unusable_encoder_is_tried_once_and_named_without_paths(service, tmp_path):
+    from indexer.query.encoder import EncoderUnavailable, QueryEncoder
+
+    encoder = QueryEncoder(tmp_path / "missing.pt")
+    with pytest.raises(EncoderUnavailable) as first:
+        encoder.encode([["opacity"]])
+    (tmp_path / "missing.pt").write_bytes(b"now a file, but the failure is remembered")
+    with pytest.raises(EncoderUnavailable) as second:
+        encoder.encode([["opacity"]])
+    assert second.value is first.value and first.value.reason == "no cascade checkpoint found"
+    service.vectors, service.encoder = object(), encoder  # vectors present, encoder broken
+
+    class Vectors:
+        def get(self, kind):
+            raise AssertionError("not reached: the encoder fails first")
+
+    service.vectors = Vectors()
+    body = service.search(SearchRequest("opacity"))
+    assert "vectors" not in body["retrievers"]
+    assert str(tmp_path) not in str(body["skipped"])
+
+
+def test_facet_size_counts_more_values(service):
+    small = service.search(SearchRequest("", facets=("findings",), facet_size=2))
+    large = service.search(SearchRequest("", facets=("findings",), facet_size=50))
+    assert len(small["facets"]["findings"]) == 2 and len(large["facets"]["findings"]) > 2
+    assert list(large["facets"]["findings"].items())[:2] == list(small["facets"]["findings"].items())

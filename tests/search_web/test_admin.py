@@ -71,7 +71,7 @@ def test_reindex_api_starts_one_job_and_reports_progress(admin_app):
     assert running["options"] == {"with_model": False, "fresh": False}
     second = client.post("/api/reindex", headers=AUTH)
     assert second.status_code == 409 and job_id in second.get_json()["error"]["message"]
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 60  # generous: a loaded CI machine is slow, this is not a speed test
     while client.get(url, headers=AUTH).get_json()["progress"]["done"] < 3 and time.monotonic() < deadline:
         time.sleep(0.05)
     assert client.get(url, headers=AUTH).get_json()["progress"] == {
