@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 from indexer.errors import IndexerError
-from indexer.vectors.faiss_store import INDEX_TYPES, VectorStoreConfig
-from pipelines.reindex import DEFAULT_BATCH, ReindexConfig, parse_shard, run_reindex
+from indexer.vectors.faiss_config import INDEX_TYPES, VectorStoreConfig
+from pipelines.reindex import DEFAULT_BATCH, VECTOR_BACKENDS, ReindexConfig, ReindexError, parse_shard, run_reindex
 from pipelines.settings import data_dir, manifest_path, reports_dir
 
 

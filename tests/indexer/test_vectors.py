@@ -23,16 +23,16 @@ from indexer.errors import (
     VectorStoreNotFound,
 )
 from indexer.text.elasticsearch import ESSettings
-from indexer.vectors import faiss_store
+from indexer.vectors import faiss_files
 from indexer.vectors.es_knn import EsVectorIndex, score_to_inner_product
-from indexer.vectors.faiss_store import (
-    VectorStore,
+from indexer.vectors.faiss_config import (
     VectorStoreConfig,
     choose_device,
     gpu_support,
     min_train_vectors,
     target_index_type,
 )
+from indexer.vectors.faiss_store import VectorStore
 from indexer.vectors.synthetic import exact_search, recall_at_k, synthetic_vectors
 
 N, DIM, K = 3000, 64, 10
@@ -181,7 +181,7 @@ def test_failed_save_leaves_the_previous_store_live(data, tmp_path, monkeypatch)
         Path(path).write_bytes(b"partial")
         raise OSError("disk full")
 
-    monkeypatch.setattr(faiss_store.faiss, "write_index", broken_write)
+    monkeypatch.setattr(faiss_files.faiss, "write_index", broken_write)
     with pytest.raises(OSError, match="disk full"):
         store.save()
     monkeypatch.undo()
