@@ -10,6 +10,7 @@ atomic step that makes text and vectors live together.
 """
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -143,6 +144,8 @@ class BuildLifecycle:
         summary.parts_done = len(parts)
         if len(parts) < summary.parts_total:
             return
+        if summary.parts_total > 1 and not self._claim_finish(version):
+            return  # another part saw every part in at the same moment and switches
         live = self.backend.live_version()
         changed = sum(int(p.get("indexed", 0)) for p in parts.values())
         documents = self.backend.count(version)
@@ -163,4 +166,52 @@ class BuildLifecycle:
             from indexer.vectors.live import remove_orphans
 
             remove_orphans(self.config.index_dir, self.backend)  # vectors of versions the switch dropped
+        self._release_finish(version)
         shutil.rmtree(journal.path.parent, ignore_errors=True)
+
+    # --- one finisher -----------------------------------------------------------------------------------
+
+    def _claim_finish(self, version: str) -> bool:
+        """Elect the one part that publishes and switches, when several see every part in at once.
+
+        The first claim wins and records its part; the same part, rerun after a kill, wins again
+        (so a killed finisher is resumed by rerunning its part). Embedded: an exclusive-create file
+        in the build's folder (the parts share the index dir); Elasticsearch: a create-only document
+        in `<alias>-finish` on the cluster (the parts may be on different machines).
+        """
+        part = self.config.part
+        if self.backend.name == "es":
+            return self._claim_on_es(version, part)
+        marker = build_dir(self.config.index_dir, version) / "FINISHER"
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            return marker.read_text(encoding="utf-8").strip() in ("", part)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(part)
+            fh.flush()
+            os.fsync(fh.fileno())
+        return True
+
+    def _finish_index(self) -> str:
+        return f"{self.backend.settings.index}-finish"
+
+    def _claim_on_es(self, version: str, part: str) -> bool:
+        from elasticsearch import ConflictError
+
+        client = self.backend.client
+        try:
+            client.index(index=self._finish_index(), id=version, document={"part": part}, op_type="create",
+                         refresh=True)
+            return True
+        except ConflictError:
+            holder = client.get(index=self._finish_index(), id=version)["_source"].get("part")
+            return holder == part
+
+    def _release_finish(self, version: str) -> None:
+        if self.backend.name == "es" and self.config.shard[1] > 1:
+            try:
+                self.backend.client.delete(index=self._finish_index(), id=version, refresh=True)
+            except Exception:  # noqa: BLE001 - a leftover claim of a finished build is harmless
+                pass
