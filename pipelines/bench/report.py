@@ -138,6 +138,7 @@ class Report:
     seconds: float = 0.0
     load_before: tuple[float, float, float] = field(default_factory=load_average)
     load_after: tuple[float, float, float] | None = None
+    threads: int | None = None
 
     def figures(self) -> dict[str, Figure]:
         return {f.id: f for s in self.sections for f in s.figures}
@@ -171,7 +172,8 @@ class Report:
                  f"- machine: {machine}",
                  f"- mode: {'--quick' if self.quick else 'full'}; backends: {', '.join(self.backends)}; "
                  f"{self.seconds:.0f} s in all",
-                 f"- load average (1/5/15 min) before: {self.load_before}, after: {self.load_after}",
+                 f"- load average (1/5/15 min) before: {self.load_before}, after: {self.load_after}; "
+                 f"{self.threads} torch/FAISS thread(s) in the benchmark process",
                  f"- corpus: {self.corpus}", "",
                  "Speed figures are ratios against a peer measured in the same run (`vs peer`), or baselines: "
                  "absolute numbers on the machine above, under the load stated with their section.", ""]

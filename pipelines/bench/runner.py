@@ -34,8 +34,9 @@ def run_bench(ctx: BenchContext, results_dir: Path, names: list[str] | None = No
     ctx.out = folder
     report = Report(commit=commit, quick=ctx.quick, backends=list(ctx.backends),
                     corpus=f"{ctx.images} (SYNTHETIC stand-ins)" if _synthetic(ctx) else str(ctx.images),
-                    synthetic=True)
+                    synthetic=True, threads=ctx.threads)
     started = time.monotonic()
+    _set_threads(ctx.threads)
     try:
         for cls in SECTIONS:
             section: Section = cls()
@@ -68,6 +69,15 @@ def run_bench(ctx: BenchContext, results_dir: Path, names: list[str] | None = No
     if problems:
         raise AssertionError(f"figures without a peer or machine: {problems[:5]}")
     return report, folder
+
+
+def _set_threads(n: int) -> None:
+    """torch and FAISS threads of this process (busy-waiting OpenMP threads distort latencies when oversubscribed)."""
+    import faiss
+    import torch
+
+    torch.set_num_threads(n)
+    faiss.omp_set_num_threads(n)
 
 
 def _synthetic(ctx: BenchContext) -> bool:

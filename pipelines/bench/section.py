@@ -58,6 +58,8 @@ class BenchContext:
 
     Attributes:
         images / manifest / reports / checkpoint: the corpus and the cascade to index with.
+        live_index: the project's index (DATA_DIR/index): its live context vectors, when there, are
+            the real vectors the scale curves tile (all 7,470 after `make demo`).
         quick: the short run (`make bench`, under 3 minutes).
         backends: text backends to measure: ['embedded'], ['es'] or both.
         es: Elasticsearch settings (the server `make bench` starts), or None.
@@ -68,6 +70,7 @@ class BenchContext:
         http_seconds / http_connections: each wrk run's duration and the connection counts.
         sustained_seconds: the sustained-load run's duration (0: skipped).
         seed: every sample and query set is drawn from it.
+        threads: torch and FAISS (OpenMP) threads in this process.
     """
 
     images: Path
@@ -75,6 +78,7 @@ class BenchContext:
     reports: Path | None
     checkpoint: Path | None
     out: Path
+    live_index: Path | None = None
     quick: bool = True
     backends: list[str] = field(default_factory=lambda: ["embedded"])
     es: Any = None
@@ -86,6 +90,7 @@ class BenchContext:
     http_connections: list[int] = field(default_factory=lambda: [1, 4, 16])
     sustained_seconds: float = 0.0
     seed: int = 0
+    threads: int = 1
     progress: bool = True
     shared: dict[str, Any] = field(default_factory=dict)
     _tmp: Any = None

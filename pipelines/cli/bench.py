@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
 from pipelines.settings import data_dir, manifest_path, reports_dir
 
-QUICK = {"index_images": 300, "scale_sizes": [2_000, 10_000], "scale_queries": 100, "http_seconds": 2.0,
+QUICK = {"index_images": 300, "scale_sizes": [10_000], "scale_queries": 100, "http_seconds": 2.0,
          "http_connections": [1, 4, 16], "sustained_seconds": 5.0}
 FULL = {"index_images": None, "scale_sizes": [10_000, 100_000, 1_000_000], "scale_queries": 200,
         "http_seconds": 10.0, "http_connections": [1, 4, 16], "sustained_seconds": 300.0}
@@ -29,7 +30,7 @@ def parser() -> argparse.ArgumentParser:
 
     p = argparse.ArgumentParser(prog="cxrsearch bench", description=__doc__)
     p.add_argument("--quick", action="store_true",
-                   help="the short run (what `make bench` runs, under 3 minutes): 300 images, 2k/10k vectors, "
+                   help="the short run (what `make bench` runs, under 3 minutes): 300 images, 10k vectors, "
                         "2 s per wrk run, 5 s sustained")
     p.add_argument("--backend", choices=("embedded", "es", "both"), default="embedded",
                    help="text backends to measure (es: the Elasticsearch at --es-url / $CXRSEARCH_ES_URL)")
@@ -42,7 +43,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--es-url", help="Elasticsearch URL (default $CXRSEARCH_ES_URL or http://127.0.0.1:9200)")
     p.add_argument("--out", default="results", help="where run folders go (default ./results)")
     p.add_argument("--index-images", type=int, help="images the indexing section indexes (default 300 quick, all full)")
-    p.add_argument("--scale-sizes", type=_ints, help="vector counts of the scale curves (default 2000,10000 quick; "
+    p.add_argument("--scale-sizes", type=_ints, help="vector counts of the scale curves (default 10000 quick; "
                                                      "10000,100000,1000000 full)")
     p.add_argument("--es-max-vectors", type=int, default=1_000_000,
                    help="largest scale size also loaded into Elasticsearch (1000000)")
@@ -50,6 +51,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--http-connections", type=_ints, help="wrk connection counts (1,4,16)")
     p.add_argument("--sustained-seconds", type=float, help="sustained-load duration (5 quick, 300 full; 0 skips it)")
     p.add_argument("--seed", type=int, default=0, help="seed of every sample (0)")
+    p.add_argument("--threads", type=int, default=os.cpu_count() or 1,
+                   help="torch and FAISS threads in the benchmark process (default: all cores; 1 on a shared machine)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--json", action="store_true", help="print the report JSON at the end")
     return p
@@ -86,7 +89,7 @@ def main(argv: list[str]) -> int:
                        manifest=manifest if manifest.is_file() else None,
                        reports=reports if reports.exists() else None, checkpoint=checkpoint, out=Path(args.out),
                        quick=args.quick, backends=backends, es=es, es_max_vectors=args.es_max_vectors, seed=args.seed,
-                       progress=not args.no_progress, **mode)
+                       live_index=root / "index", threads=args.threads, progress=not args.no_progress, **mode)
     names = [n.strip() for n in args.sections.split(",") if n.strip()] if args.sections else None
     try:
         report, folder = run_bench(ctx, Path(args.out), names)

@@ -36,7 +36,8 @@ def run_quick(tiny, out: Path, *extra: str, sections: list[str] = EXPECTED) -> d
     corpus, checkpoint = tiny
     argv = ["bench", "--quick", "--images", str(corpus.images), "--manifest", str(corpus.manifest), "--reports",
             str(corpus.reports), "--checkpoint", str(checkpoint), "--out", str(out), "--scale-sizes", "1500",
-            "--http-seconds", "1", "--http-connections", "1,2", "--sustained-seconds", "1", "--no-progress", *extra]
+            "--http-seconds", "1", "--http-connections", "1,2", "--sustained-seconds", "1", "--no-progress",
+            "--threads", "1", "--data-dir", str(out.parent / "no-data"), *extra]
     assert main(argv) == 0
     [folder] = list(out.iterdir())
     assert folder.name.startswith("bench-")
@@ -49,7 +50,7 @@ def run_quick(tiny, out: Path, *extra: str, sections: list[str] = EXPECTED) -> d
         for plot in s["plots"]:
             assert (folder / plot).stat().st_size > 1000 and f"]({plot})" in markdown
     assert check_peers(report) == []  # every speed figure: a ratio to a peer of this run, or a baseline
-    assert report["machine"]["cores"] and report["load_after"]
+    assert report["machine"]["cores"] and report["load_after"] and report["threads"] == 1
     return report
 
 

@@ -71,7 +71,7 @@ class Indexing(Section):
         folder = image_subset(ctx)
         annotator = load_annotator(ctx.checkpoint)  # loaded once: model start-up is not indexing
         result.notes.append(f"{len(os.listdir(folder)) - 1} images of the synthetic corpus, tiny cascade "
-                            f"({annotator.model_version}) on the CPU with {torch.get_num_threads()} torch threads, "
+                            f"({annotator.model_version}) on the CPU with {torch.get_num_threads()} torch thread(s), "
                             "batches of 256; each run builds a fresh index (every image annotated), then a rerun "
                             "with nothing changed (carried over, nothing annotated).")
         builds = ctx.shared.setdefault("builds", {})

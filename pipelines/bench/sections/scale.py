@@ -45,9 +45,16 @@ def folder_bytes(path: Path) -> int:
 
 
 def real_vectors(ctx: BenchContext) -> np.ndarray | None:
-    """The context vectors of the indexing section's FAISS build, else the live index's, else None."""
+    """The live index's context vectors (all images after `make demo`), else the indexing section's, else None."""
+    from indexer.errors import IndexerError
     from indexer.vectors.live import live_vectors
 
+    if ctx.live_index is not None:
+        try:
+            store = live_vectors(ctx.live_index, "context")
+            return store.get_vectors(store.image_ids())
+        except IndexerError:
+            pass
     for build in ctx.shared.get("builds", {}).values():
         if build["vectors"] == "faiss":
             store = live_vectors(build["index_dir"], "context", backend=build["backend"], es_settings=build["es"])
@@ -66,6 +73,7 @@ class Scale(Section):
         sets = {}
         if real is not None:
             sets["real"] = real
+            result.notes.append(f"real: {len(real):,} context vectors of the cascade, tiled with noise.")
         else:
             result.notes.append("no real context vectors (the indexing section did not run): random vectors only")
         dim = real.shape[1] if real is not None else 128
@@ -108,7 +116,7 @@ class Scale(Section):
             f"{dim}-d unit vectors, cosine (inner product), k = 10, {ctx.scale_queries} queries one at a time; "
             f"real = the cascade's context vectors of the indexing run tiled with noise (norm {NOISE}); random = "
             "isotropic Gaussian. FAISS: IVF-Flat nlist = 4 sqrt(n), nprobe = max(16, nlist/16); HNSW M = 32, "
-            "efConstruction 80, efSearch 64; FAISS uses the machine's OpenMP threads. Elasticsearch: HNSW m = 16, "
+            "efConstruction 80, efSearch 64; FAISS with the benchmark's threads (header). Elasticsearch: HNSW m = 16, "
             "ef_construction = 100, num_candidates = 100, merged to one segment; build includes bulk loading "
             f"over HTTP. Sizes: FAISS index files on disk, Elasticsearch primary store. Elasticsearch up to "
             f"{ctx.es_max_vectors:,} vectors.")
