@@ -45,6 +45,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--index-images", type=int, help="images the indexing section indexes (default 300 quick, all full)")
     p.add_argument("--scale-sizes", type=_ints, help="vector counts of the scale curves (default 10000 quick; "
                                                      "10000,100000,1000000 full)")
+    p.add_argument("--scale-queries", type=int, help="queries per scale point (100 quick, 200 full)")
     p.add_argument("--es-max-vectors", type=int, default=1_000_000,
                    help="largest scale size also loaded into Elasticsearch (1000000)")
     p.add_argument("--http-seconds", type=float, help="seconds per wrk run (2 quick, 10 full)")
