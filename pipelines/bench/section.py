@@ -66,6 +66,7 @@ class BenchContext:
         out: the run folder (results/bench-<date>-<commit>/).
         index_images: how many images the indexing section indexes (None: all).
         scale_sizes: vector counts of the scale curves.
+        scale_vectors: which vector sets the curves use: 'real' (tiled context vectors), 'random'.
         es_max_vectors: largest scale size also loaded into Elasticsearch.
         http_seconds / http_connections: each wrk run's duration and the connection counts.
         sustained_seconds: the sustained-load run's duration (0: skipped).
@@ -86,6 +87,7 @@ class BenchContext:
     scale_sizes: list[int] = field(default_factory=lambda: [10_000])
     es_max_vectors: int = 1_000_000
     scale_queries: int = 100
+    scale_vectors: list[str] = field(default_factory=lambda: ["real", "random"])
     http_seconds: float = 2.0
     http_connections: list[int] = field(default_factory=lambda: [1, 4, 16])
     sustained_seconds: float = 0.0

@@ -46,6 +46,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--scale-sizes", type=_ints, help="vector counts of the scale curves (default 10000 quick; "
                                                      "10000,100000,1000000 full)")
     p.add_argument("--scale-queries", type=int, help="queries per scale point (100 quick, 200 full)")
+    p.add_argument("--scale-vectors", choices=("real", "random", "both"), default="both",
+                   help="vector sets of the scale curves: the cascade's tiled context vectors, random ones, or both")
     p.add_argument("--es-max-vectors", type=int, default=1_000_000,
                    help="largest scale size also loaded into Elasticsearch (1000000)")
     p.add_argument("--http-seconds", type=float, help="seconds per wrk run (2 quick, 10 full)")
@@ -90,6 +92,7 @@ def main(argv: list[str]) -> int:
                        manifest=manifest if manifest.is_file() else None,
                        reports=reports if reports.exists() else None, checkpoint=checkpoint, out=Path(args.out),
                        quick=args.quick, backends=backends, es=es, es_max_vectors=args.es_max_vectors, seed=args.seed,
+                       scale_vectors=["real", "random"] if args.scale_vectors == "both" else [args.scale_vectors],
                        live_index=root / "index", threads=args.threads, progress=not args.no_progress, **mode)
     names = [n.strip() for n in args.sections.split(",") if n.strip()] if args.sections else None
     try:

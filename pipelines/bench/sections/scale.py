@@ -69,15 +69,17 @@ class Scale(Section):
 
     def run(self, ctx: BenchContext) -> SectionResult:
         result = SectionResult(self.name, self.title)
-        real = real_vectors(ctx)
+        real = real_vectors(ctx) if "real" in ctx.scale_vectors else None
         sets = {}
         if real is not None:
             sets["real"] = real
-            result.notes.append(f"real: {len(real):,} context vectors of the cascade, tiled with noise.")
-        else:
-            result.notes.append("no real context vectors (the indexing section did not run): random vectors only")
+            result.notes.append(f"real: {len(real):,} context vectors of the cascade (the live index's, else the "
+                                "indexing section's), tiled with noise.")
+        elif "real" in ctx.scale_vectors:
+            result.notes.append("no real context vectors (no live index, no indexing run): random vectors only")
         dim = real.shape[1] if real is not None else 128
-        sets["random"] = None
+        if "random" in ctx.scale_vectors or not sets:
+            sets["random"] = None
         curves: dict[tuple[str, str], list[tuple[int, float, float]]] = {}
         rows = []
         for name, base in sets.items():
@@ -114,7 +116,7 @@ class Scale(Section):
         result.table("Curves", ["vectors", "size", "method", "recall@10", "p50 ms", "build s", "MiB"], rows)
         result.notes.append(
             f"{dim}-d unit vectors, cosine (inner product), k = 10, {ctx.scale_queries} queries one at a time; "
-            f"real = the cascade's context vectors of the indexing run tiled with noise (norm {NOISE}); random = "
+            f"real = the cascade's context vectors tiled with noise (norm {NOISE}); random = "
             "isotropic Gaussian. FAISS: IVF-Flat nlist = 4 sqrt(n), nprobe = max(16, nlist/16); HNSW M = 32, "
             "efConstruction 80, efSearch 64; FAISS with the benchmark's threads (header). Elasticsearch: HNSW m = 16, "
             "ef_construction = 100, num_candidates = 100, merged to one segment; build includes bulk loading "
