@@ -31,9 +31,10 @@ Where things are: faiss_config.py (VectorStoreConfig, index type and parameter c
 faiss_files.py (the on-disk format: meta.json and generations of files), this module (the store).
 Only these three modules touch FAISS.
 
-On disk a store is a directory (faiss_files.py); ``save`` writes a new generation beside the old one and commits it by atomically replacing
-``meta.json`` (write aside, fsync, rename), then deletes the old generation: a reader always sees
-one complete generation, and a crash mid-save leaves the previous one live. ``load`` memory-maps
+On disk a store is a directory (faiss_files.py); ``save`` writes a new generation beside the old
+one and commits it by atomically replacing ``meta.json`` (write aside, fsync, rename), then
+deletes the old generation: a reader always sees one complete generation, and a crash mid-save
+leaves the previous one live. ``load`` memory-maps
 the index (``faiss.IO_FLAG_MMAP_IFC``) where the index type allows; a memory-mapped store is read
 on demand from the page cache and is copied into memory before its first change.
 

@@ -94,7 +94,8 @@ def run_wrk(base_url: str, requests: list[tuple[str, str, dict[str, str] | None,
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60)
     line = next((x for x in proc.stdout.splitlines() if x.startswith("WRKJSON ")), None)
     if proc.returncode != 0 or line is None:
-        raise PipelineError(f"wrk failed on {base_url} ({proc.returncode}): {proc.stderr.strip() or proc.stdout[-300:]}")
+        why = proc.stderr.strip() or proc.stdout[-300:]
+        raise PipelineError(f"wrk failed on {base_url} ({proc.returncode}): {why}")
     d = json.loads(line[len("WRKJSON "):])
     errors = d["connect"] + d["read"] + d["write"] + d["status"] + d["timeout"]
     return WrkResult(connections, d["requests"], d["duration_us"] / 1e6, errors, d["p50_us"] / 1000,

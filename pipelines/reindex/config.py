@@ -60,7 +60,8 @@ class ReindexConfig:
         if not 1 <= i <= n:
             raise ReindexError(f"shard {i}/{n}: I must be between 1 and N")
         if self.vector_backend not in VECTOR_BACKENDS:
-            raise ReindexError(f"vector backend {self.vector_backend!r} is unknown; valid: {', '.join(VECTOR_BACKENDS)}")
+            raise ReindexError(f"vector backend {self.vector_backend!r} is unknown; "
+                               f"valid: {', '.join(VECTOR_BACKENDS)}")
         if self.vector_backend == "es" and self.vectors and self.backend != "es":
             raise ReindexError(f"--vectors es needs the Elasticsearch text backend (--backend es), not "
                                f"{self.backend!r}: the vectors live beside the text index on one cluster")

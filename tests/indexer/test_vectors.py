@@ -505,7 +505,8 @@ def test_reader_filters_return_k_matching_hits_like_exact_filtered_search(reader
     ids, x, queries = data
     docs = _reader_docs(ids[:N_READER])
     filters = {"view": "frontal", "laterality": ["left"]}
-    keep = [n for n, i in enumerate(ids[:N_READER]) if docs[i]["view"] == "frontal" and docs[i]["laterality"] == ["left"]]
+    keep = [n for n, i in enumerate(ids[:N_READER])
+            if docs[i]["view"] == "frontal" and docs[i]["laterality"] == ["left"]]
     _, rows = exact_search(x[keep], queries[:10], K)
     truth = [[ids[keep[j]] for j in row] for row in rows]
     hits = reader.search(queries[:10], K, filters=filters)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -60,14 +61,15 @@ def figures(report: dict) -> dict[str, dict]:
 
 @pytest.mark.slow
 def test_quick_bench_embedded(tiny, tmp_path):
-    if shutil.which("wrk") is None:
-        pytest.skip("wrk is not installed (the bench installs it as root; `make bench` does)")
+    if shutil.which("wrk") is None and os.geteuid() != 0:
+        pytest.skip("wrk is not installed and this is not root (the bench installs it with apt-get as root)")
     report = run_quick(tiny, tmp_path)
     status = {s["name"]: s["status"] for s in report["sections"]}
     assert status == {"indexing": "ok", "similar": "ok", "scale": "ok", "http": "ok", "sustained": "ok",
                       "cascade": "ok", "search_quality": "skipped"}
     f = figures(report)
-    assert f["indexing.embedded_faiss.images_per_s"]["baseline"] and f["indexing.embedded_faiss.images_per_s"]["value"] > 0
+    rate = f["indexing.embedded_faiss.images_per_s"]
+    assert rate["baseline"] and rate["value"] > 0
     assert f["indexing.embedded_faiss.rerun_images_per_s"]["peer"] == "indexing.embedded_faiss.images_per_s"
     assert f["similar.embedded_faiss.recall10"]["value"] == 1.0  # flat FAISS is exact
     assert f["scale.real.1500.flat.recall10"]["value"] == 1.0 and f["scale.random.1500.hnsw.recall10"]["value"] > 0.5
@@ -79,8 +81,8 @@ def test_quick_bench_embedded(tiny, tmp_path):
 @pytest.mark.es
 @pytest.mark.slow
 def test_quick_bench_both_backends_has_elasticsearch_peers(tiny, tmp_path, es_url):
-    if shutil.which("wrk") is None:
-        pytest.skip("wrk is not installed (the bench installs it as root; `make bench` does)")
+    if shutil.which("wrk") is None and os.geteuid() != 0:
+        pytest.skip("wrk is not installed and this is not root (the bench installs it with apt-get as root)")
     report = run_quick(tiny, tmp_path, "--backend", "both", "--es-url", es_url, "--sections",
                        "indexing,similar,scale,http", sections=["indexing", "similar", "scale", "http"])
     assert {s["status"] for s in report["sections"]} == {"ok"}

@@ -1,4 +1,4 @@
-"""Bench sections: search over HTTP with wrk (the project's API vs Elasticsearch's bare _search and kNN), sustained load."""
+"""Bench sections: search over HTTP with wrk (the API vs Elasticsearch's bare _search and kNN), sustained load."""
 from __future__ import annotations
 
 import json
@@ -92,7 +92,8 @@ class Http(Section):
             es_url = build["es"].url.rstrip("/")
             alias = build["es"].index
             json_headers = {"Content-Type": "application/json"}
-            targets["es_search"] = (es_url, [("POST", f"/{alias}/_search", json_headers, bm25_body(q)) for q in QUERIES])
+            targets["es_search"] = (es_url, [("POST", f"/{alias}/_search", json_headers, bm25_body(q))
+                                             for q in QUERIES])
             from indexer.vectors.es_knn import FIELD, knn_index_name
 
             knn_index = knn_index_name(alias, "context_vector", build["version"])
@@ -119,8 +120,9 @@ class Http(Section):
                 measured.setdefault(name, []).append(r)
                 base = f"http.{name}.c{c}"
                 is_peer = name == peer
-                for metric, value, unit, better in (("rps", r.rps, "requests/s", True), ("p50_ms", r.p50_ms, "ms", False),
-                                                    ("p95_ms", r.p95_ms, "ms", False), ("p99_ms", r.p99_ms, "ms", False)):
+                metrics = (("rps", r.rps, "requests/s", True), ("p50_ms", r.p50_ms, "ms", False),
+                           ("p95_ms", r.p95_ms, "ms", False), ("p99_ms", r.p99_ms, "ms", False))
+                for metric, value, unit, better in metrics:
                     result.add(Figure(f"{base}.{metric}", f"{labels[name]}, {c} conn: {metric.replace('_ms', '')}",
                                       value, unit, SPEED, peer=None if is_peer else f"http.{peer}.c{c}.{metric}",
                                       baseline=is_peer, higher_is_better=better))
@@ -131,7 +133,8 @@ class Http(Section):
         result.table("wrk runs", ["target", "connections", "requests/s", "p50 ms", "p95 ms", "p99 ms", "errors"], rows)
         result.notes.append(
             f"wrk on loopback, {ctx.http_seconds:g} s per run, threads = min(connections, cores); search rotates "
-            f"{len(QUERIES)} queries, similar {len(picked)} image ids (k = 10). The API runs `cxrsearch serve` (Flask's "
+            f"{len(QUERIES)} queries, similar {len(picked)} image ids (k = 10). The API runs `cxrsearch serve` "
+            "(Flask's "
             "threaded server) in its own process; the bare Elasticsearch peers are the same documents and vectors, "
             "queried without the API's facets, documents and explanations. Ratios: vs the bare Elasticsearch query "
             "at the same connection count.")

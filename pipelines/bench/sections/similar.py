@@ -1,4 +1,4 @@
-"""Bench section: similar-image search by id (FAISS vs Elasticsearch kNN), filtered, and by upload (decode + CNN + search)."""
+"""Bench section: similar-image search by id (FAISS vs Elasticsearch kNN), filtered, and by upload (CNN + search)."""
 from __future__ import annotations
 
 import time
