@@ -211,6 +211,8 @@ class Report:
 
 
 def _cell(value: Any) -> str:
+    if value is None:
+        return "n/a"
     if isinstance(value, float):
         return f"{value:,.4g}"
     return str(value)
