@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test test-fast bench es es-stop es-status vocabulary clean
+.PHONY: venv demo test test-fast bench es es-stop es-status vocabulary clean browser test-tools serve bench-web
 
 # Create/reuse the virtual environment and install the project with its test tools.
 $(STAMP): setup.cfg pyproject.toml
@@ -26,14 +26,44 @@ demo: venv
 	$(CX) reindex --checkpoint "$${CXRSEARCH_DATA:-data}/models/tiny/cascade.pt"
 	$(CX) search calcified granuloma upper lobe right --k 5
 	$(CX) similar CXR10_IM-0002-1001 --k 5
+	@echo "cxrsearch: the web UI is starting; open http://$(SERVE_HOST):$(SERVE_PORT)/ (Ctrl-C stops it)"
+	$(CX) serve --host $(SERVE_HOST) --port $(SERVE_PORT)
 
-# The whole test suite against a real Elasticsearch server, started before and stopped after.
-test: venv
+# The web UI and JSON API under gunicorn (see `cxrsearch serve --help`).
+SERVE_HOST ?= 127.0.0.1
+SERVE_PORT ?= 8000
+serve: venv
+	$(CX) serve --host $(SERVE_HOST) --port $(SERVE_PORT)
+
+# The whole test suite against a real Elasticsearch server, started before and stopped after,
+# including the browser tests (Debian's Chromium) and the docker/ checks (docker-compose config).
+test: venv test-tools
 	bash scripts/es.sh run $(PY) -m pytest
 
-# Unit tests only, no server.
+# Unit tests only: no server, no browser.
 test-fast: venv
-	$(PY) -m pytest -m "not es and not slow"
+	$(PY) -m pytest -m "not es and not slow and not browser"
+
+# Debian's Chromium for the browser tests (Playwright never downloads a browser of its own here).
+CHROMIUM ?= /usr/bin/chromium
+browser:
+	@if [ -x "$(CHROMIUM)" ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing Debian's chromium for the browser tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else echo "the browser tests need Chromium at $(CHROMIUM): run 'apt-get install -y chromium' as root" >&2; exit 1; fi
+
+# The browser, and docker-compose for validating docker/compose.yaml offline (skipped when it cannot be had).
+test-tools: browser
+	@if command -v docker-compose >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null; } || \
+		echo "docker-compose could not be installed: the compose check will be skipped" >&2; \
+	else echo "docker-compose is not installed: the compose check will be skipped" >&2; fi
+
+# Web speed: wrk at 16 connections on /api/search (embedded) vs Elasticsearch's bare _search, upload p50.
+bench-web: venv
+	$(PY) scripts/bench_web.py
 
 # The quick benchmark (under 3 minutes) of both backends after `make demo`: results/bench-<date>-<commit>/.
 # Needs wrk (Debian package): installed here when missing and root, else the command fails naming it.

@@ -33,13 +33,19 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
 
+from indexer.assertion import NEGATED, POSITIVE, UNCERTAIN, find_mentions, positive_text
+from indexer.concepts import concept_atoms, concept_groups, split_key
 from indexer.errors import DocumentError
 from indexer.records import SECTIONS, MeshTerm, Report
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 REPORT = "report"  # written by a radiologist
 GENERATED = "generated"  # written by the cascade
+TEXT = "text"  # a finding a radiologist's report text states (positively), read by indexer.assertion
+
+# Report sections whose sentences state findings (INDICATION and COMPARISON do not).
+FINDING_SECTIONS = ("findings", "impression")
 
 # Full-text fields: name -> (source, BM25 weight). Backends search these with BM25.
 TEXT_FIELDS: dict[str, tuple[str, float]] = {
@@ -57,14 +63,17 @@ TEXT_FIELDS: dict[str, tuple[str, float]] = {
 KEYWORD_FIELDS: tuple[str, ...] = (
     "image_id", "report_id", "view", "split", "label", "sources", "predicted_labels", "model_version",
     "mesh_terms", "findings", "descriptors", "ancestors", "organs", "locations", "laterality", "severity",
-    "categories",
+    "categories", "positive_findings", "negated_findings", "uncertain_findings",
+    "report_atoms", "text_atoms", "generated_atoms",
 )
+# Keyword fields that exist for matching concepts (indexer.concepts atoms), not for facets or display.
+ATOM_FIELDS: tuple[str, ...] = ("report_atoms", "text_atoms", "generated_atoms")
 BOOLEAN_FIELDS: tuple[str, ...] = ("synthetic",)
 FILTER_FIELDS: tuple[str, ...] = KEYWORD_FIELDS + BOOLEAN_FIELDS
 
 # Kept with the document and returned with hits, never searched.
 STORED_FIELDS: tuple[str, ...] = ("annotations", "concepts", "label_probabilities", "concept_probabilities",
-                                  "content_hash", "schema_version")
+                                  "generated_scores", "sections", "mentions", "content_hash", "schema_version")
 
 ALL_FIELDS: frozenset[str] = frozenset((*TEXT_FIELDS, *FILTER_FIELDS, *STORED_FIELDS))
 
@@ -222,12 +231,29 @@ def build_document(item: DocumentInput, vocabulary: VocabularyLike | None = None
         doc["report_annotation"] = "; ".join(_term_words(t) for t in report_terms)
         sources.append(REPORT)
         concepts += [_concept(t, REPORT, vocabulary) for t in report_terms]
+        doc["report_atoms"] = _unique(a for c in concepts if c["source"] == REPORT for a in concept_atoms(c))
     if report is not None:
+        sections, mentions = {}, []
         for name in SECTIONS:
             text = getattr(report, name)
-            if text:
-                doc[f"report_{name}"] = text
-                sources.append(REPORT)
+            if not text:
+                continue
+            sections[name] = text
+            searchable, found = _read_section(text)
+            doc[f"report_{name}"] = searchable  # without negated and uncertain findings: what lexical search matches
+            sources.append(REPORT)
+            if name in FINDING_SECTIONS:
+                mentions += [dict(m, section=name) for m in found]
+        doc["sections"] = sections
+        if mentions:
+            doc["mentions"] = mentions
+        for assertion, field_name in ((POSITIVE, "positive_findings"), (NEGATED, "negated_findings"),
+                                      (UNCERTAIN, "uncertain_findings")):
+            said = [_concept(t, TEXT, vocabulary) for m in mentions if m["assertion"] == assertion
+                    if (t := _parse_term(m["term"])) is not None]
+            doc[field_name] = _unique(c["finding"] for c in said if c["finding"])
+            if assertion == POSITIVE:
+                doc["text_atoms"] = _unique(a for c in said for a in concept_atoms(c))
 
     # --- what the cascade wrote ------------------------------------------------------------------
     annotations = []
@@ -251,12 +277,14 @@ def build_document(item: DocumentInput, vocabulary: VocabularyLike | None = None
         term = _parse_term("/".join(gen.words)) if gen.words else _parse_term(_CLUSTER_SUFFIX.sub("", gen.label or ""))
         if term is not None:
             concepts.append(_concept(term, GENERATED, vocabulary))
+            doc["generated_atoms"] = _unique([*doc.get("generated_atoms", []), *concept_atoms(concepts[-1])])
     if annotations:
         doc["generated_annotation"] = "; ".join(a["text"] for a in annotations if a["text"])
         doc["annotations"] = annotations
         doc["predicted_labels"] = _unique(predicted)
         doc["label_probabilities"] = probabilities
         doc["concept_probabilities"] = dict(sorted(concept_probabilities.items()))
+        doc["generated_scores"] = generated_scores(concept_probabilities, vocabulary)
         doc["model_version"] = _unique(a["model_version"] for a in annotations)
 
     # --- concepts: keyword fields are the union over sources; the list keeps each one's source -----
@@ -277,6 +305,49 @@ def build_document(item: DocumentInput, vocabulary: VocabularyLike | None = None
 
     doc["sources"] = _unique(sources)
     return {k: v for k, v in doc.items() if v not in (None, [], {}, "")}
+
+
+def generated_scores(probabilities: Mapping[str, float], vocabulary: VocabularyLike | None) -> dict[str, float]:
+    """The cascade's concept probabilities as scores of concept groups (indexer.concepts), for ranking from pixels.
+
+    `findings:X` gives its probability to every group of X (the finding, its MeSH descriptors and
+    ancestors, its category); an organ-relative finding ('findings:enlarged') gives, with each organ
+    it pairs with ('organs:heart' -> Heart/enlarged = Cardiomegaly), the product of the two
+    probabilities to that pair's groups; `organs:O` gives its probability to the organ's group.
+    A group's score is the highest it receives. Locations and sides stay in `concept_probabilities`.
+    """
+    findings, organs = {}, {}
+    for key, p in probabilities.items():
+        try:
+            field_name, value = split_key(key)
+        except ValueError:
+            continue
+        if field_name == "findings":
+            findings[value] = float(p)
+        elif field_name == "organs":
+            organs[value] = float(p)
+    scores: dict[str, float] = {}
+
+    def give(term: str, p: float) -> bool:
+        parsed = _parse_term(term)
+        if parsed is None:
+            return False
+        c = _concept(parsed, GENERATED, vocabulary)
+        if c["category"] in (None, "unknown", "anatomy", "none"):
+            return False
+        for g in concept_groups(c):
+            scores[g] = max(p, scores.get(g, 0.0))
+        return True
+
+    pairs = set(vocabulary.organ_findings()) if hasattr(vocabulary, "organ_findings") else set()
+    for finding, p in findings.items():
+        if not give(finding, p):  # an organ-relative finding ('enlarged'): pair it with each organ it goes with
+            for organ, q in organs.items():
+                if (organ, finding) in pairs:
+                    give(f"{organ}/{finding}", p * q)
+    for organ, q in organs.items():
+        scores[f"o:{organ}"] = max(q, scores.get(f"o:{organ}", 0.0))
+    return {g: round(p, 4) for g, p in sorted(scores.items()) if p >= 0.001}
 
 
 def build_documents(items: Iterable[DocumentInput], vocabulary: VocabularyLike | None = None) -> Iterator[dict]:
@@ -316,12 +387,25 @@ def display_annotation(doc: Mapping) -> str:
 
 
 def document_sections(doc: Mapping) -> list[dict]:
-    """The document's text sections for display: [{'name', 'source', 'field', 'text'}], reports first."""
-    return [{"name": name.split("_", 1)[1], "source": source, "field": name, "text": doc[name]}
+    """The document's text sections for display, as written: [{'name', 'source', 'field', 'text'}], reports first.
+
+    Report sections come from the stored `sections` (the full text; the searchable `report_*` fields
+    leave out negated and uncertain findings).
+    """
+    written = doc.get("sections") or {}
+    return [{"name": name.split("_", 1)[1], "source": source, "field": name,
+             "text": written.get(name.split("_", 1)[1], doc[name]) if source == REPORT else doc[name]}
             for name, (source, _) in TEXT_FIELDS.items() if doc.get(name)]
 
 
 # --- helpers ---------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=4096)
+def _read_section(text: str) -> tuple[str, tuple[dict, ...]]:
+    """(searchable text, finding mentions) of one report section; cached, since a report has several images."""
+    found = find_mentions(text)
+    return positive_text(text, found), tuple(m.to_dict() for m in found)
 
 
 def _entry_dict(entry: EntryLike | None) -> dict | None:

@@ -149,6 +149,10 @@ class Vocabulary:
     def __len__(self) -> int:
         return len(self._descriptors)
 
+    def names(self) -> list[str]:
+        """Every descriptor name, sorted."""
+        return sorted(self._descriptors)
+
     def descriptor(self, name: str) -> Descriptor:
         """The descriptor called `name` (case-insensitive).
 
@@ -280,6 +284,15 @@ class Vocabulary:
                        locations=tuple(_unique(locations)), laterality=laterality,
                        severities=tuple(_unique(severities)), qualifiers=tuple(_unique(qualifiers)),
                        unknown=tuple(unknown))
+
+    def organ_findings(self) -> list[tuple[str, str]]:
+        """The reviewed organ + finding pairs ('heart', 'enlarged'), as canonical organ and finding names."""
+        out = []
+        for key in self._organ_findings:
+            organ, _, finding = key.rpartition("/")
+            info = self._subheadings.get(finding)
+            out.append((self._canonical(organ), info.canonical if info else finding))
+        return out
 
     def _canonical(self, key: str) -> str:
         info = self._subheadings.get(key)

@@ -1,105 +1,125 @@
-"""The JSON API under /api: health, text search and similar images; errors as JSON with a clear message."""
+"""The JSON API under /api: search, images (detail, similar, thumbnail, full file), concepts, health and stats."""
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify, request
-from werkzeug.exceptions import HTTPException
+from flask import Blueprint, current_app, jsonify, make_response, request, send_file
 
-from indexer.documents import display_annotation
-from indexer.errors import (DocumentNotFound, IndexerError, IndexNotFound, IndexUnavailable, InvalidQuery,
-                            InvalidVectorConfig, UnknownImageId, VectorStoreNotFound)
-from indexer.vectors.live import has_vectors, vector_kind
-from search_web.app import Services, services
+from indexer.errors import IndexerError, IndexUnavailable
+from search_web.concepts import MAX_PREFIX, ConceptSuggester
+from search_web.detail import image_detail, links, with_note
+from search_web.errors import BadRequest
+from search_web.images import Thumbnails, check_image_id, image_path
+from search_web.params import KINDS, MAX_K, parse_choice, parse_int, search_params
+from search_web.query import SearchRequest
+from search_web.services import Services, services
 
 bp = Blueprint("api", __name__, url_prefix="/api")
-
-MAX_K = 100
-SYNTHETIC_NOTE = ("synthetic stand-in corpus: scores and neighbours measure the system, "
-                  "not clinical accuracy or likeness")
+_suggester = ConceptSuggester()
 
 
-class BadRequest(IndexerError, ValueError):
-    """A request parameter the API cannot use (the message names the value and what is valid)."""
+def run_search(svc: Services, args) -> dict:
+    """The query service's answer for request args (q, k, page, source, filter), with the synthetic note."""
+    body = svc.query().search(SearchRequest(**search_params(args)))
+    for item in body.get("results", []):
+        item.setdefault("links", links(item["image_id"]))
+    return with_note(body, body.get("synthetic") or svc.corpus_synthetic())
 
 
-class NoVectors(IndexerError):
-    """The live index has no vectors of the kind asked for, or not for this image."""
+def run_similar(svc: Services, image_id: str, args) -> dict:
+    check_image_id(image_id)
+    k = parse_int("k", args.get("k"), 12, 1, MAX_K)
+    kind = parse_choice("kind", args.get("kind"), KINDS, "context")
+    body = svc.query().similar(image_id, k=k, kind=kind)
+    for item in body.get("hits", []):
+        item.setdefault("links", links(item["image_id"]))
+    return with_note(body, body.get("synthetic") or svc.corpus_synthetic())
 
 
-# error class -> HTTP status; the first match in this order wins
-STATUS = ((BadRequest, 400), (InvalidQuery, 400), (InvalidVectorConfig, 400), (IndexUnavailable, 503),
-          (IndexNotFound, 404), (UnknownImageId, 404), (DocumentNotFound, 404), (VectorStoreNotFound, 409),
-          (NoVectors, 409), (IndexerError, 500))
+@bp.get("/search")
+def search():
+    """Hybrid search through the query service: q, k (1..100), page, source (all|report|generated), filter=F:V."""
+    return jsonify(run_search(services(), request.args))
 
 
-def error_response(kind: str, message: str, status: int):
-    return jsonify({"error": {"type": kind, "message": message}}), status
+@bp.get("/images/<image_id>")
+def image(image_id: str):
+    """One indexed image: report sections, both annotations, labels with probabilities, links."""
+    svc = services()
+    return jsonify(with_note(image_detail(svc, image_id), svc.corpus_synthetic()))
 
 
-@bp.errorhandler(IndexerError)
-def indexer_error(e: IndexerError):
-    status = next(code for cls, code in STATUS if isinstance(e, cls))
-    message = str(e)
-    if isinstance(e, IndexUnavailable):
-        message = f"the text index is unavailable: {message}"
-    return error_response(type(e).__name__, message, status)
+@bp.get("/images/<image_id>/similar")
+def image_similar(image_id: str):
+    """The k images nearest to an indexed one by joint context vector (kind=context) or CNN embedding."""
+    return jsonify(run_similar(services(), image_id, request.args))
 
 
-@bp.app_errorhandler(HTTPException)
-def http_error(e: HTTPException):
-    """JSON for HTTP errors under /api (an unknown endpoint, a wrong method); other paths unchanged."""
-    if not request.path.startswith(bp.url_prefix + "/"):
-        return e
-    return error_response(type(e).__name__, e.description or e.name, e.code or 500)
+def _indexed_file(image_id: str):
+    svc = services()
+    check_image_id(image_id)
+    svc.query().image(image_id)  # 404 for an id the index does not hold
+    return svc, image_path(svc.images_dir, image_id)
 
 
-@bp.errorhandler(Exception)
-def unexpected_error(e: Exception):
-    """Any other failure: a JSON 500 naming the error; the app keeps serving."""
-    if isinstance(e, HTTPException):
-        return http_error(e)
-    current_app.logger.exception("unexpected error in %s", request.path)
-    return error_response(type(e).__name__, f"internal error: {e}", 500)
+@bp.get("/images/<image_id>/thumbnail")
+def thumbnail(image_id: str):
+    """A JPEG thumbnail (THUMBNAIL_SIZE px) of an indexed image, by id only."""
+    svc, path = _indexed_file(image_id)
+    thumbs = current_app.extensions.setdefault("cxrsearch.thumbnails", Thumbnails(current_app.config["THUMBNAIL_SIZE"]))
+    data, etag = thumbs.get(path)
+    if request.if_none_match.contains(etag):
+        response = make_response("", 304)
+    else:
+        response = make_response(data)
+        response.mimetype = "image/jpeg"
+    response.set_etag(etag)
+    response.headers["Cache-Control"] = "private, max-age=3600"
+    return response
 
 
-def parse_k(raw: str | None, default: int = 10) -> int:
-    """The k parameter: an integer from 1 to MAX_K, else BadRequest naming the value."""
-    if raw is None or raw == "":
-        return default
+@bp.get("/images/<image_id>/full")
+def full_image(image_id: str):
+    """The original image file of an indexed image, by id only (never a client-given path)."""
+    _, path = _indexed_file(image_id)
+    response = send_file(path, mimetype="image/png" if path.suffix == ".png" else "image/jpeg", conditional=True,
+                         etag=True, max_age=3600)
+    response.headers["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+def facet_counts(svc: Services) -> dict[str, dict[str, int]]:
+    """Facet counts over the whole live index (cached per version), for ranking suggestions."""
     try:
-        k = int(raw)
-    except ValueError:
-        k = None
-    if k is None or not 1 <= k <= MAX_K:
-        raise BadRequest(f"k={raw!r} is invalid: use an integer from 1 to {MAX_K}")
-    return k
+        version = svc.live_version()
+    except IndexerError:
+        return {}
+    cache = current_app.extensions.setdefault("cxrsearch.facets", {})
+    if version not in cache:
+        try:
+            result = svc.text().search("", k=1, facets=("findings", "locations", "laterality", "severity"))
+        except IndexerError:
+            return {}
+        cache.clear()
+        cache[version] = result.facets
+    return cache[version]
 
 
-def parse_filters(items: list[str]) -> dict[str, list[str]]:
-    """['view:frontal', 'laterality=left', 'laterality:right'] -> {'view': [...], 'laterality': [...]}.
-
-    FIELD:VALUE and FIELD=VALUE (the CLI's form) are both accepted.
-    """
-    filters: dict[str, list[str]] = {}
-    for item in items:
-        cut = min((i for i in (item.find(":"), item.find("=")) if i >= 0), default=-1)
-        name, value = (item[:cut], item[cut + 1:]) if cut >= 0 else ("", "")
-        if not name.strip() or not value.strip():
-            raise BadRequest(f"filter={item!r} is invalid: use FIELD:VALUE, e.g. filter=view:frontal")
-        filters.setdefault(name.strip(), []).append(value.strip())
-    return filters
-
-
-def with_synthetic(body: dict, synthetic: bool) -> dict:
-    """Add the synthetic flag (and a note when true) to a response body."""
-    body["synthetic"] = synthetic
-    if synthetic:
-        body["note"] = SYNTHETIC_NOTE
-    return body
+@bp.get("/concepts")
+def concepts():
+    """Autocomplete: vocabulary concepts whose name or a word of it starts with `prefix`."""
+    prefix = request.args.get("prefix", "")
+    if len(prefix) > MAX_PREFIX:
+        raise BadRequest(f"prefix is {len(prefix)} characters long; at most {MAX_PREFIX} are allowed")
+    limit = parse_int("limit", request.args.get("limit"), 10, 1, 50)
+    svc = services()
+    suggestions = _suggester.suggest(prefix, facet_counts(svc), limit)
+    response = jsonify({"prefix": prefix, "suggestions": suggestions})
+    response.headers["Cache-Control"] = "private, max-age=300"
+    return response
 
 
-def _text_health(svc: Services) -> dict:
+def text_health(svc: Services) -> dict:
     out = {"available": False, "backend": svc.backend_name, "url": svc.url, "version": None, "documents": None,
-           "synthetic": None, "error": None}
+           "error": None}
     try:
         backend = svc.text()
         backend.check()
@@ -108,71 +128,61 @@ def _text_health(svc: Services) -> dict:
         if out["version"] is None:
             backend.count()  # raises the backend's IndexNotFound, which says how to build one
         out["documents"] = backend.count(version=out["version"])
-        out["synthetic"] = svc.corpus_synthetic(out["version"])
     except IndexerError as e:
         out["available"] = False
-        prefix = "the text index is unavailable: " if isinstance(e, IndexUnavailable) else ""
+        unavailable = isinstance(e, IndexUnavailable)
+        prefix = "the text index is unavailable: " if unavailable else ""
         out["error"] = {"type": type(e).__name__, "message": prefix + str(e)}
     return out
 
 
-def _vector_health(svc: Services, version: str | None) -> dict:
-    kinds = []
-    if version is not None and svc.backend is not None:
-        kinds = [k for k in ("context", "embedding") if has_vectors(svc.index_dir, svc.backend, version, k)]
+def vector_health(svc: Services, text: dict) -> dict:
+    if not text["available"]:  # say what is down, not that vectors are missing
+        return {"available": None, "kinds": [], "error": "unknown while the text index is unavailable "
+                                                         "(vectors are found through its live version)"}
+    kinds = svc.vector_kinds(text["version"])
     error = None if kinds else "no vector stores for the live index version (built without a cascade checkpoint)"
     return {"available": bool(kinds), "kinds": kinds, "error": error}
 
 
 @bp.get("/health")
 def health():
-    """Always HTTP 200 (the app is up); 'degraded' when the text index cannot be searched."""
+    """Always 200 (the app is up): 'ok', or 'degraded' naming what is down (e.g. Elasticsearch and its URL)."""
     svc = services()
-    text = _text_health(svc)
-    vectors = _vector_health(svc, text["version"])
+    text = text_health(svc)
     body = {"status": "ok" if text["available"] else "degraded", "text_index": text,
-            "vectors": vectors}
-    return jsonify(with_synthetic(body, bool(text["synthetic"])))
+            "vectors": vector_health(svc, text)}
+    return jsonify(with_note(body, text["available"] and svc.corpus_synthetic(text["version"])))
 
 
-@bp.get("/search")
-def search():
-    """BM25 search: q (words, OR-ed; empty matches all), k (1..100), filter=FIELD:VALUE (repeatable)."""
-    query = request.args.get("q", "")
-    k = parse_k(request.args.get("k"))
-    filters = parse_filters(request.args.getlist("filter"))
-    svc = services()
-    result = svc.text().search(query, filters=filters, k=k)
-    body = {"query": query, "filters": filters, "k": k, **result.to_dict()}
-    synthetic = any(h.document.get("synthetic") for h in result.hits) or svc.corpus_synthetic(result.version)
-    return jsonify(with_synthetic(body, synthetic))
-
-
-def _neighbour(image_id: str, score: float | None, doc: dict | None) -> dict:
-    doc = doc or {}
-    return {"image_id": image_id, **({"score": round(score, 4)} if score is not None else {}),
-            "annotation": display_annotation(doc), "report_id": doc.get("report_id"), "view": doc.get("view"),
-            "label": doc.get("label"), "predicted_labels": doc.get("predicted_labels", []),
-            "synthetic": doc.get("synthetic", False)}
-
-
-@bp.get("/similar/<image_id>")
-def similar(image_id: str):
-    """The k images nearest to an indexed image by context vector (kind=context) or CNN embedding."""
-    k = parse_k(request.args.get("k"))
-    kind = vector_kind(request.args.get("kind", "context"))
-    svc = services()
+def index_stats(svc: Services) -> dict:
+    """Documents, size, versions, vectors and facet counts of the live index (raises IndexerError)."""
     backend = svc.text()
-    version, store = svc.vectors.get(kind)
-    if image_id not in store:
-        if backend.get(image_id, version=version) is not None:
-            raise NoVectors(f"image {image_id!r} is in the text index but has no {kind}; rerun "
-                            "`cxrsearch reindex --checkpoint CKPT`")
-        raise UnknownImageId(f"unknown image id {image_id!r}: not in index version {version!r}")
-    neighbours = store.similar(image_id, k)
-    docs = backend.get_many([image_id, *neighbours.image_ids], version=version)
-    body = {"image_id": image_id, "kind": kind, "k": k, "version": version, "model_version": store.model_version,
-            "query": _neighbour(image_id, None, docs.get(image_id)),
-            "hits": [_neighbour(i, s, docs.get(i)) for i, s in neighbours.pairs()]}
-    synthetic = bool(docs.get(image_id, {}).get("synthetic")) or svc.corpus_synthetic(version)
-    return jsonify(with_synthetic(body, synthetic))
+    version = backend.live_version()
+    if version is None:
+        backend.count()
+    stats = {"backend": svc.backend_name, "url": svc.url, "live_version": version, "versions": backend.versions(),
+             "documents": backend.count(version=version), "size_bytes": backend.size_bytes(version=version),
+             "vectors": {}}
+    for kind in svc.vector_kinds(version):
+        store = svc.vectors.get(kind)[1]
+        stats["vectors"][kind] = {"count": len(store), "dimension": store.dimension, "index_type": store.index_type,
+                                  "model_version": store.model_version}
+    result = backend.search("", k=1, facets=("view", "split", "sources", "label", "model_version"), version=version)
+    stats["facets"] = result.facets
+    return stats
+
+
+@bp.get("/stats")
+def stats():
+    """Index statistics: documents, bytes, versions, vector stores, counts by view/split/source/label."""
+    svc = services()
+    return jsonify(with_note(index_stats(svc), svc.corpus_synthetic()))
+
+
+@bp.get("/openapi.json")
+def openapi():
+    """This API's OpenAPI 3.1 document."""
+    from search_web.openapi import document
+
+    return jsonify(document())

@@ -207,6 +207,15 @@ class TextBackend(abc.ABC):
         """
 
     @abc.abstractmethod
+    def retrieve(self, plan, filters: Filters | None = None, facets: Sequence[str] | None = None, depth: int = 1000,
+                 version: str | None = None, facet_size: int = 20):
+        """Execute a retrieval plan (indexer.query.plan.RankPlan): each retriever's ranking, total, facets.
+
+        Returns an `indexer.query.memory.Retrieval`. Both backends hold to the same ranking contract
+        (tests/indexer/test_query_contract.py).
+        """
+
+    @abc.abstractmethod
     def get_many(self, image_ids: Sequence[str], version: str | None = None) -> dict[str, dict]:
         """The stored documents of those ids that exist."""
 

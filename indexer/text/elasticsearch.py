@@ -31,7 +31,7 @@ from elasticsearch import (
     helpers,
 )
 
-from indexer.documents import KEYWORD_FIELDS, SCHEMA_VERSION, TEXT_FIELDS, validate_document
+from indexer.documents import KEYWORD_FIELDS, SCHEMA_VERSION, STORED_FIELDS, TEXT_FIELDS, validate_document
 from indexer.errors import DocumentNotFound, IndexerError, IndexNotFound, IndexUnavailable
 from indexer.text.base import (
     Filters, Hit, SearchResult, TextBackend, WriteResult, check_facets, check_k, check_version_name,
@@ -110,7 +110,17 @@ def index_settings(settings: ESSettings) -> dict:
         "number_of_replicas": settings.replicas,
         "refresh_interval": "-1",
         "analysis": {"analyzer": {ANALYZER: {"type": "standard", "stopwords": "_english_"}}},
+        "mapping": {"total_fields": {"limit": 20000}},  # one numeric field per concept group the cascade scores
     }
+
+
+# Stored objects whose values are numbers that ranking reads (function_score), one dynamic float field per key.
+SCORE_OBJECTS = ("generated_scores", "concept_probabilities")
+
+
+def score_field(obj: str, key: str) -> str:
+    """The field of one key of a score object; a '.' would be read as an object path, so it becomes '_'."""
+    return f"{obj}.{key.replace('.', '_')}"
 
 
 def index_mappings() -> dict:
@@ -118,11 +128,25 @@ def index_mappings() -> dict:
     props: dict[str, dict] = {name: {"type": "text", "analyzer": ANALYZER} for name in TEXT_FIELDS}
     props.update({name: {"type": "keyword"} for name in KEYWORD_FIELDS})
     props["synthetic"] = {"type": "boolean"}
-    for name in ("annotations", "concepts", "label_probabilities", "concept_probabilities"):
-        props[name] = {"type": "object", "enabled": False}
+    for name in STORED_FIELDS:
+        if name not in ("content_hash", "schema_version"):
+            props[name] = {"type": "object", "enabled": False}
+    for name in SCORE_OBJECTS:
+        props[name] = {"type": "object", "dynamic": True}
     props["content_hash"] = {"type": "keyword", "index": False}
     props["schema_version"] = {"type": "integer", "index": False}
-    return {"dynamic": "strict", "_meta": {"schema_version": SCHEMA_VERSION}, "properties": props}
+    templates = [{f"{name}_as_floats": {"path_match": f"{name}.*", "mapping": {"type": "float"}}} for name in SCORE_OBJECTS]
+    return {"dynamic": "strict", "dynamic_templates": templates, "_meta": {"schema_version": SCHEMA_VERSION},
+            "properties": props}
+
+
+def _for_es(doc: Mapping) -> dict:
+    """A document as Elasticsearch stores it: score-object keys without dots (see score_field)."""
+    out = dict(doc)
+    for name in SCORE_OBJECTS:
+        if isinstance(out.get(name), Mapping):
+            out[name] = {k.replace(".", "_"): v for k, v in out[name].items()}
+    return out
 
 
 def connection_problem(url: str, action: str, e: Exception) -> IndexUnavailable | None:
@@ -284,7 +308,7 @@ class ElasticsearchTextBackend(TextBackend):
                 except IndexerError as e:
                     result.failed[str(doc.get("image_id") if isinstance(doc, Mapping) else doc)] = str(e)
                     continue
-                yield {"_op_type": "index", "_index": name, "_id": doc["image_id"], "_source": dict(doc)}
+                yield {"_op_type": "index", "_index": name, "_id": doc["image_id"], "_source": _for_es(doc)}
 
         with self._guard(f"bulk write to {name}"):
             for ok, item in helpers.streaming_bulk(self.client, actions(), chunk_size=batch_size,
@@ -303,7 +327,7 @@ class ElasticsearchTextBackend(TextBackend):
         validate_document({"image_id": image_id, **{k: v for k, v in fields.items() if v is not None}})
         try:
             with self._guard(f"update {image_id} in {name}"):
-                self.client.update(index=name, id=image_id, doc=dict(fields), refresh=refresh)
+                self.client.update(index=name, id=image_id, doc=_for_es(fields), refresh=refresh)
         except IndexNotFound as e:
             raise DocumentNotFound(f"no document {image_id!r} in {name}") from e
 
@@ -357,6 +381,78 @@ class ElasticsearchTextBackend(TextBackend):
             found_version = version if version is not None else self.live_version()
         return SearchResult(hits, int(response["hits"]["total"]["value"]), counts, self.name, found_version)
 
+    def retrieve(self, plan, filters: Filters | None = None, facets: Sequence[str] | None = None, depth: int = 1000,
+                 version: str | None = None, facet_size: int = FACET_SIZE):
+        """Execute a plan on the server (one _msearch): concept and lexical rankings, total and facets.
+
+        The same contract as the embedded backend (indexer.query.memory), as a query DSL: a clause is a
+        dis_max over constant_score levels; cascade probabilities are function_score field_value_factor
+        over numeric score fields; exclusions are must_not clauses; ties are broken by image id.
+        """
+        from indexer.query.memory import Retrieval
+
+        check_k(min(depth, 10_000))
+        wanted_facets = check_facets(facets)
+        where = normalise_filters(filters)
+        if not plan.negation:
+            raise IndexerError("the ablation without negation reads raw report text, which only the embedded "
+                               "backend keeps; run it with --backend embedded")
+        index = self.settings.index if version is None else self.index_name(version)
+        base_filter: list[dict] = [{"terms": {name: values}} for name, values in where.items()]
+        must_not, generated_must_not = _exclusions(plan)
+        concept = _concept_query(plan, generated_must_not) if plan.wants("concepts") and plan.clauses else None
+        lexical = None
+        if plan.wants("lexical") and plan.lexical:
+            lexical = {"bool": {"should": [{"match": {name: {"query": plan.lexical, "boost": w}}}
+                                           for name, w in plan.text_fields.items()], "minimum_should_match": 1}}
+        browse = not plan.clauses and not plan.lexical
+        sort = ["_score", {"image_id": "asc"}]
+        searches: list[tuple[str, dict]] = []
+
+        def body(query: dict | None, size: int, **extra) -> dict:
+            b = {"query": {"bool": {"filter": base_filter, "must_not": must_not,
+                                    **({"must": [query]} if query is not None else {})}},
+                 "size": size, "track_total_hits": False, "_source": False, **extra}
+            return b
+
+        if concept is not None:
+            searches.append(("concepts", body(concept, depth, sort=sort)))
+        if lexical is not None:
+            if not plan.lexical_matches and concept is not None:  # lexical only re-ranks the concept matches
+                lexical = {"bool": {"must": [lexical], "filter": [concept]}}
+            searches.append(("lexical", body(lexical, depth, sort=sort)))
+        if browse:
+            searches.append(("browse", body(None, depth, sort=[{"image_id": "asc"}])))
+        should = [q for q in (concept, lexical if plan.lexical_matches else None) if q is not None]
+        count = {"query": {"bool": {"filter": base_filter, "must_not": must_not,
+                                    **({"should": should, "minimum_should_match": 1} if should else {})}},
+                 "size": 0, "track_total_hits": True,
+                 "aggs": {name: {"terms": {"field": name, "size": facet_size, "order": [{"_count": "desc"}, {"_key": "asc"}]}}
+                          for name in wanted_facets} or None}
+        if count["aggs"] is None:
+            del count["aggs"]
+        lines: list[dict] = []
+        for _, b in [*searches, ("count", count)]:
+            lines += [{"index": index}, b]
+        with self._guard(f"search {index}"):
+            response = self.client.msearch(searches=lines)
+        answers = response["responses"]
+        for a in answers:
+            if "error" in a:
+                raise _answer_error(self.settings.safe_url, index, a["error"], a.get("status"))
+        out = Retrieval()
+        n = max(len(plan.clauses), 1)
+        for (name, _), a in zip(searches, answers):
+            scale = 1.0 / n if name == "concepts" else 1.0
+            out.rankings[name] = [(h["_id"], float(h.get("_score") or 0.0) * scale) for h in a["hits"]["hits"]]
+        counted = answers[-1]
+        out.total = int(counted["hits"]["total"]["value"])
+        out.facets = {name: {str(b.get("key_as_string", b["key"])): int(b["doc_count"])
+                             for b in counted.get("aggregations", {}).get(name, {}).get("buckets", [])}
+                      for name in wanted_facets}
+        out.candidates = {i for ranking in out.rankings.values() for i, _ in ranking}
+        return out
+
     def get_many(self, image_ids: Sequence[str], version: str | None = None) -> dict[str, dict]:
         name = self._target(version)
         ids = list(dict.fromkeys(image_ids))
@@ -396,6 +492,89 @@ class ElasticsearchTextBackend(TextBackend):
         if self._client is not None:
             self._client.close()
             self._client = None
+
+
+# --- retrieval plans as query DSL (indexer.query.plan) ---------------------------------------------------
+
+
+def _levels_query(clause, fields: Sequence[tuple[str, float]]) -> dict:
+    """The best level a document matches, as a dis_max of constant scores (plus the severity bonus)."""
+    from indexer.query.plan import SEVERITY_BONUS
+
+    levels = [{"constant_score": {"filter": {"terms": {name: list(level.atoms)}}, "boost": level.weight * w}}
+              for level in clause.levels for name, w in fields]
+    best = {"dis_max": {"queries": levels, "tie_breaker": 0.0}}
+    if not clause.bonus:
+        return best
+    bonus = {"constant_score": {"filter": {"bool": {"should": [{"terms": {name: list(clause.bonus)}} for name, _ in fields]}},
+                                "boost": SEVERITY_BONUS}}
+    return {"bool": {"must": [best], "should": [bonus]}}
+
+
+def _generated_query(clause) -> dict:
+    """P(group) x (0.5 + 0.5 P(location)) x (0.5 + 0.5 P(side)) from the numeric score fields; images without
+    probabilities score by the levels of their hard annotation."""
+    groups = [{"field_value_factor": {"field": score_field("generated_scores", g), "missing": 0}} for g in clause.groups]
+    query: dict = {"function_score": {"query": {"exists": {"field": "generated_scores"}}, "functions": groups,
+                                      "score_mode": "max", "boost_mode": "replace"}}
+    for key in ([clause.location_keys[0]] if clause.location_keys else []) + ([clause.side_key] if clause.side_key else []):
+        query = {"function_score": {"query": query, "score_mode": "sum", "boost_mode": "multiply", "functions": [
+            {"weight": 0.5},
+            {"field_value_factor": {"field": score_field("concept_probabilities", key), "factor": 0.5, "missing": 0}}]}}
+    hard = {"bool": {"must": [_levels_query(clause, (("generated_atoms", 1.0),))],
+                     "must_not": [{"exists": {"field": "generated_scores"}}]}}
+    return {"dis_max": {"queries": [query, hard], "tie_breaker": 0.0}}
+
+
+def _concept_query(plan, generated_must_not: list[dict]) -> dict:
+    """Sum over clauses of each clause's score in the plan's source mode (the caller divides by the clause count)."""
+    from indexer.query.plan import GENERATED_IN_ALL, GENERATED_MIN_SCORE, TEXT_WEIGHT
+
+    n = len(plan.clauses)
+    report = {"bool": {"should": [_levels_query(c, (("report_atoms", 1.0), ("text_atoms", TEXT_WEIGHT)))
+                                  for c in plan.clauses], "minimum_should_match": 1}}
+    weight = GENERATED_IN_ALL if plan.source == "all" else 1.0  # a cascade match counts less beside reports
+    generated = {"function_score": {
+        "query": {"bool": {"should": [_generated_query(c) for c in plan.clauses], "minimum_should_match": 1,
+                           "must_not": generated_must_not}},
+        "functions": [{"weight": weight}], "boost_mode": "multiply",
+        "min_score": (GENERATED_MIN_SCORE - 1e-6) * n * weight}}  # the same threshold as the embedded ranker
+    if plan.source == "report":
+        return report
+    if plan.source == "generated":
+        return generated
+    return {"dis_max": {"queries": [report, generated], "tie_breaker": 0.0}}
+
+
+def _exclusions(plan) -> tuple[list[dict], list[dict]]:
+    """(must_not for every search, must_not for the cascade's evidence only) of the plan's negated clauses."""
+    from indexer.query.plan import EXCLUDE_MIN_PROBABILITY
+
+    stated, seen = [], []
+    for clause in plan.exclusions:
+        atoms = list(clause.levels[0].atoms)
+        if plan.uses_report:
+            stated += [{"terms": {"report_atoms": atoms}}, {"terms": {"text_atoms": atoms}}]
+        if plan.uses_generated:
+            seen.append({"function_score": {
+                "query": {"exists": {"field": "generated_scores"}},
+                "functions": [{"field_value_factor": {"field": score_field("generated_scores", g), "missing": 0}}
+                              for g in clause.groups],
+                "score_mode": "max", "boost_mode": "replace", "min_score": EXCLUDE_MIN_PROBABILITY}})
+    if plan.source == "generated":
+        return stated + seen, []
+    return stated, seen
+
+
+def _answer_error(url: str, index: str, error: Mapping, status: int | None = None) -> IndexerError:
+    """The error of one _msearch answer: a missing index, the server unable to answer now (5xx, 429), or else."""
+    reason = error.get("reason") if isinstance(error, Mapping) else error
+    kind = error.get("type") if isinstance(error, Mapping) else ""
+    if kind == "index_not_found_exception":
+        return IndexNotFound(f"Elasticsearch at {url}: no index {index!r}; build it with `cxrsearch reindex --backend es`")
+    if status is not None and (status >= 500 or status == 429):
+        return IndexUnavailable(f"Elasticsearch at {url} cannot answer now (HTTP {status}, {kind}: {reason})")
+    return IndexerError(f"Elasticsearch at {url}: search {index} failed: {kind}: {reason}")
 
 
 def _reason(e: ApiError) -> str:

@@ -82,6 +82,8 @@ class EmbeddedTextBackend(TextBackend):
         self.root = Path(root)
         self._connections: dict[str, sqlite3.Connection] = {}
         self._lock = threading.RLock()
+        self._memory: tuple[str, int, object] | None = None  # (version, data_version, MemoryIndex)
+        self._live_cache: tuple[tuple[int, int], str | None] | None = None  # ((inode, mtime) of LIVE, its version)
 
     # --- paths and connections ----------------------------------------------------------------------
 
@@ -143,11 +145,21 @@ class EmbeddedTextBackend(TextBackend):
         return sorted(p.name for p in folder.iterdir() if (p / DATABASE_NAME).is_file())
 
     def live_version(self) -> str | None:
+        path = self.root / "LIVE"
         try:
-            name = (self.root / "LIVE").read_text(encoding="utf-8").strip()
+            st = path.stat()
+            stamp = (st.st_ino, st.st_mtime_ns)
         except FileNotFoundError:
             return None
-        return name or None
+        cached = self._live_cache
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        try:
+            name = path.read_text(encoding="utf-8").strip() or None
+        except FileNotFoundError:
+            return None
+        self._live_cache = (stamp, name)
+        return name
 
     def switch(self, version: str, keep_previous: bool = False) -> str | None:
         version = self._resolve(version)
@@ -297,9 +309,42 @@ class EmbeddedTextBackend(TextBackend):
                 counts[name][value] = n
         return SearchResult(hits, int(total), counts, self.name, version)
 
+    def retrieve(self, plan, filters: Filters | None = None, facets: Sequence[str] | None = None, depth: int = 1000,
+                 version: str | None = None, facet_size: int = FACET_SIZE):
+        """Execute a plan on the in-memory snapshot of the version (indexer.query.memory), built on first use."""
+        where = normalise_filters(filters)
+        wanted_facets = check_facets(facets)
+        version = self._resolve(version)
+        return self.memory_index(version).rank(plan, where, wanted_facets, depth, facet_size)
+
+    def memory_index(self, version: str | None = None):
+        """The version's in-memory ranker; rebuilt when the version changes or its database was written to."""
+        from indexer.query.memory import MemoryIndex
+
+        version = self._resolve(version)
+        with self._lock:
+            conn = self._connect(version)
+            stamp = conn.execute("PRAGMA data_version").fetchone()[0] + conn.total_changes
+            if self._memory is not None and self._memory[0] == version and self._memory[1] == stamp:
+                return self._memory[2]
+            try:
+                docs = [_unpack(blob) for (blob,) in conn.execute("SELECT document FROM images ORDER BY rowid")]
+            except sqlite3.Error as e:
+                raise IndexUnavailable(f"text index {self.database_path(version)} cannot be read: {e}") from e
+            index = MemoryIndex.from_documents(docs)
+            self._memory = (version, stamp, index)
+            return index
+
     def get_many(self, image_ids: Sequence[str], version: str | None = None) -> dict[str, dict]:
         version = self._resolve(version)
         ids = list(dict.fromkeys(image_ids))
+        memory = self._memory
+        if memory is not None and memory[0] == version:  # the in-memory snapshot, when it is current
+            with self._lock:
+                conn = self._connect(version)
+                current = conn.execute("PRAGMA data_version").fetchone()[0] + conn.total_changes == memory[1]
+            if current:
+                return {i: dict(d) for i, d in memory[2].documents(ids).items()}
         out: dict[str, dict] = {}
         with self._lock:
             conn = self._connect(version)

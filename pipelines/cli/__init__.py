@@ -16,6 +16,7 @@ COMMANDS: dict[str, str] = {
     "train": "train",
     "annotate": "annotate",
     "evaluate": "evaluate",
+    "eval": "eval",
     "reindex": "reindex",
     "search": "search",
     "similar": "similar",

@@ -1,4 +1,4 @@
-"""Search the text index (BM25 over annotations and reports, with filters) and print the top hits."""
+"""Search the index as a radiologist means it: concepts, sides, lobes and negation, with an explanation per hit."""
 from __future__ import annotations
 
 import argparse
@@ -7,65 +7,113 @@ import sys
 
 from indexer.errors import IndexerError
 from indexer.text import open_backend
-from pipelines.cli.reindex import add_backend_options, es_settings, index_dir
+from pipelines.cli.options import add_backend_options, es_settings, index_dir
 from pipelines.errors import PipelineError
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="cxrsearch search", description=__doc__)
-    p.add_argument("text", nargs="+", help="what to look for, e.g. calcified granuloma upper lobe right")
-    p.add_argument("--k", type=int, default=10, help="number of hits (10)")
+    p.add_argument("text", nargs="*", help="what to look for, e.g. pulmonary disease in upper right lobe; "
+                                            "nothing (or '') lists images by the filters alone")
+    p.add_argument("--k", type=int, default=10, help="results per page (10)")
+    p.add_argument("--page", type=int, default=1, help="page of results (1)")
+    p.add_argument("--source", choices=("all", "report", "generated"), default="all",
+                   help="all (default): reports and what the cascade read from pixels; report: radiologists' text "
+                        "and MeSH only; generated: the cascade only (images without a report)")
     p.add_argument("--filter", action="append", default=[], metavar="FIELD=VALUE",
-                   help="keep hits whose FIELD has VALUE (repeatable; values of one field are OR-ed), "
-                        "e.g. --filter view=frontal --filter ancestors='Lung Diseases'")
+                   help="keep results whose FIELD has VALUE (repeatable; values of one field are OR-ed), "
+                        "e.g. --filter view=frontal --filter split=test --filter ancestors='Lung Diseases'")
     p.add_argument("--facets", nargs="*", metavar="FIELD", help="facet fields to count (default: a standard set)")
+    p.add_argument("--no-vectors", action="store_true",
+                   help="do not use the cascade's context vectors to re-rank (no FAISS, no torch)")
+    p.add_argument("--checkpoint", help="cascade checkpoint for the vector retriever (default: DATA_DIR/models/"
+                                        "tiny/cascade.pt when the index's vectors were made with it)")
     add_backend_options(p)
-    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--json", action="store_true", help="print the whole answer as JSON")
     return p
 
 
-def parse_filters(items: list[str]) -> dict[str, list[str]]:
-    """['view=frontal', 'laterality=left', 'laterality=right'] -> {'view': [...], 'laterality': [...]}."""
-    filters: dict[str, list[str]] = {}
-    for item in items:
-        name, sep, value = item.partition("=")
-        if not sep or not name.strip() or not value.strip():
-            raise PipelineError(f"--filter {item!r}: expected FIELD=VALUE, e.g. view=frontal")
-        filters.setdefault(name.strip(), []).append(value.strip())
-    return filters
+def open_service(args: argparse.Namespace, backend, vectors_wanted: bool = True):
+    """The query service over `backend`, with the live vectors and a query encoder when they exist."""
+    from indexer.query import QueryService
+
+    vectors = encoder = None
+    if vectors_wanted:
+        root = index_dir(args)
+        version = backend.live_version()
+        vector_root = root / "vectors"
+        if version is not None and vector_root.is_dir() and any(vector_root.glob(f"*/{version}")):
+            from indexer.query.encoder import QueryEncoder
+            from indexer.vectors.live import LiveVectors
+
+            vectors = LiveVectors(root, backend)
+            checkpoint = getattr(args, "checkpoint", None) or (root.parent / "models" / "tiny" / "cascade.pt")
+            try:
+                model_version = vectors.get("context")[1].model_version
+            except IndexerError:
+                model_version = None
+            encoder = QueryEncoder(checkpoint, model_version)
+    return QueryService(backend, vectors=vectors, encoder=encoder)
 
 
-def format_result(query: str, result) -> str:
-    """The hits as a table: rank, image id, score, annotation, matched fields; then facet counts.
-
-    The annotation shown is the cascade's when it ran; the report's MeSH annotation follows when it differs.
-    """
-    lines = [f"{result.total} match(es) for {query!r} ({result.backend}, version {result.version})"]
-    for rank, hit in enumerate(result.hits, 1):
-        note = " [synthetic]" if hit.document.get("synthetic") else ""
-        lines.append(f"{rank:3d}. {hit.image_id:24s} {hit.score:7.3f}  {hit.annotation[:70]}{note}")
-        lines.append(f"     matched: {', '.join(hit.matched_fields) or '-'}")
-        report = hit.document.get("report_annotation")
-        if report and report != hit.annotation:  # the cascade wrote something else than the radiologist
-            lines.append(f"     report annotation (radiologist): {report[:70]}")
-    for name, counts in result.facets.items():
+def format_answer(body: dict) -> str:
+    """Results as text: how the query was read, then rank, image, score, annotation and why; then facets."""
+    parsed = body["parsed"]
+    lines = [f"{body['total']} match(es) for {body['query']!r} ({body['backend']}, source {body['source']}, "
+             f"page {body['page']}, retrievers {', '.join(body['retrievers']) or '-'})"]
+    read = []
+    for c in parsed["concepts"]:
+        if c["kind"] == "negation":
+            continue
+        tag = ("not " if c.get("negated") else "") + c["kind"]
+        fixed = f" (from {c['corrected_from']!r})" if c.get("corrected_from") else ""
+        read.append(f"{c['text']} [{tag}: {c['value']}]{fixed}")
+    if read:
+        lines.append("  read as: " + "; ".join(read))
+    for c in parsed.get("corrections", []):
+        lines.append(f"  corrected {c['from']!r} -> {c['to']!r}")
+    if parsed["unrecognised"]:
+        lines.append("  not recognised (searched as words): " + ", ".join(parsed["unrecognised"]))
+    for name, why in body.get("skipped", {}).items():
+        lines.append(f"  {name} retriever not used: {why}")
+    start = (body["page"] - 1) * body["k"]
+    for rank, hit in enumerate(body["results"], start + 1):
+        note = " [synthetic]" if hit["synthetic"] else ""
+        lines.append(f"{rank:3d}. {hit['image_id']:24s} {hit['score']:8.4f}  {(hit['annotation'] or '')[:70]}{note}")
+        if hit.get("report_annotation") and hit["report_annotation"] != hit["annotation"]:
+            lines.append(f"     report (radiologist): {hit['report_annotation'][:90]}")
+        ex = hit.get("explanation") or {}
+        why = [f"{m['concept']} <- {m['source']} ({m['match']})" for m in ex.get("matched", [])]
+        ranks = [f"{name} #{r['rank']}" for name, r in ex.get("retrievers", {}).items()]
+        if why or ranks:
+            lines.append(f"     why: {'; '.join(why) or '-'}  [{', '.join(ranks)}]")
+        if ex.get("note"):
+            lines.append(f"     note: {ex['note']}")
+    for name, counts in body["facets"].items():
         if counts:
             lines.append(f"  {name}: " + ", ".join(f"{value} ({n})" for value, n in list(counts.items())[:8]))
+    if body.get("synthetic"):
+        lines.append("  (synthetic stand-in corpus: these results measure the system, not clinical accuracy)")
     return "\n".join(lines)
 
 
 def main(argv: list[str]) -> int:
+    from indexer.query import SearchRequest, parse_filters
+
     args = parser().parse_args(argv)
     query = " ".join(args.text)
-    filters = parse_filters(args.filter)
     try:
+        filters = parse_filters([f"{item}" for item in args.filter])
+        request = SearchRequest(query, k=args.k, page=args.page, source=args.source, filters=filters,
+                                facets=args.facets)
         with open_backend(args.backend, index_dir=index_dir(args), es_settings=es_settings(args)) as backend:
-            result = backend.search(query, filters=filters, k=args.k, facets=args.facets)
+            service = open_service(args, backend, vectors_wanted=not args.no_vectors and args.source != "report")
+            body = service.search(request)
     except IndexerError as e:
         print(f"cxrsearch search: error: {e}", file=sys.stderr)
         return 1
-    if args.json:
-        print(json.dumps({"query": query, "filters": filters, **result.to_dict()}, indent=2, ensure_ascii=False))
-    else:
-        print(format_result(query, result))
+    except PipelineError as e:
+        print(f"cxrsearch search: error: {e}", file=sys.stderr)
+        return 1
+    print(json.dumps(body, indent=2, ensure_ascii=False) if args.json else format_answer(body))
     return 0

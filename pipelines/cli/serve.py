@@ -1,40 +1,181 @@
-"""Run the search web app (JSON API) on this machine; 127.0.0.1 by default."""
+"""Serve the web UI and JSON API under a production WSGI server (gunicorn; waitress where gunicorn cannot run).
+
+Flask's development server runs only with --debug. Defaults: 127.0.0.1:8000, 2 worker processes x
+4 threads (gunicorn's gthread worker, which hands slow or half-open connections back to its poller
+instead of holding a thread), 30 s request timeout.
+"""
 from __future__ import annotations
 
 import argparse
+import atexit
+import os
+import secrets
+import shutil
+import sys
+import tempfile
 
 from indexer.text import BACKENDS
+
+SERVERS = ("auto", "gunicorn", "waitress")
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="cxrsearch serve", description=__doc__)
     p.add_argument("--host", default="127.0.0.1",
-                   help="address to listen on (127.0.0.1; use 0.0.0.0 only behind a proxy you trust)")
+                   help="address to listen on (127.0.0.1; 0.0.0.0 in a container or behind a proxy you trust)")
     p.add_argument("--port", type=int, default=8000, help="port (8000)")
     p.add_argument("--backend", choices=BACKENDS, help="text index: embedded (default) or es; "
                                                        "default $CXRSEARCH_BACKEND or embedded")
     p.add_argument("--data-dir", help="data directory (default $CXRSEARCH_DATA or ./data)")
     p.add_argument("--index-dir", help="index directory (default DATA_DIR/index)")
+    p.add_argument("--images-dir", help="folder of <image id>.png served by id (default: the synthetic corpus)")
     p.add_argument("--es-url", help="Elasticsearch URL (default $CXRSEARCH_ES_URL or http://127.0.0.1:9200)")
     p.add_argument("--es-index", help="Elasticsearch alias (default $CXRSEARCH_ES_INDEX or cxrsearch-images)")
-    p.add_argument("--debug", action="store_true", help="Flask debug mode (reloader, tracebacks): never in production")
+    p.add_argument("--checkpoint", help="cascade for search by image: a path, 'auto' (the one that made the live "
+                                        "vectors; default) or 'none'")
+    p.add_argument("--server", choices=SERVERS, default="auto",
+                   help="WSGI server: gunicorn (default where it runs), waitress (Windows, or by choice)")
+    p.add_argument("--workers", type=int, default=int(os.environ.get("CXRSEARCH_WORKERS", 2)),
+                   help="worker processes (gunicorn; 2, or $CXRSEARCH_WORKERS)")
+    p.add_argument("--threads", type=int, default=int(os.environ.get("CXRSEARCH_THREADS", 4)),
+                   help="threads per worker (4, or $CXRSEARCH_THREADS)")
+    p.add_argument("--timeout", type=int, default=30, help="seconds a request may take before its worker is "
+                                                           "restarted (gunicorn) / a channel is closed (30)")
+    p.add_argument("--access-log", action="store_true", help="log every request to stderr")
+    p.add_argument("--debug", action="store_true", help="Flask's development server with reloader and tracebacks: "
+                                                       "never in production")
     return p
 
 
 def config_from_args(args: argparse.Namespace) -> dict:
     """The create_app config of the options given (unset ones leave the environment's values)."""
     given = {"BACKEND": args.backend, "DATA_DIR": args.data_dir, "INDEX_DIR": args.index_dir,
-             "ES_URL": args.es_url, "ES_INDEX": args.es_index}
+             "IMAGES_DIR": getattr(args, "images_dir", None), "ES_URL": args.es_url, "ES_INDEX": args.es_index,
+             "CHECKPOINT": getattr(args, "checkpoint", None)}
     return {key: value for key, value in given.items() if value is not None}
+
+
+def pick_server(choice: str) -> str:
+    """'gunicorn' or 'waitress': gunicorn needs a POSIX system (fcntl); waitress runs anywhere."""
+    if choice != "auto":
+        return choice
+    if sys.platform.startswith("win"):
+        return "waitress"
+    try:
+        import gunicorn  # noqa: F401
+    except ImportError:
+        return "waitress"
+    return "gunicorn"
+
+
+def check_args(args: argparse.Namespace) -> None:
+    for name in ("workers", "threads", "timeout"):
+        if getattr(args, name) < 1:
+            raise SystemExit(f"cxrsearch serve: --{name} must be at least 1; got {getattr(args, name)}")
+    if not 0 < args.port < 65536:
+        raise SystemExit(f"cxrsearch serve: --port {args.port} is not a TCP port (1..65535)")
+
+
+READ_TIMEOUT_S = 10  # a client that stops sending mid-request loses its connection after this long
+
+
+def read_timeout_worker():
+    """gunicorn's gthread worker with a socket read timeout while a request is read.
+
+    Stock gthread hands silent connections back to its poller, but a client that sends half a
+    request and stops holds a thread for ever (the parser blocks in recv). With a timeout on the
+    socket, such a read fails after READ_TIMEOUT_S and the connection is closed.
+    """
+    from gunicorn.workers import gthread
+
+    class ReadTimeoutConn(gthread.TConn):
+        def init(self):
+            super().init()
+            self.sock.settimeout(READ_TIMEOUT_S)
+
+    class ReadTimeoutWorker(gthread.ThreadWorker):
+        def handle(self, conn):
+            if type(conn) is gthread.TConn:
+                conn.__class__ = ReadTimeoutConn
+            return super().handle(conn)
+
+    return ReadTimeoutWorker
+
+
+def gunicorn_options(args: argparse.Namespace) -> dict:
+    """gunicorn settings for this run (a function so tests can check them without starting a server)."""
+    return {
+        "bind": f"{'[' + args.host + ']' if ':' in args.host else args.host}:{args.port}",
+        "workers": args.workers, "threads": args.threads, "worker_class": "gthread",
+        "timeout": args.timeout, "graceful_timeout": args.timeout, "keepalive": 5,
+        "limit_request_line": 0,          # the app answers over-long URLs itself, as JSON 414 under /api
+        "limit_request_field_size": 16_380, "limit_request_fields": 100,
+        "forwarded_allow_ips": "127.0.0.1", "proxy_allow_ips": "127.0.0.1",
+        "accesslog": "-" if args.access_log else None, "errorlog": "-", "loglevel": "info",
+        "worker_tmp_dir": "/dev/shm" if os.path.isdir("/dev/shm") else None,
+        "child_exit": _child_exit,
+        "control_socket_disable": True,   # gunicorn >= 25: no shared ~/.gunicorn socket between servers
+    }
+
+
+def _child_exit(server, worker) -> None:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)
+
+
+def run_gunicorn(config: dict, args: argparse.Namespace) -> None:
+    from gunicorn.app.base import BaseApplication
+
+    options = {k: v for k, v in gunicorn_options(args).items() if v is not None}
+    options["worker_class"] = read_timeout_worker()
+
+    class Server(BaseApplication):
+        def load_config(self):
+            for key, value in options.items():
+                if key in self.cfg.settings:  # older gunicorn versions lack some settings
+                    self.cfg.set(key, value)
+
+        def load(self):
+            from search_web import create_app
+            from search_web.app import warm_up
+
+            return warm_up(create_app(config))
+
+    Server().run()
+
+
+def run_waitress(config: dict, args: argparse.Namespace) -> None:
+    from waitress import serve
+
+    from search_web import create_app
+    from search_web.app import warm_up
+
+    serve(warm_up(create_app(config)), host=args.host, port=args.port, threads=args.threads, channel_timeout=args.timeout,
+          connection_limit=1000, max_request_header_size=128 * 1024, ident="cxrsearch", clear_untrusted_proxy_headers=True)
 
 
 def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
-    from search_web.app import create_app
+    check_args(args)
+    config = config_from_args(args)
+    # one session-signing key for every worker (else a form served by one worker fails CSRF in another)
+    if not os.environ.get("CXRSEARCH_SECRET_KEY"):
+        config["SECRET_KEY"] = secrets.token_hex(32)
+    url = f"http://{'[' + args.host + ']' if ':' in args.host else args.host}:{args.port}/"
+    if args.debug:
+        from search_web import create_app
 
-    app = create_app(config_from_args(args))
-    backend = app.config["BACKEND"]
-    where = app.extensions["cxrsearch"].url if backend == "es" else app.config["INDEX_DIR"]
-    print(f"cxrsearch serve: {backend} text index at {where}; health at http://{args.host}:{args.port}/api/health")
-    app.run(host=args.host, port=args.port, debug=args.debug)
+        print(f"cxrsearch serve: DEVELOPMENT server (--debug); open {url}", flush=True)
+        create_app(config).run(host=args.host, port=args.port, debug=True)
+        return 0
+    server = pick_server(args.server)
+    if server == "gunicorn" and args.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        folder = tempfile.mkdtemp(prefix="cxrsearch-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder  # /metrics adds up every worker's counts
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    workers = f"{args.workers} workers x {args.threads} threads" if server == "gunicorn" else f"{args.threads} threads"
+    print(f"cxrsearch serve: {server}, {workers}, timeout {args.timeout} s; open {url}", flush=True)
+    (run_gunicorn if server == "gunicorn" else run_waitress)(config, args)
     return 0

@@ -5,11 +5,11 @@ import argparse
 import json
 import sys
 
-from indexer.documents import display_annotation
 from indexer.errors import IndexerError
 from indexer.text import open_backend
-from indexer.vectors.live import open_vectors, vector_kind
-from pipelines.cli.reindex import add_backend_options, es_settings, index_dir
+from pipelines.cli.options import add_backend_options, es_settings, index_dir
+
+MAX_K = 1000
 
 
 def parser() -> argparse.ArgumentParser:
@@ -18,44 +18,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--k", type=int, default=10, help="number of similar images (10)")
     p.add_argument("--kind", choices=("context", "embedding"), default="context",
                    help="compare joint image/text context vectors (default) or CNN embeddings")
+    p.add_argument("--same-report", action="store_true",
+                   help="also list the other images of the same report (the same examination); left out by default")
     add_backend_options(p)
     p.add_argument("--json", action="store_true", help="print JSON")
     return p
-
-
-def _hit(image_id: str, score: float | None, doc: dict | None) -> dict:
-    doc = doc or {}
-    return {"image_id": image_id, **({"score": round(score, 4)} if score is not None else {}),
-            "annotation": display_annotation(doc), "report_id": doc.get("report_id"), "view": doc.get("view"),
-            "label": doc.get("label"), "predicted_labels": doc.get("predicted_labels", []),
-            "synthetic": doc.get("synthetic", False)}
-
-
-def find_similar(backend, root, image_id: str, k: int, kind: str) -> dict:
-    """The k nearest images of `image_id` in the live vector store of `kind`, with their documents.
-
-    Raises:
-        IndexerError: no live index, no vectors (built without a checkpoint), or an unknown image id.
-    """
-    if not 1 <= k <= 10_000:
-        raise IndexerError(f"--k {k}: must be between 1 and 10000")
-    kind = vector_kind(kind)
-    version = backend.live_version()
-    if version is None:
-        backend.count()  # the backend's IndexNotFound says how to build an index
-        raise IndexerError("no live text index; build one with `cxrsearch reindex --checkpoint CKPT`")
-    store = open_vectors(root, backend, kind, version)
-    if image_id not in store:
-        if backend.get(image_id, version=version) is not None:
-            raise IndexerError(f"image {image_id!r} is in the text index but has no {kind}; rerun "
-                               "`cxrsearch reindex --checkpoint CKPT`")
-        raise IndexerError(f"unknown image id {image_id!r}: not in index version {version!r} ({len(store)} images, "
-                           f"e.g. {', '.join(store.image_ids()[:3])})")
-    neighbours = store.similar(image_id, k)
-    docs = backend.get_many([image_id, *neighbours.image_ids], version=version)
-    return {"image_id": image_id, "kind": kind, "version": version, "model_version": store.model_version,
-            "query": _hit(image_id, None, docs.get(image_id)),
-            "hits": [_hit(i, s, docs.get(i)) for i, s in neighbours.pairs()]}
 
 
 def format_result(result: dict) -> str:
@@ -63,20 +30,28 @@ def format_result(result: dict) -> str:
     query = result["query"]
     lines = [f"{len(result['hits'])} image(s) most similar to {result['image_id']} by {result['kind']} "
              f"(model {result['model_version']}, index version {result['version']})",
-             f"     query: {query['annotation'][:70]}" + (" [synthetic]" if query["synthetic"] else "")]
+             f"     query: {(query['annotation'] or '')[:70]}" + (" [synthetic]" if query["synthetic"] else "")]
     for rank, hit in enumerate(result["hits"], 1):
         note = " [synthetic]" if hit["synthetic"] else ""
-        lines.append(f"{rank:3d}. {hit['image_id']:24s} {hit['score']:6.3f}  {hit['annotation'][:70]}{note}")
-    if query["synthetic"]:
+        lines.append(f"{rank:3d}. {hit['image_id']:24s} {hit['score']:6.3f}  {(hit['annotation'] or '')[:70]}{note}")
+    if result.get("synthetic"):
         lines.append("  (synthetic stand-in images: similarity here measures the system, not clinical likeness)")
     return "\n".join(lines)
 
 
 def main(argv: list[str]) -> int:
+    from indexer.query import QueryService
+    from indexer.query.similar import similar_to_image
+    from indexer.vectors.live import LiveVectors
+
     args = parser().parse_args(argv)
+    if not 1 <= args.k <= MAX_K:
+        print(f"cxrsearch similar: error: --k {args.k}: must be between 1 and {MAX_K}", file=sys.stderr)
+        return 1
     try:
         with open_backend(args.backend, index_dir=index_dir(args), es_settings=es_settings(args)) as backend:
-            result = find_similar(backend, index_dir(args), args.image_id, args.k, args.kind)
+            service = QueryService(backend, vectors=LiveVectors(index_dir(args), backend))
+            result = similar_to_image(service, args.image_id, args.k, args.kind, same_report=args.same_report)
     except IndexerError as e:  # no index, no vectors (VectorStoreNotFound), unknown image id
         print(f"cxrsearch similar: error: {e}", file=sys.stderr)
         return 1

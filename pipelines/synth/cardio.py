@@ -10,8 +10,7 @@ import math
 
 import numpy as np
 
-from pipelines.synth import anatomy
-from pipelines.synth.anatomy import ASPECT
+from pipelines.synth.body import ASPECT, SIDES, Body, lung_floor
 from pipelines.synth.geometry import F32, ramp, side_sign, smoothstep
 from pipelines.synth.scene import Mark, Scene, merge, ring
 from pipelines.synth.terms import Finding
@@ -19,7 +18,7 @@ from pipelines.synth.terms import Finding
 # ---------------------------------------------------------------- heart
 
 
-def modify_heart(body, f: Finding, rng) -> None:
+def modify_heart(body: Body, f: Finding, rng: np.random.Generator) -> None:
     """Cardiomegaly (by severity), pericardial effusion (globular), small heart."""
     s = f.severity
     if f.concept == "small heart":
@@ -34,7 +33,7 @@ def modify_heart(body, f: Finding, rng) -> None:
         body.heart_rv *= 1 + 0.12 * s
 
 
-def heart_region(scene: Scene, f: Finding, rng) -> list[Mark]:
+def heart_region(scene: Scene, f: Finding, rng: np.random.Generator) -> list[Mark]:
     """The heart silhouette before and after the change."""
     a, b = scene.base.heart_box(), scene.body.heart_box()
     m = scene.box_mark(min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]) + 0.02)
@@ -46,7 +45,7 @@ def heart_region(scene: Scene, f: Finding, rng) -> list[Mark]:
     return marks
 
 
-def draw_epicardial_fat(scene: Scene, f: Finding, rng) -> list[Mark]:
+def draw_epicardial_fat(scene: Scene, f: Finding, rng: np.random.Generator) -> list[Mark]:
     """A soft triangular density at the left cardiophrenic angle (by the cardiac apex)."""
     body = scene.body
     if scene.frontal:
@@ -59,7 +58,7 @@ def draw_epicardial_fat(scene: Scene, f: Finding, rng) -> list[Mark]:
 
 # ---------------------------------------------------------------- aorta and mediastinum
 
-def modify_aorta(body, f: Finding, rng) -> None:
+def modify_aorta(body: Body, f: Finding, rng: np.random.Generator) -> None:
     """Tortuous / enlarged aorta, aneurysm: a bigger, more lateral knob and a wavy descending aorta."""
     s = f.severity
     if f.concept == "aortic aneurysm":
@@ -71,7 +70,8 @@ def modify_aorta(body, f: Finding, rng) -> None:
         body.aorta_wave = 0.015 + 0.02 * s
 
 
-def aorta_region(scene: Scene, f: Finding, rng) -> list[Mark]:
+def aorta_region(scene: Scene, f: Finding, rng: np.random.Generator) -> list[Mark]:
+    """The aortic knob and descending aorta before and after the change (lateral: the whole arch)."""
     if not scene.frontal:
         return [m for m in [scene.box_mark(-0.45, 0.05, 0.6, 0.95)] if m]
     marks = []
@@ -82,20 +82,22 @@ def aorta_region(scene: Scene, f: Finding, rng) -> list[Mark]:
     return [m for m in [merge(marks)] if m]
 
 
-def modify_mediastinum(body, f: Finding, rng) -> None:
+def modify_mediastinum(body: Body, f: Finding, rng: np.random.Generator) -> None:
+    """A wider upper mediastinum, by severity."""
     body.medi_hw *= 1.25 + 0.3 * f.severity
 
 
-def mediastinum_region(scene: Scene, f: Finding, rng) -> list[Mark]:
+def mediastinum_region(scene: Scene, f: Finding, rng: np.random.Generator) -> list[Mark]:
+    """The mediastinum from the neck to the domes, as wide as its wider state (frontal only)."""
     if not scene.frontal:
         return []
     hw = max(scene.base.medi_hw, scene.body.medi_hw) + 0.04
-    bottom = max(scene.body.dome_v[s] + scene.body.dome_depth[s] for s in anatomy.SIDES) + 0.04
+    bottom = max(scene.body.dome_v[s] + scene.body.dome_depth[s] for s in SIDES) + 0.04
     m = scene.box_mark(scene.body.shift - hw, -0.5, scene.body.shift + hw, bottom)
     return [m] if m else []
 
 
-def modify_shift(body, f: Finding, rng) -> None:
+def modify_shift(body: Body, f: Finding, rng: np.random.Generator) -> None:
     """Mediastinal shift towards the named side; volume loss of a lung pulls it towards that side."""
     s = f.severity
     side = f.sides[0] if f.sides else "left"
@@ -110,7 +112,7 @@ def modify_shift(body, f: Finding, rng) -> None:
         body.shift += side_sign(side) * (0.05 + 0.06 * s)
 
 
-def shift_region(scene: Scene, f: Finding, rng) -> list[Mark]:
+def shift_region(scene: Scene, f: Finding, rng: np.random.Generator) -> list[Mark]:
     """Heart, mediastinum and trachea before and after the shift (and the affected lung)."""
     if not scene.frontal:
         return []
@@ -140,7 +142,7 @@ def shift_region(scene: Scene, f: Finding, rng) -> list[Mark]:
     return [m for m in [merge(marks)] if m]
 
 
-def draw_nodes(scene: Scene, f: Finding, rng) -> list[Mark]:
+def draw_nodes(scene: Scene, f: Finding, rng: np.random.Generator) -> list[Mark]:
     """Enlarged lymph nodes: lobulated soft densities at the hila and/or the right paratracheal stripe."""
     s = f.severity
     body = scene.body
@@ -151,7 +153,7 @@ def draw_nodes(scene: Scene, f: Finding, rng) -> list[Mark]:
         marks.append(merge([scene.blob(u + rng.normal(0, 0.01), v + k * 0.05, 0.045 + 0.02 * s, 0.25)
                             for k in range(2)]))
     if not paratracheal or f.zone == "hilum":
-        for side in (f.sides or (("right", "left") if scene.frontal else ("right",))):
+        for side in scene.sides_or_both(f):
             marks.append(_hilar_mass(scene, side, 0.05 + 0.03 * s, 0.25 + 0.1 * s, rng, lobes=3))
     return [m for m in marks if m is not None]
 
@@ -169,15 +171,15 @@ def _hilar_mass(scene: Scene, side: str, r: float, amp: float, rng, lobes: int =
     return merge(parts)
 
 
-def draw_hilar(scene: Scene, f: Finding, rng) -> list[Mark]:
+def draw_hilar(scene: Scene, f: Finding, rng: np.random.Generator) -> list[Mark]:
     """Enlarged/prominent hila and pulmonary arteries (both unless a side is named)."""
     s = f.severity
     marks = [_hilar_mass(scene, side, 0.05 + 0.035 * s, 0.22 + 0.12 * s, rng)
-             for side in (f.sides or (("right", "left") if scene.frontal else ("right",)))]
+             for side in scene.sides_or_both(f)]
     return [m for m in marks if m is not None]
 
 
-def draw_pneumomediastinum(scene: Scene, f: Finding, rng) -> list[Mark]:
+def draw_pneumomediastinum(scene: Scene, f: Finding, rng: np.random.Generator) -> list[Mark]:
     """Air outlining the left heart border and aortic knob: a thin lucent stripe with a bright pleural line."""
     body = scene.body
     if not scene.frontal:
@@ -192,11 +194,11 @@ def draw_pneumomediastinum(scene: Scene, f: Finding, rng) -> list[Mark]:
 
 # ---------------------------------------------------------------- diaphragm
 
-def modify_diaphragm(body, f: Finding, rng) -> None:
+def modify_diaphragm(body: Body, f: Finding, rng: np.random.Generator) -> None:
     """Elevated (by severity), flattened, or eventrated hemidiaphragm(s)."""
     s = f.severity
     if f.concept == "flattened diaphragm":
-        for side in (f.sides or anatomy.SIDES):
+        for side in (f.sides or SIDES):
             body.dome_v[side] += 0.03 + 0.03 * s
             body.dome_depth[side] *= 1 - 0.6 * s
         return
@@ -209,8 +211,9 @@ def modify_diaphragm(body, f: Finding, rng) -> None:
         body.dome_v[side] -= 0.05 + 0.08 * s
 
 
-def diaphragm_region(scene: Scene, f: Finding, rng) -> list[Mark]:
-    sides = f.sides or (anatomy.SIDES if f.concept == "flattened diaphragm" else ("right",))
+def diaphragm_region(scene: Scene, f: Finding, rng: np.random.Generator) -> list[Mark]:
+    """The changed hemidiaphragm(s) before and after (lateral: one box across the chest)."""
+    sides = f.sides or (SIDES if f.concept == "flattened diaphragm" else ("right",))
     marks = []
     for side in (sides if scene.frontal else ("right",)):
         if scene.frontal:
@@ -227,7 +230,7 @@ def diaphragm_region(scene: Scene, f: Finding, rng) -> list[Mark]:
 
 # ---------------------------------------------------------------- below the diaphragm
 
-def draw_hiatal_hernia(scene: Scene, f: Finding, rng) -> list[Mark]:
+def draw_hiatal_hernia(scene: Scene, f: Finding, rng: np.random.Generator) -> list[Mark]:
     """A round retrocardiac density with an air-fluid level (stomach above the diaphragm)."""
     body = scene.body
     r = 0.07 + 0.07 * f.severity
@@ -257,14 +260,14 @@ def _under_dome(scene: Scene, side: str, fn_of_gap, depth: float, w_range=(0.12,
 
     def fn(uu, vv):
         w = uu * F32(s)
-        gap = vv - anatomy.lung_floor(body, side, w)
+        gap = vv - lung_floor(body, side, w)
         inside = smoothstep(w_range[0], w_range[0] + 0.05, w) * (F32(1.0) - smoothstep(w_range[1] - 0.05, w_range[1], w))
         return fn_of_gap(gap, w) * inside
 
     return scene.add(u0, v0, u1, v1, fn)
 
 
-def draw_pneumoperitoneum(scene: Scene, f: Finding, rng) -> list[Mark]:
+def draw_pneumoperitoneum(scene: Scene, f: Finding, rng: np.random.Generator) -> list[Mark]:
     """Free air: a lucent crescent under the hemidiaphragm(s) (default both)."""
     t = 0.015 + 0.02 * f.severity
     marks = []
@@ -279,7 +282,7 @@ def draw_pneumoperitoneum(scene: Scene, f: Finding, rng) -> list[Mark]:
     return [m for m in marks if m is not None]
 
 
-def draw_bowel_gas(scene: Scene, f: Finding, rng) -> list[Mark]:
+def draw_bowel_gas(scene: Scene, f: Finding, rng: np.random.Generator) -> list[Mark]:
     """Gas-filled bowel: above the left dome (diaphragmatic hernia) or between liver and right dome
     (colonic interposition)."""
     body = scene.body
@@ -305,7 +308,7 @@ def draw_bowel_gas(scene: Scene, f: Finding, rng) -> list[Mark]:
     return [m for m in [merge(parts)] if m]
 
 
-def draw_gallstones(scene: Scene, f: Finding, rng) -> list[Mark]:
+def draw_gallstones(scene: Scene, f: Finding, rng: np.random.Generator) -> list[Mark]:
     """A few small ring-like stones under the right hemidiaphragm."""
     body = scene.body
     u0 = scene.u_of("right", 0.45) if scene.frontal else -0.3
@@ -315,7 +318,7 @@ def draw_gallstones(scene: Scene, f: Finding, rng) -> list[Mark]:
     return [m for m in [merge(parts)] if m]
 
 
-def draw_contrast(scene: Scene, f: Finding, rng) -> list[Mark]:
+def draw_contrast(scene: Scene, f: Finding, rng: np.random.Generator) -> list[Mark]:
     """Oral contrast filling the stomach under the left hemidiaphragm."""
     body = scene.body
     if scene.frontal:

@@ -199,6 +199,7 @@ def _check_out_dir(out_dir: Path) -> None:
 
 
 def write_marker(out_dir: Path, size: int, count: int, complete: bool) -> None:
+    """Write SYNTHETIC.json (atomically): what made the folder, how many images, complete or not."""
     marker = {
         "synthetic": True,
         "generator": GENERATOR,

@@ -11,8 +11,7 @@ import math
 
 import numpy as np
 
-from pipelines.synth import anatomy
-from pipelines.synth.anatomy import ASPECT
+from pipelines.synth.body import ASPECT, lateral_walls
 from pipelines.synth.geometry import side_sign
 from pipelines.synth.scene import Mark, Scene, merge, ring
 from pipelines.synth.terms import Finding
@@ -40,7 +39,7 @@ def _catheter_path(scene: Scene, side: str, rng) -> list[tuple[float, float]]:
     return pts
 
 
-def draw_catheter(scene: Scene, f: Finding, rng) -> list[Mark]:
+def draw_catheter(scene: Scene, f: Finding, rng: np.random.Generator) -> list[Mark]:
     """Central venous catheter (side of entry from the term, default right), with a port at times."""
     marks = []
     for side in scene.sides_for(f, rng, default="right"):
@@ -56,7 +55,7 @@ def draw_catheter(scene: Scene, f: Finding, rng) -> list[Mark]:
     return [m for m in marks if m is not None]
 
 
-def draw_tube(scene: Scene, f: Finding, rng) -> list[Mark]:
+def draw_tube(scene: Scene, f: Finding, rng: np.random.Generator) -> list[Mark]:
     """Endotracheal tube (default; tip above the carina), nasogastric tube (abdomen/oesophagus) or a
     chest tube (a side named without the trachea)."""
     sites = set(f.sites)
@@ -90,7 +89,7 @@ def draw_tube(scene: Scene, f: Finding, rng) -> list[Mark]:
     return [m for m in [merge(walls + [stripe])] if m]
 
 
-def draw_surgical(scene: Scene, f: Finding, rng) -> list[Mark]:
+def draw_surgical(scene: Scene, f: Finding, rng: np.random.Generator) -> list[Mark]:
     """Surgical material by site: sternotomy wires (mediastinum, default), clips (abdomen, neck,
     breast, chest wall), a staple line (lung)."""
     sites = set(f.sites)
@@ -129,7 +128,7 @@ def draw_surgical(scene: Scene, f: Finding, rng) -> list[Mark]:
             parts.append(_wire(scene, u, float(v), rng))
     else:
         for v in np.linspace(0.08, 0.55, int(rng.integers(5, 8))):
-            a, _ = anatomy.lateral_walls(body, np.float32(v))
+            a, _ = lateral_walls(body, np.float32(v))
             parts.append(scene.blob(float(a) + 0.05, float(v), 0.012, METAL, aspect=2.0, angle=0.0, sharp=True))
     return [m for m in [merge(parts)] if m]
 
@@ -142,7 +141,7 @@ def _wire(scene: Scene, u: float, v: float, rng) -> Mark | None:
     return merge([loop, tail])
 
 
-def draw_pacemaker(scene: Scene, f: Finding, rng) -> list[Mark]:
+def draw_pacemaker(scene: Scene, f: Finding, rng: np.random.Generator) -> list[Mark]:
     """Pacemaker/ICD generator in the upper chest (left unless named) with leads to the right heart."""
     side = f.sides[0] if f.sides else "left"
     s = side_sign(side)
@@ -165,7 +164,7 @@ def draw_pacemaker(scene: Scene, f: Finding, rng) -> list[Mark]:
     return [m for m in [merge(parts)] if m]
 
 
-def draw_electrodes(scene: Scene, f: Finding, rng) -> list[Mark]:
+def draw_electrodes(scene: Scene, f: Finding, rng: np.random.Generator) -> list[Mark]:
     """ECG electrodes and their wires on the skin (generic 'medical device')."""
     parts = []
     for _ in range(int(rng.integers(3, 6))):
@@ -180,7 +179,7 @@ def draw_electrodes(scene: Scene, f: Finding, rng) -> list[Mark]:
     return [m for m in [merge(parts)] if m]
 
 
-def draw_stent(scene: Scene, f: Finding, rng) -> list[Mark]:
+def draw_stent(scene: Scene, f: Finding, rng: np.random.Generator) -> list[Mark]:
     """Short dense mesh tubes: over the heart (coronary, default) or along the named structure."""
     body = scene.body
     parts = []
@@ -202,7 +201,7 @@ def draw_stent(scene: Scene, f: Finding, rng) -> list[Mark]:
     return [m for m in [merge(parts)] if m]
 
 
-def draw_foreign_body(scene: Scene, f: Finding, rng) -> list[Mark]:
+def draw_foreign_body(scene: Scene, f: Finding, rng: np.random.Generator) -> list[Mark]:
     """A small, very dense irregular object in the named zone (or the soft tissue)."""
     marks = []
     for side in scene.sides_for(f, rng):

@@ -10,8 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from pipelines.synth import cardio, devices, lungs, skeleton
+import numpy as np
+
+from pipelines.synth import cardio, devices, lungs, pleura, skeleton
+from pipelines.synth.body import Body
 from pipelines.synth.scene import Mark, Scene
+from pipelines.synth.terms import Finding
 
 
 @dataclass(frozen=True)
@@ -19,8 +23,8 @@ class Concept:
     """One drawable concept."""
 
     name: str
-    draw: Callable[[Scene, object, object], list[Mark]]
-    modify: Callable[[object, object, object], None] | None = None
+    draw: Callable[[Scene, Finding, np.random.Generator], list[Mark]]
+    modify: Callable[[Body, Finding, np.random.Generator], None] | None = None
     example: str = ""                    # a real Open-i term drawn by this concept
     views: tuple[str, ...] = ("frontal", "lateral")   # views in which it is visible
 
@@ -67,11 +71,11 @@ _ALL = [
     _c("copd", lungs.draw_emphysema, "Pulmonary Disease, Chronic Obstructive", modify=lungs.modify_hyperinflation),
     _c("cystic fibrosis", lungs.draw_emphysema, "Cystic Fibrosis", modify=lungs.modify_hyperinflation),
     # pleura
-    _c("pleural effusion", lungs.draw_effusion, "Pleural Effusion/right/large"),
-    _c("blunted costophrenic angle", lungs.draw_effusion, "Costophrenic Angle/left/blunted"),
-    _c("pleural thickening", lungs.draw_pleural_thickening, "Thickening/pleura/apex/right"),
-    _c("pneumothorax", lungs.draw_pneumothorax, "Pneumothorax/left/moderate"),
-    _c("hydropneumothorax", lungs.draw_pneumothorax, "Hydropneumothorax/right"),
+    _c("pleural effusion", pleura.draw_effusion, "Pleural Effusion/right/large"),
+    _c("blunted costophrenic angle", pleura.draw_effusion, "Costophrenic Angle/left/blunted"),
+    _c("pleural thickening", pleura.draw_pleural_thickening, "Thickening/pleura/apex/right"),
+    _c("pneumothorax", pleura.draw_pneumothorax, "Pneumothorax/left/moderate"),
+    _c("hydropneumothorax", pleura.draw_pneumothorax, "Hydropneumothorax/right"),
     _c("azygos lobe", skeleton.draw_azygos, "Lung/azygos lobe", views=("frontal",)),
     # heart, mediastinum, aorta, hila
     _c("cardiomegaly", cardio.heart_region, "Cardiomegaly/severe", modify=cardio.modify_heart),

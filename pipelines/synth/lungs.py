@@ -1,4 +1,4 @@
-"""Findings of the lungs and pleura: opacities, nodules, calcifications, atelectasis, scars, patterns, effusions.
+"""Findings of the lungs: opacities, nodules, calcifications, atelectasis, scars, patterns, vessels, volume.
 
 Every drawer has the signature `draw(scene, finding, rng) -> list[Mark]` and places its finding in
 the named zone and side (frontal: the patient's right is the image left). Modifier functions
@@ -10,9 +10,8 @@ import math
 
 import numpy as np
 
-from pipelines.synth import anatomy
-from pipelines.synth.anatomy import ASPECT
-from pipelines.synth.geometry import F32, bump, ramp, side_sign, smoothstep
+from pipelines.synth.body import ASPECT, SIDES, Body
+from pipelines.synth.geometry import F32, bump, side_sign, smoothstep
 from pipelines.synth.scene import Mark, Scene, cloud, lesion_count, merge, ring
 from pipelines.synth.terms import Finding
 
@@ -33,9 +32,12 @@ def _default_zone(f: Finding, side: str, fallback: str | None = None) -> str | N
     return fallback
 
 
-def _sides(scene: Scene, f: Finding, rng, default: str | None = None, both_when_spread: bool = False):
+def _sides(scene: Scene, f: Finding, rng, default: str | None = None, both_when_spread: bool = False
+           ) -> tuple[str, ...]:
+    """The term's sides; with `both_when_spread`, both lungs for a spread-out finding with no side; else
+    `scene.sides_for` (default, else a random side)."""
     if not f.sides and both_when_spread and f.spread in ("scattered", "diffuse", "multilobar"):
-        return ("right", "left") if scene.frontal else ("right",)
+        return scene.sides_or_both(f)
     return scene.sides_for(f, rng, default)
 
 
@@ -94,7 +96,7 @@ def _bronchograms(scene: Scene, mark: Mark | None, rng, n: int = 3) -> Mark | No
     return merge(parts)
 
 
-def draw_opacity(scene: Scene, f: Finding, rng) -> list[Mark]:
+def draw_opacity(scene: Scene, f: Finding, rng: np.random.Generator) -> list[Mark]:
     """Opacity, density, infiltrate, airspace disease, consolidation, pneumonia (by concept and pattern)."""
     s = f.severity
     dense = f.concept in ("consolidation", "pneumonia")
@@ -133,7 +135,7 @@ def draw_opacity(scene: Scene, f: Finding, rng) -> list[Mark]:
     return [m for m in marks if m is not None]
 
 
-def draw_lesions(scene: Scene, f: Finding, rng) -> list[Mark]:
+def draw_lesions(scene: Scene, f: Finding, rng: np.random.Generator) -> list[Mark]:
     """Nodules, masses, granulomas and calcified granulomas: round, well-defined, counted."""
     s = f.severity
     kind = f.concept
@@ -164,7 +166,7 @@ def draw_lesions(scene: Scene, f: Finding, rng) -> list[Mark]:
     return [m for m in marks if m is not None]
 
 
-def draw_calcinosis(scene: Scene, f: Finding, rng) -> list[Mark]:
+def draw_calcinosis(scene: Scene, f: Finding, rng: np.random.Generator) -> list[Mark]:
     """Calcification placed by its named structure: aortic knob, hilar/mediastinal nodes, vessels, heart, lung."""
     sites = set(f.sites)
     body = scene.body
@@ -221,7 +223,7 @@ def _aortic_calcification(scene: Scene, rng, s: float) -> Mark | None:
     return scene.line(pts, 0.007 + 0.004 * s, 0.55 + 0.3 * s)
 
 
-def draw_granulomatous(scene: Scene, f: Finding, rng) -> list[Mark]:
+def draw_granulomatous(scene: Scene, f: Finding, rng: np.random.Generator) -> list[Mark]:
     """Granulomatous disease / tuberculosis: calcified granulomas plus calcified hilar nodes (TB: apical scars)."""
     marks = []
     g = Finding(concept="calcified granuloma", term=f.term, sides=f.sides or ("right", "left"),
@@ -238,7 +240,7 @@ def draw_granulomatous(scene: Scene, f: Finding, rng) -> list[Mark]:
     return [m for m in marks if m is not None]
 
 
-def draw_atelectasis(scene: Scene, f: Finding, rng) -> list[Mark]:
+def draw_atelectasis(scene: Scene, f: Finding, rng: np.random.Generator) -> list[Mark]:
     """Plate-like (discoid) atelectasis: thin dense bands, roughly horizontal, in the zone (default: base)."""
     s = f.severity
     marks = []
@@ -256,7 +258,7 @@ def draw_atelectasis(scene: Scene, f: Finding, rng) -> list[Mark]:
     return [m for m in marks if m is not None]
 
 
-def draw_cicatrix(scene: Scene, f: Finding, rng) -> list[Mark]:
+def draw_cicatrix(scene: Scene, f: Finding, rng: np.random.Generator) -> list[Mark]:
     """Scar: a few irregular linear strands radiating from a small focus (default zone: apex)."""
     marks = []
     for side in _sides(scene, f, rng):
@@ -274,18 +276,9 @@ def draw_cicatrix(scene: Scene, f: Finding, rng) -> list[Mark]:
 
 # ---------------------------------------------------------------- patterns and vessels
 
-def _lung_side_box(scene: Scene, side: str | None) -> tuple[float, float, float, float]:
-    body = scene.body
-    if not scene.frontal:
-        return -0.95, body.apex_v - 0.02, 0.9, max(body.dome_v.values()) + 0.22
-    w = body.lung_width(side) + 0.03
-    u0, u1 = sorted((scene.u_of(side, 0.03), side_sign(side) * w))
-    return u0, body.apex_v - 0.02, u1, body.dome_v[side] + body.dome_depth[side] * 1.3 + 0.03
-
-
 def _vessel_boost(scene: Scene, side: str | None, amp: float, weight=None) -> Mark | None:
     tex = scene.vessel_field()
-    box = _lung_side_box(scene, side)
+    box = scene.lung_box(side)
     sides = (side,) if side else ()
 
     def fn(uu, vv, sl):
@@ -297,15 +290,15 @@ def _vessel_boost(scene: Scene, side: str | None, amp: float, weight=None) -> Ma
     return scene.add(*box, fn, with_slice=True)
 
 
-def draw_markings(scene: Scene, f: Finding, rng) -> list[Mark]:
+def draw_markings(scene: Scene, f: Finding, rng: np.random.Generator) -> list[Mark]:
     """Prominent bronchovascular or interstitial markings (both lungs unless a side is named)."""
     s = f.severity
-    sides = f.sides or (("right", "left") if scene.frontal else ("right",))
+    sides = scene.sides_or_both(f)
     marks = []
     for side in sides:
         side_arg = side if scene.frontal else None
         if f.pattern in ("interstitial", "reticular") or f.concept in ("interstitial disease", "fibrosis"):
-            box = scene.zone_box(side, f.zone) if f.zone else _lung_side_box(scene, side_arg)
+            box = scene.zone_box(side, f.zone) if f.zone else scene.lung_box(side_arg)
             weight = None
             if f.concept == "fibrosis" and not f.zone:
                 weight = (lambda uu, vv: F32(0.3) + F32(0.7) * smoothstep(0.35, 0.75, vv))
@@ -316,12 +309,12 @@ def draw_markings(scene: Scene, f: Finding, rng) -> list[Mark]:
     return [m for m in marks if m is not None]
 
 
-def draw_bronchial(scene: Scene, f: Finding, rng) -> list[Mark]:
+def draw_bronchial(scene: Scene, f: Finding, rng: np.random.Generator) -> list[Mark]:
     """Bronchial wall thickening / bronchiectasis: ring shadows and tram lines near the hila or in the zone."""
     s = f.severity
     marks = []
     ectasis = f.concept in ("bronchiectasis", "cystic fibrosis")
-    for side in (f.sides or (("right", "left") if scene.frontal else ("right",))):
+    for side in scene.sides_or_both(f):
         zone = f.zone or ("upper" if f.concept == "cystic fibrosis" else ("lower" if ectasis else "hilum"))
         parts = []
         for _ in range(int(rng.integers(4, 8))):
@@ -340,11 +333,11 @@ def draw_bronchial(scene: Scene, f: Finding, rng) -> list[Mark]:
     return [m for m in marks if m is not None]
 
 
-def draw_edema(scene: Scene, f: Finding, rng) -> list[Mark]:
+def draw_edema(scene: Scene, f: Finding, rng: np.random.Generator) -> list[Mark]:
     """Pulmonary congestion / edema / heart failure: perihilar haze, prominent upper vessels, Kerley lines."""
     s = f.severity
     marks = []
-    for side in (f.sides or (("right", "left") if scene.frontal else ("right",))):
+    for side in scene.sides_or_both(f):
         side_arg = side if scene.frontal else None
         parts = []
         if f.concept == "pulmonary congestion" or f.concept == "heart failure":
@@ -372,7 +365,7 @@ def draw_edema(scene: Scene, f: Finding, rng) -> list[Mark]:
     return [m for m in marks if m is not None]
 
 
-def draw_hyperlucency(scene: Scene, f: Finding, rng) -> list[Mark]:
+def draw_hyperlucency(scene: Scene, f: Finding, rng: np.random.Generator) -> list[Mark]:
     """Hyperlucent lung, bullae, cysts, lucency: less density (more air) in the lung or zone."""
     s = f.severity
     marks = []
@@ -383,7 +376,7 @@ def draw_hyperlucency(scene: Scene, f: Finding, rng) -> list[Mark]:
     for side in _sides(scene, f, rng, default=None):
         side_arg = side if scene.frontal else None
         if f.concept == "hyperlucent lung":
-            box = _lung_side_box(scene, side_arg)
+            box = scene.lung_box(side_arg)
             tex = scene.vessel_field()
             air_map = scene.air()
 
@@ -405,7 +398,7 @@ def draw_hyperlucency(scene: Scene, f: Finding, rng) -> list[Mark]:
     return [m for m in marks if m is not None]
 
 
-def draw_cavity(scene: Scene, f: Finding, rng) -> list[Mark]:
+def draw_cavity(scene: Scene, f: Finding, rng: np.random.Generator) -> list[Mark]:
     """A thick-walled cavity: dense rim with an air centre."""
     marks = []
     for side in _sides(scene, f, rng):
@@ -415,7 +408,7 @@ def draw_cavity(scene: Scene, f: Finding, rng) -> list[Mark]:
     return [m for m in marks if m is not None]
 
 
-def draw_sarcoidosis(scene: Scene, f: Finding, rng) -> list[Mark]:
+def draw_sarcoidosis(scene: Scene, f: Finding, rng: np.random.Generator) -> list[Mark]:
     """Bilateral hilar lymphadenopathy with upper-zone reticulonodular markings."""
     from pipelines.synth.cardio import draw_nodes
 
@@ -425,150 +418,21 @@ def draw_sarcoidosis(scene: Scene, f: Finding, rng) -> list[Mark]:
     return [m for m in marks if m is not None]
 
 
-# ---------------------------------------------------------------- pleura
-
-def _fluid(scene: Scene, side: str, height: float, lateral_only: bool = False, flat: bool = False) -> Mark | None:
-    """Pleural fluid at the base of one hemithorax: fills the lung below a meniscus (frontal) or the
-    posterior sulcus (lateral). `flat`: a straight air-fluid level (hydropneumothorax)."""
-    body = scene.body
-    air_map = scene.air()
-    if scene.frontal:
-        s = side_sign(side)
-        W = body.lung_width(side)
-        top = body.dome_v[side] - height
-        box = _lung_side_box(scene, side)
-        box = (box[0], top - 0.05, box[2], box[3])
-
-        def fn(uu, vv, sl):
-            w = uu * F32(s)
-            t = np.clip((w - F32(0.15)) * F32(1 / (W - 0.15)), 0, 1)
-            level = F32(top) if flat else F32(body.dome_v[side]) - F32(height) * (F32(0.45) + F32(0.55) * t ** 1.5)
-            fill = smoothstep(-0.015, 0.03, vv - level) if not flat else ramp(vv - level, 0.006)
-            if lateral_only:
-                fill = fill * smoothstep(0.45, 0.75, w)
-            return air_map[sl] * fill * ramp(w, 0.02)
-
-        return scene.add(*box, fn, with_slice=True)
-
-    top = max(body.dome_v.values()) - height * 1.2
-    share = F32(0.55)  # one hemithorax of the two overlapped in a lateral view
-
-    def fn(uu, vv, sl):
-        dome = F32(body.dome_v[side] - 0.04) + F32(0.22) * ((uu + F32(0.35)) * F32(1 / 1.1)) ** 2
-        level = dome - F32(height) * (F32(0.3) + F32(0.9) * smoothstep(-0.3, 0.8, uu))
-        fill = smoothstep(-0.015, 0.03, vv - level) if not flat else ramp(vv - level, 0.006)
-        if lateral_only:
-            fill = fill * smoothstep(0.2, 0.6, uu)
-        return share * air_map[sl] * fill
-
-    return scene.add(-0.95, top - 0.05, 0.9, max(body.dome_v.values()) + 0.25, fn, with_slice=True)
-
-
-def draw_effusion(scene: Scene, f: Finding, rng) -> list[Mark]:
-    """Pleural effusion: meniscus, blunted costophrenic angle; height by severity (small .. large)."""
-    s = f.severity
-    marks = []
-    for side in _sides(scene, f, rng):
-        if f.concept == "blunted costophrenic angle":
-            marks.append(_fluid(scene, side, 0.05 + 0.04 * s, lateral_only=True))
-        else:
-            marks.append(_fluid(scene, side, 0.06 + 0.3 * s ** 1.3))
-    return [m for m in marks if m is not None]
-
-
-def draw_pleural_thickening(scene: Scene, f: Finding, rng) -> list[Mark]:
-    """Pleural thickening along the lateral chest wall, or an apical cap (zone apex)."""
-    body = scene.body
-    t = 0.012 + 0.015 * f.severity
-    marks = []
-    for side in _sides(scene, f, rng):
-        if not scene.frontal:
-            u, v = scene.point(rng, side, f.zone or "upper")
-            marks.append(scene.blob(u, v, t, 0.3, aspect=6, angle=0.3))
-            continue
-        s = side_sign(side)
-        zone = f.zone
-        if zone == "apex":
-            v0, v1 = body.apex_v - 0.02, body.apex_v + 0.12
-        elif zone in (None,):
-            v0, v1 = 0.15, body.dome_v[side]
-        else:
-            z = scene.zone_box(side, zone)
-            v0, v1 = z[1], z[3]
-        box = _lung_side_box(scene, side)
-        box = (box[0], v0 - 0.03, box[2], v1 + 0.03)
-
-        def fn(uu, vv, s=s, side=side, v0=v0, v1=v1):
-            mask, _ = anatomy.lung_field(body, uu, vv, side)
-            w = uu * F32(s)
-            lat = anatomy.lung_lateral(body, side, vv)
-            top = F32(body.apex_v) + F32(1.1) * (w - F32(0.3)) ** 2
-            edge = np.minimum(lat - w, (vv - top) * F32(ASPECT))
-            band = ramp(F32(t) - edge, 0.01)
-            span = smoothstep(v0, v0 + 0.03, vv) * (F32(1.0) - smoothstep(v1 - 0.03, v1, vv))
-            return F32(0.45) * band * mask * span
-
-        marks.append(scene.add(*box, fn))
-    return [m for m in marks if m is not None]
-
-
-def draw_pneumothorax(scene: Scene, f: Finding, rng) -> list[Mark]:
-    """Pneumothorax: a thin visceral pleural line with no lung markings beyond it (apical-lateral);
-    hydropneumothorax adds a straight air-fluid level."""
-    s = f.severity
-    body = scene.body
-    marks = []
-    tex = scene.vessel_field()
-    for side in _sides(scene, f, rng):
-        gap = 0.05 + 0.16 * s
-        if scene.frontal:
-            sg = side_sign(side)
-            box = _lung_side_box(scene, side)
-            air_map = scene.air()
-
-            def fn(uu, vv, sl, sg=sg, side=side):
-                mask, _ = anatomy.lung_field(body, uu, vv, side)
-                air = air_map[sl]
-                w = uu * F32(sg)
-                lat = anatomy.lung_lateral(body, side, vv)
-                top = F32(body.apex_v) + F32(1.1) * (w - F32(0.3)) ** 2
-                edge = np.minimum(lat - w, (vv - top) * F32(ASPECT))
-                g = F32(gap) * (F32(1.0) - F32(0.7) * smoothstep(0.3, 0.85, vv))
-                outside = ramp(g - edge, 0.01) * mask
-                line = np.clip(F32(1.0) - np.abs(edge - g) * F32(1 / 0.005), 0, 1) * mask
-                return -(F32(0.17 * body.vessels) * tex[sl] + F32(0.04) + F32(0.1) * air) * outside + F32(0.22) * line
-
-            parts = [scene.add(*box, fn, with_slice=True)]
-        else:
-            def fn(uu, vv, sl=None):
-                mask, air = anatomy.lateral_lung_field(body, uu, vv)
-                top = F32(body.apex_v) + F32(0.5) * (uu - F32(0.2)) ** 2
-                edge = (vv - top) * F32(ASPECT)
-                outside = ramp(F32(gap) - edge, 0.01) * mask
-                line = np.clip(F32(1.0) - np.abs(edge - F32(gap)) * F32(1 / 0.005), 0, 1) * mask
-                return -(F32(0.05) + F32(0.1) * air) * outside + F32(0.2) * line
-
-            parts = [scene.add(-0.9, body.apex_v - 0.02, 0.9, body.apex_v + gap + 0.2, fn)]
-        if f.concept == "hydropneumothorax":
-            parts.append(_fluid(scene, side, 0.1 + 0.1 * s, flat=True))
-        marks.append(merge(parts))
-    return [m for m in marks if m is not None]
-
-
 # ---------------------------------------------------------------- lung volume (modifiers)
 
-def modify_hypoinflation(body, f: Finding, rng) -> None:
+def modify_hypoinflation(body: Body, f: Finding, rng: np.random.Generator) -> None:
+    """Low lung volumes: higher domes, a relatively wider heart, crowded vessels."""
     s = f.severity
-    for side in (f.sides or anatomy.SIDES):
+    for side in (f.sides or SIDES):
         body.dome_v[side] -= 0.05 + 0.07 * s
     body.heart_ru *= 1 + 0.06 * s
     body.vessels *= 1.15
 
 
-def modify_hyperinflation(body, f: Finding, rng) -> None:
+def modify_hyperinflation(body: Body, f: Finding, rng: np.random.Generator) -> None:
     """Hyperdistention / emphysema / COPD: low flat domes, narrow heart, darker lungs, fewer vessels."""
     s = f.severity
-    for side in (f.sides or anatomy.SIDES):
+    for side in (f.sides or SIDES):
         body.dome_v[side] += 0.05 + 0.06 * s
         body.dome_depth[side] *= 1 - 0.5 * s
     body.heart_ru *= 1 - 0.1 * s
@@ -577,16 +441,11 @@ def modify_hyperinflation(body, f: Finding, rng) -> None:
         body.vessels *= 1 - 0.35 * s
 
 
-def lungs_region(scene: Scene, f: Finding, rng) -> list[Mark]:
+def lungs_region(scene: Scene, f: Finding, rng: np.random.Generator) -> list[Mark]:
     """Region of a change of both lungs' volume: the lungs of the base and the changed body."""
     marks = []
-    for side in ((f.sides or anatomy.SIDES) if scene.frontal else ("right",)):
-        boxes = []
-        for body in (scene.base, scene.body):
-            saved = scene.body
-            scene.body = body
-            boxes.append(_lung_side_box(scene, side if scene.frontal else None))
-            scene.body = saved
+    for side in ((f.sides or SIDES) if scene.frontal else ("right",)):
+        boxes = [scene.lung_box(side if scene.frontal else None, body) for body in (scene.base, scene.body)]
         u0 = min(b[0] for b in boxes) - 0.04
         v0 = min(b[1] for b in boxes) - 0.03
         u1 = max(b[2] for b in boxes) + 0.04
@@ -595,7 +454,8 @@ def lungs_region(scene: Scene, f: Finding, rng) -> list[Mark]:
     return [m for m in marks if m is not None]
 
 
-def draw_emphysema(scene: Scene, f: Finding, rng) -> list[Mark]:
+def draw_emphysema(scene: Scene, f: Finding, rng: np.random.Generator) -> list[Mark]:
+    """The hyperinflated lungs' region (cystic fibrosis adds bronchial changes)."""
     marks = lungs_region(scene, f, rng)
     if f.concept == "cystic fibrosis":
         marks += draw_bronchial(scene, f, rng)

@@ -17,10 +17,14 @@ from functools import lru_cache
 import numpy as np
 
 from indexer.records import MeshTerm
-from pipelines.synth import anatomy
+from pipelines.synth import textures
+from pipelines.synth.body import VIEWS, Body, sample_body, sample_frame
+from pipelines.synth.canvas import Canvas, Drawn, anatomy_frame
 from pipelines.synth.findings import CONCEPTS
+from pipelines.synth.frontal import draw_frontal
+from pipelines.synth.geometry import F32, Frame, rng_for
+from pipelines.synth.lateral import draw_lateral
 from pipelines.synth.scene import Scene
-from pipelines.synth.geometry import F32, rng_for
 from pipelines.synth.terms import Finding, is_no_finding, parse_finding
 
 # Bump when the pictures change: the corpus re-renders images made by another version.
@@ -82,14 +86,14 @@ def plan(terms: Sequence[MeshTerm | str]) -> tuple[list[Finding], list[str]]:
 
 def render_image(image_id: str, terms: Sequence[MeshTerm | str], view: str, size: int = DEFAULT_SIZE) -> Rendered:
     """Render with full bookkeeping (used by the corpus builder)."""
-    if view not in anatomy.VIEWS:
+    if view not in VIEWS:
         raise ValueError(f"view must be 'frontal' or 'lateral', not {view!r}")
     if size < 64:
         raise ValueError(f"size must be at least 64 pixels, not {size}")
     findings, unknown = plan(terms)
     rng = rng_for(image_id, "anatomy")
-    body = anatomy.sample_body(image_id, view, rng)
-    frame = anatomy.sample_frame(size, view, rng)
+    body = sample_body(image_id, view, rng)
+    frame = sample_frame(size, view, rng)
     base = body.copy()  # unmodified copy: modifiers record what they changed against it
     seen: dict[str, int] = {}
     streams = []
@@ -101,7 +105,7 @@ def render_image(image_id: str, terms: Sequence[MeshTerm | str], view: str, size
         modify = CONCEPTS[f.concept].modify
         if modify is not None:
             modify(body, f, frng)
-    drawn = anatomy.draw(body, frame, rng)
+    drawn = draw_anatomy(body, frame, rng)
     scene = Scene(image_id=image_id, body=body, base=base, frame=frame, density=drawn.density, air=drawn.air)
     regions: list[Region] = []
     drawn: list[str] = []
@@ -136,9 +140,19 @@ def render(image_id: str, terms: Sequence[MeshTerm | str], view: str, size: int 
     return r.image, r.regions
 
 
+def draw_anatomy(body: Body, frame: Frame, rng: np.random.Generator) -> Drawn:
+    """The normal anatomy of `body.view`, drawn on a reduced-size canvas and brought to `frame.size`."""
+    canvas = Canvas(anatomy_frame(frame))
+    if body.view == "frontal":
+        draw_frontal(body, canvas, rng)
+    else:
+        draw_lateral(body, canvas, rng)
+    return canvas.drawn(frame.size)
+
+
 def warm_up(size: int = DEFAULT_SIZE) -> None:
     """Build every cached texture and noise bank for `size` (call before forking worker processes)."""
-    anatomy.warm_caches(size)
+    textures.warm_caches()
     _noise_bank(size)
 
 
@@ -155,7 +169,7 @@ LUT_STEPS = 2048          # density levels of the tone curve
 LUT_MAX = 4.0             # densities above this are white anyway
 
 
-def _tone_lut(body: anatomy.Body) -> np.ndarray:
+def _tone_lut(body: Body) -> np.ndarray:
     """Density -> brightness (0..1) for one image: 1 - exp(-exposure * d), windowed, gamma."""
     d = np.linspace(0.0, LUT_MAX, LUT_STEPS, dtype=np.float64)
     b = 1.0 - np.exp(-d * body.exposure)
@@ -163,7 +177,7 @@ def _tone_lut(body: anatomy.Body) -> np.ndarray:
     return (p * 255.0).astype(F32)
 
 
-def to_uint8(density: np.ndarray, body: anatomy.Body, rng: np.random.Generator) -> np.ndarray:
+def to_uint8(density: np.ndarray, body: Body, rng: np.random.Generator) -> np.ndarray:
     """Attenuation -> brightness (bright bone, dark lung), exposure/contrast, detector noise, 8 bit."""
     size = density.shape[0]
     idx = density * F32((LUT_STEPS - 1) / LUT_MAX)

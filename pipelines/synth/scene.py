@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipelines.synth import anatomy
-from pipelines.synth.anatomy import ASPECT, Body
+from pipelines.synth.body import ASPECT, SIDES, Body, lateral_lung_field, lung_field
 from pipelines.synth.geometry import F32, Frame, bump, clip_box, pixel_grid, polyline_distance, ramp, side_sign
+from pipelines.synth.textures import vessel_map
 
 EPS = 2e-3  # density change below this is "not drawn"
 
@@ -125,11 +125,11 @@ class Scene:
     def lung(self, uu, vv, sides: tuple[str, ...] = ()) -> np.ndarray:
         """Lung mask on window coordinates (union of `sides`; both lungs when empty or lateral)."""
         if not self.frontal:
-            return anatomy.lateral_lung_field(self.body, uu, vv)[0]
-        sides = sides or anatomy.SIDES
+            return lateral_lung_field(self.body, uu, vv)[0]
+        sides = sides or SIDES
         mask = None
         for s in sides:
-            m = anatomy.lung_field(self.body, uu, vv, s)[0]
+            m = lung_field(self.body, uu, vv, s)[0]
             mask = m if mask is None else np.maximum(mask, m)
         return mask
 
@@ -151,6 +151,22 @@ class Scene:
         inside = self.in_lung(pu, pv, side if self.frontal else None).reshape(len(offsets), tries).min(axis=0)
         k = int(np.argmax(inside))
         return float(us[k]), float(vs[k])
+
+    def lung_box(self, side: str | None, body: Body | None = None) -> tuple[float, float, float, float]:
+        """Body-space box (u0, v0, u1, v1) around the lung of `side` (frontal) or both lungs (lateral).
+
+        body: whose lungs: the scene's (changed by the findings' modifiers) by default, `self.base` for before.
+        """
+        body = self.body if body is None else body
+        if not self.frontal:
+            return -0.95, body.apex_v - 0.02, 0.9, max(body.dome_v.values()) + 0.22
+        w = body.lung_width(side) + 0.03
+        u0, u1 = sorted((side_sign(side) * 0.03 + body.shift, side_sign(side) * w))
+        return u0, body.apex_v - 0.02, u1, body.dome_v[side] + body.dome_depth[side] * 1.3 + 0.03
+
+    def sides_or_both(self, finding) -> tuple[str, ...]:
+        """The term's sides, else both lungs in a frontal view (one pass, 'right', in a lateral view)."""
+        return finding.sides or (SIDES if self.frontal else ("right",))
 
     def sides_for(self, finding, rng: np.random.Generator, default: str | None = None) -> tuple[str, ...]:
         """The sides to draw on: the term's, else `default`, else a random side. Lateral: one pass."""
@@ -221,8 +237,7 @@ class Scene:
     def vessel_field(self) -> np.ndarray:
         """The warped vessel texture at full resolution (for findings that change vessel markings)."""
         if self._vessels is None:
-            self._vessels = anatomy.warp_texture(anatomy.vessel_texture(self.view, self.body.vessel_variant),
-                                                  self.frame, self.body.texture_offset)
+            self._vessels = vessel_map(self.body, self.frame)
         return self._vessels
 
     def air(self) -> np.ndarray:
@@ -233,6 +248,7 @@ class Scene:
         return self._air
 
     def full_mark(self) -> Mark:
+        """A region covering the whole image."""
         return Mark(box=clip_box((0, 0, self.size, self.size), self.size))
 
 

@@ -2,7 +2,7 @@
 shoulders, bone density, and soft tissue (breasts, subcutaneous air, image quality).
 
 Frontal: the patient's right is the image left. Vertebra `k` of the drawn spine spans
-v in [vert_phase + k * P, vert_phase + (k + 1) * P] with P = `anatomy.VERT_PERIOD`.
+v in [vert_phase + k * P, vert_phase + (k + 1) * P] with P = `body.VERT_PERIOD`.
 """
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ import math
 
 import numpy as np
 
-from pipelines.synth import anatomy
-from pipelines.synth.anatomy import ASPECT, VERT_PERIOD
+from pipelines.synth.body import (
+    ASPECT, VERT_PERIOD, Body, clavicle_v, lateral_spine_u, lateral_walls, lung_lateral, spine_offset,
+)
 from pipelines.synth.geometry import F32, ramp, side_sign
 from pipelines.synth.scene import Mark, Scene, merge
 from pipelines.synth.terms import Finding
@@ -41,8 +42,8 @@ def _level_v(body, k: int, where: float = 0.47) -> float:
 def _spine_u(scene: Scene, v: float) -> float:
     body = scene.body
     if scene.frontal:
-        return float(anatomy.spine_offset(body, np.float32(v))) + 0.005 + body.shift * 0.2
-    return float(anatomy.lateral_spine_u(body, np.float32(v)))
+        return float(spine_offset(body, np.float32(v))) + 0.005 + body.shift * 0.2
+    return float(lateral_spine_u(body, np.float32(v)))
 
 
 def _pick_levels(body, f: Finding, rng, n: int) -> list[int]:
@@ -66,7 +67,7 @@ def _vertebra_box(scene: Scene, levels: list[int], extra: float = 0.0) -> Mark |
 
 # ---------------------------------------------------------------- degenerative spine
 
-def draw_degenerative(scene: Scene, f: Finding, rng) -> list[Mark]:
+def draw_degenerative(scene: Scene, f: Finding, rng: np.random.Generator) -> list[Mark]:
     """Osteophytes (spurs at the vertebral margins) and endplate sclerosis over several levels;
     DISH: a flowing ossification along the right (frontal) or anterior (lateral) spine."""
     s = f.severity
@@ -103,13 +104,14 @@ def draw_degenerative(scene: Scene, f: Finding, rng) -> list[Mark]:
 
 # ---------------------------------------------------------------- curvature and vertebral height
 
-def modify_scoliosis(body, f: Finding, rng) -> None:
+def modify_scoliosis(body: Body, f: Finding, rng: np.random.Generator) -> None:
     """Convex to the named side: 'right' bows the spine to the patient's right (image left)."""
     sign = side_sign(f.sides[0]) if f.sides else (-1, 1)[int(rng.integers(0, 2))]
     body.scoliosis = sign * (0.035 + 0.08 * f.severity)
 
 
-def scoliosis_region(scene: Scene, f: Finding, rng) -> list[Mark]:
+def scoliosis_region(scene: Scene, f: Finding, rng: np.random.Generator) -> list[Mark]:
+    """The spine from the apices to the domes, as far as it bows (frontal only)."""
     if not scene.frontal:
         return []
     a = scene.body.scoliosis
@@ -118,7 +120,7 @@ def scoliosis_region(scene: Scene, f: Finding, rng) -> list[Mark]:
     return [m] if m else []
 
 
-def modify_kyphosis(body, f: Finding, rng) -> None:
+def modify_kyphosis(body: Body, f: Finding, rng: np.random.Generator) -> None:
     """Lateral: exaggerated thoracic curve; frontal: anterior wedging seen as shorter mid-thoracic vertebrae."""
     body.kyphosis = 0.05 + 0.08 * f.severity
     mid = _levels(body, 0.18, 0.4)[:2]
@@ -127,13 +129,14 @@ def modify_kyphosis(body, f: Finding, rng) -> None:
     body.notes[f.term] = mid
 
 
-def kyphosis_region(scene: Scene, f: Finding, rng) -> list[Mark]:
+def kyphosis_region(scene: Scene, f: Finding, rng: np.random.Generator) -> list[Mark]:
+    """The wedged vertebrae (frontal) or the whole thoracic spine (lateral)."""
     if scene.frontal:
         return [m for m in [_vertebra_box(scene, scene.body.notes[f.term])] if m]
     return [m for m in [scene.box_mark(0.25, -0.45, 1.05, 1.35)] if m]
 
 
-def modify_vertebral(body, f: Finding, rng) -> None:
+def modify_vertebral(body: Body, f: Finding, rng: np.random.Generator) -> None:
     """Compression deformity / fracture of one (or several) vertebrae: reduced height."""
     if f.concept == "fracture" and not (set(f.sites) & {"thoracic vertebrae", "lumbar vertebrae", "spine",
                                                           "cervical vertebrae"}):
@@ -145,11 +148,12 @@ def modify_vertebral(body, f: Finding, rng) -> None:
     body.notes[f.term] = levels
 
 
-def vertebral_region(scene: Scene, f: Finding, rng) -> list[Mark]:
+def vertebral_region(scene: Scene, f: Finding, rng: np.random.Generator) -> list[Mark]:
+    """The vertebrae whose height the modifier reduced."""
     return [m for m in [_vertebra_box(scene, scene.body.notes[f.term])] if m]
 
 
-def draw_spinal_fusion(scene: Scene, f: Finding, rng) -> list[Mark]:
+def draw_spinal_fusion(scene: Scene, f: Finding, rng: np.random.Generator) -> list[Mark]:
     """Rods along the spine with a screw at each level (cervical, thoracic or lumbar by the term)."""
     body = scene.body
     levels = _pick_levels(body, f, rng, 5)
@@ -201,7 +205,7 @@ def _break(scene: Scene, u: float, v: float, along: float, healed: bool, s: floa
     return merge(parts)
 
 
-def draw_fracture(scene: Scene, f: Finding, rng) -> list[Mark]:
+def draw_fracture(scene: Scene, f: Finding, rng: np.random.Generator) -> list[Mark]:
     """Fractures and old deformities of ribs (default), clavicle, humerus, sternum; vertebrae are
     drawn by the modifier (reduced height) and recorded here."""
     sites = set(f.sites)
@@ -218,7 +222,7 @@ def draw_fracture(scene: Scene, f: Finding, rng) -> list[Mark]:
             return []
         for side in sides:
             w = rng.uniform(0.3, 0.6)
-            v = anatomy.clavicle_v(body, w)
+            v = clavicle_v(body, w)
             slope = (-0.25 + 0.16 * (w - 0.07)) * ASPECT
             along = math.atan2(slope, side_sign(side))
             marks.append(_break(scene, side_sign(side) * w, v, along, healed, s, rng, thickness=0.04, callus=callus))
@@ -234,7 +238,7 @@ def draw_fracture(scene: Scene, f: Finding, rng) -> list[Mark]:
     if "sternum" in sites:
         if scene.frontal:
             return []
-        a, _ = anatomy.lateral_walls(body, np.float32(0.3))
+        a, _ = lateral_walls(body, np.float32(0.3))
         return [m for m in [_break(scene, float(a) + 0.05, 0.3, math.pi / 2, healed, s, rng, thickness=0.035)] if m]
     # ribs
     n = 3 if f.spread else 1
@@ -253,13 +257,13 @@ def draw_fracture(scene: Scene, f: Finding, rng) -> list[Mark]:
     return [m for m in marks if m is not None]
 
 
-def draw_bone_lesion(scene: Scene, f: Finding, rng) -> list[Mark]:
+def draw_bone_lesion(scene: Scene, f: Finding, rng: np.random.Generator) -> list[Mark]:
     """An expansile/lytic lesion: a lucent oval with a thin bright rim on a rib (or clavicle/humerus)."""
     marks = []
     for side in scene.sides_for(f, rng):
         if scene.frontal and "clavicle" in f.sites:
             w = rng.uniform(0.3, 0.6)
-            u, v, along = side_sign(side) * w, anatomy.clavicle_v(scene.body, w), 0.0
+            u, v, along = side_sign(side) * w, clavicle_v(scene.body, w), 0.0
         elif scene.frontal and "humerus" in f.sites:
             u, v, along = side_sign(side) * 1.2, 0.06, 0.0
         elif scene.frontal:
@@ -273,7 +277,7 @@ def draw_bone_lesion(scene: Scene, f: Finding, rng) -> list[Mark]:
     return [m for m in marks if m is not None]
 
 
-def draw_sclerosis(scene: Scene, f: Finding, rng) -> list[Mark]:
+def draw_sclerosis(scene: Scene, f: Finding, rng: np.random.Generator) -> list[Mark]:
     """A focal sclerotic (dense) bone lesion: on a rib when the term names ribs, else a vertebral body."""
     if "ribs" in f.sites and scene.frontal:
         side = scene.sides_for(f, rng)[0]
@@ -285,7 +289,7 @@ def draw_sclerosis(scene: Scene, f: Finding, rng) -> list[Mark]:
     return [m for m in [scene.blob(u, v, 0.04 + 0.015 * f.severity, 0.3)] if m]
 
 
-def draw_shoulder(scene: Scene, f: Finding, rng) -> list[Mark]:
+def draw_shoulder(scene: Scene, f: Finding, rng: np.random.Generator) -> list[Mark]:
     """Degenerative shoulder: sclerotic rim and an inferior spur on the humeral head (both unless named);
     dislocation: the head displaced below the glenoid."""
     if not scene.frontal:
@@ -317,15 +321,17 @@ def draw_shoulder(scene: Scene, f: Finding, rng) -> list[Mark]:
     return [m for m in marks if m is not None]
 
 
-def modify_bone_density(body, f: Finding, rng) -> None:
+def modify_bone_density(body: Body, f: Finding, rng: np.random.Generator) -> None:
+    """Osteopenia: every bone less dense, by severity."""
     body.bone *= 0.62 - 0.12 * f.severity
 
 
-def whole_chest_region(scene: Scene, f: Finding, rng) -> list[Mark]:
+def whole_chest_region(scene: Scene, f: Finding, rng: np.random.Generator) -> list[Mark]:
+    """The whole image (for changes of the whole chest, such as bone density)."""
     return [scene.full_mark()]
 
 
-def modify_pectus(body, f: Finding, rng) -> None:
+def modify_pectus(body: Body, f: Finding, rng: np.random.Generator) -> None:
     """Excavatum: sternum pushed in (lateral), heart pushed to the left (frontal); carinatum: sternum bowed out."""
     s = f.severity
     if f.concept == "pectus carinatum":
@@ -335,7 +341,8 @@ def modify_pectus(body, f: Finding, rng) -> None:
         body.heart_u += 0.04 + 0.03 * s
 
 
-def pectus_region(scene: Scene, f: Finding, rng) -> list[Mark]:
+def pectus_region(scene: Scene, f: Finding, rng: np.random.Generator) -> list[Mark]:
+    """The displaced heart (frontal; excavatum only) or the anterior chest wall (lateral)."""
     if scene.frontal:
         if f.concept == "pectus carinatum":
             return []
@@ -347,22 +354,25 @@ def pectus_region(scene: Scene, f: Finding, rng) -> list[Mark]:
 
 # ---------------------------------------------------------------- soft tissue
 
-def modify_mastectomy(body, f: Finding, rng) -> None:
+def modify_mastectomy(body: Body, f: Finding, rng: np.random.Generator) -> None:
+    """No breast shadow on the named side (default right), a full one on the other."""
     side = f.sides[0] if f.sides else "right"
     other = "left" if side == "right" else "right"
     body.breast[other] = max(body.breast[other], 0.9)
     body.breast[side] = 0.0
 
 
-def breast_region(scene: Scene, f: Finding, rng) -> list[Mark]:
+def breast_region(scene: Scene, f: Finding, rng: np.random.Generator) -> list[Mark]:
+    """Both breasts' soft-tissue shadows."""
     if scene.frontal:
         return [m for m in [scene.box_mark(-1.05, 0.5, 1.05, 1.12)] if m]
     return [m for m in [scene.box_mark(-1.4, 0.42, -0.55, 1.0)] if m]
 
 
-def draw_breast_implants(scene: Scene, f: Finding, rng) -> list[Mark]:
+def draw_breast_implants(scene: Scene, f: Finding, rng: np.random.Generator) -> list[Mark]:
+    """Oval dense implants with a bright rim over the breasts (both unless a side is named)."""
     marks = []
-    for side in (f.sides or (("right", "left") if scene.frontal else ("right",))):
+    for side in scene.sides_or_both(f):
         u, v = (scene.u_of(side, 0.55), 0.74) if scene.frontal else (-0.95, 0.7)
         r = 0.22
 
@@ -375,27 +385,28 @@ def draw_breast_implants(scene: Scene, f: Finding, rng) -> list[Mark]:
     return [m for m in marks if m is not None]
 
 
-def draw_nipple(scene: Scene, f: Finding, rng) -> list[Mark]:
+def draw_nipple(scene: Scene, f: Finding, rng: np.random.Generator) -> list[Mark]:
+    """A small round nipple shadow over the lower chest (both unless a side is named)."""
     marks = []
-    for side in (f.sides or (("right", "left") if scene.frontal else ("right",))):
+    for side in scene.sides_or_both(f):
         u, v = (scene.u_of(side, rng.uniform(0.5, 0.62)), rng.uniform(0.7, 0.78)) if scene.frontal else (-0.98, 0.7)
         marks.append(scene.blob(u, v, 0.022, 0.28, sharp=True))
     return [m for m in marks if m is not None]
 
 
-def draw_subcutaneous_air(scene: Scene, f: Finding, rng) -> list[Mark]:
+def draw_subcutaneous_air(scene: Scene, f: Finding, rng: np.random.Generator) -> list[Mark]:
     """Streaks of gas in the soft tissues of the chest wall (and neck)."""
     marks = []
     body = scene.body
-    for side in (f.sides or (("right", "left") if scene.frontal else ("right",))):
+    for side in scene.sides_or_both(f):
         parts = []
         for _ in range(int(rng.integers(6, 11))):
             v = rng.uniform(0.0, 0.75)
             if scene.frontal:
-                lat = float(anatomy.lung_lateral(body, side, np.float32(v)))
+                lat = float(lung_lateral(body, side, np.float32(v)))
                 u = scene.u_of(side, rng.uniform(lat + 0.07, 1.12))
             else:
-                a, _ = anatomy.lateral_walls(body, np.float32(v))
+                a, _ = lateral_walls(body, np.float32(v))
                 u = float(a) + rng.uniform(0.02, 0.08)
             a = rng.normal(math.pi / 2, 0.5)
             du, dv = math.cos(a) * 0.035, math.sin(a) * 0.035 / ASPECT
@@ -404,14 +415,14 @@ def draw_subcutaneous_air(scene: Scene, f: Finding, rng) -> list[Mark]:
     return [m for m in marks if m is not None]
 
 
-def modify_quality(body, f: Finding, rng) -> None:
+def modify_quality(body: Body, f: Finding, rng: np.random.Generator) -> None:
     """Technical quality unsatisfactory: under-penetrated, noisy, flat."""
     body.exposure *= 1.2
     body.noise *= 1.7
     body.gamma *= 0.85
 
 
-def draw_azygos(scene: Scene, f: Finding, rng) -> list[Mark]:
+def draw_azygos(scene: Scene, f: Finding, rng: np.random.Generator) -> list[Mark]:
     """Azygos fissure: a fine curved line from the right apex to a small teardrop by the trachea."""
     if not scene.frontal:
         return []

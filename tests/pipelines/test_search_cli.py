@@ -33,33 +33,56 @@ def test_reindex_prints_a_summary(tmp_path, capsys):
     assert summary["unchanged"] == 24 and summary["nothing_changed"] is True
 
 
-def test_search_prints_ranked_hits_with_annotation_and_matched_fields(indexed, capsys):
+def test_search_prints_how_the_query_was_read_and_why_each_hit_matched(indexed, capsys):
     capsys.readouterr()
-    assert main(["search", "calcified", "granuloma", "--index-dir", str(indexed), "--k", "3"]) == 0
+    assert main(["search", "calcified", "granuloma", "right", "upper", "lobe", "--index-dir", str(indexed),
+                 "--k", "3"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("4 match(es) for 'calcified granuloma'")
     lines = out.splitlines()
-    assert lines[1].lstrip().startswith("1. CXR1_IM-0001-1001")
-    assert "calcified granuloma lung upper lobe right [synthetic]" in lines[1]
-    assert "matched: report_annotation" in lines[2]
-    assert sum(1 for line in lines if line.lstrip()[:2] in ("1.", "2.", "3.", "4.")) == 3  # k=3
+    assert lines[0].startswith("4 match(es) for 'calcified granuloma right upper lobe' (embedded, source all")
+    assert "calcified granuloma [finding: Calcified Granuloma]" in lines[1] and "upper lobe [location" in lines[1]
+    ranked = [line for line in lines if line.lstrip()[:3] in ("1. ", "2. ", "3. ", "4. ")]
+    assert len(ranked) == 3  # k=3
+    assert ranked[0].lstrip().startswith("1. CXR1_IM-0001-1001")
+    assert "calcified granuloma lung upper lobe right [synthetic]" in ranked[0]
+    why = next(line for line in lines if line.strip().startswith("why:"))
+    assert "calcified granuloma <- report (exact)" in why and "concepts #1" in why
 
 
-def test_search_json_with_filters(indexed, capsys):
+def test_search_json_with_filters_has_the_documented_shape(indexed, capsys):
     capsys.readouterr()
     assert main(["search", "granuloma", "--index-dir", str(indexed), "--filter", "view=lateral", "--json"]) == 0
-    result = json.loads(capsys.readouterr().out)
-    assert result["total"] == 2 and result["filters"] == {"view": ["lateral"]}
-    assert {h["image_id"] for h in result["hits"]} == {"CXR1_IM-0001-2001", "CXR7_IM-0007-2001"}
-    assert all(h["view"] == "lateral" and h["score"] > 0 and h["matched_fields"] for h in result["hits"])
-    assert result["facets"]["view"] == {"lateral": 2}
+    body = json.loads(capsys.readouterr().out)
+    assert {"query", "parsed", "total", "page", "results", "facets"} <= set(body)
+    assert body["total"] == 2 and body["filters"] == {"view": ["lateral"]}
+    assert {h["image_id"] for h in body["results"]} == {"CXR1_IM-0001-2001", "CXR7_IM-0007-2001"}
+    for hit in body["results"]:
+        assert {"image_id", "report_id", "score", "annotation", "generated_annotation", "report_annotation",
+                "concepts", "label", "predicted_labels", "explanation", "synthetic"} <= set(hit)
+        assert hit["view"] == "lateral" and hit["score"] > 0 and hit["synthetic"] is True
+        assert hit["explanation"]["matched"][0]["source"] == "report"
+    assert body["facets"]["view"] == {"lateral": 2}
+    assert body["parsed"]["concepts"][0]["kind"] == "finding"
+
+
+def test_empty_query_lists_every_image_of_a_split(indexed, capsys):
+    capsys.readouterr()
+    assert main(["search", "", "--filter", "split=test", "--k", "10000", "--index-dir", str(indexed), "--json"]) == 0
+    body = json.loads(capsys.readouterr().out)
+    assert body["total"] == 4 and len(body["results"]) == 4  # reports 5 and 10, two images each
+    assert all(r["split"] == "test" and r["label"] for r in body["results"])
+    assert [r["image_id"] for r in body["results"]] == sorted(r["image_id"] for r in body["results"])
 
 
 def test_search_errors_are_one_line_messages(indexed, tmp_path, capsys):
     assert main(["search", "x", "--index-dir", str(indexed), "--filter", "colour=red"]) == 1
     assert "unknown filter field 'colour'" in capsys.readouterr().err
     assert main(["search", "x", "--index-dir", str(indexed), "--filter", "view"]) == 1
-    assert "expected FIELD=VALUE" in capsys.readouterr().err
+    assert "use FIELD:VALUE (or FIELD=VALUE)" in capsys.readouterr().err
+    assert main(["search", "x", "--index-dir", str(indexed), "--filter", "synthetic=True"]) == 1
+    assert "synthetic='True' is invalid: use true or false" in capsys.readouterr().err
+    assert main(["search", "x", "--index-dir", str(indexed), "--page", "0"]) == 1
+    assert "page=0 is invalid" in capsys.readouterr().err
     assert main(["search", "x", "--index-dir", str(tmp_path / "empty")]) == 1
     assert "no text index" in capsys.readouterr().err
 
@@ -85,7 +108,7 @@ def test_reindex_and_search_on_elasticsearch(tmp_path, es_url, capsys):
         assert main(["search", "nodule", "left", "--json", *es]) == 0
         result = json.loads(capsys.readouterr().out)
         assert result["backend"] == "es" and result["total"] >= 4
-        assert result["hits"][0]["annotation"] == "nodule lung upper lobe left"
+        assert result["results"][0]["annotation"] == "nodule lung upper lobe left"
     finally:
         from elasticsearch import Elasticsearch
 
@@ -97,14 +120,17 @@ def test_reindex_and_search_on_elasticsearch(tmp_path, es_url, capsys):
 
 
 def test_hit_shows_the_radiologists_annotation_when_the_cascade_wrote_another():
-    from indexer.text.base import Hit, SearchResult
-    from pipelines.cli.search import format_result
+    from pipelines.cli.search import format_answer
 
-    hits = [Hit("CXR9_IM-1", 3.0, ("report_annotation",), {"generated_annotation": "normal", "synthetic": True,
-                                                             "report_annotation": "nodule lung upper lobe left"}),
-            Hit("CXR8_IM-1", 2.0, ("report_annotation",), {"generated_annotation": "nodule lung",
-                                                             "report_annotation": "nodule lung"})]
-    lines = format_result("nodule", SearchResult(hits, 2, {}, "embedded", "v1")).splitlines()
+    body = {"query": "nodule", "total": 2, "backend": "embedded", "source": "all", "page": 1, "k": 10,
+            "retrievers": ["concepts"], "facets": {}, "synthetic": True,
+            "parsed": {"concepts": [], "unrecognised": [], "corrections": []},
+            "results": [{"image_id": "CXR9_IM-1", "score": 0.9, "annotation": "normal", "synthetic": True,
+                         "report_annotation": "nodule lung upper lobe left"},
+                        {"image_id": "CXR8_IM-1", "score": 0.5, "annotation": "nodule lung", "synthetic": False,
+                         "report_annotation": "nodule lung"}]}
+    lines = format_answer(body).splitlines()
     assert "normal [synthetic]" in lines[1]
-    assert lines[3] == "     report annotation (radiologist): nodule lung upper lobe left"
-    assert lines[4].lstrip().startswith("2. CXR8_IM-1") and len(lines) == 6  # same annotation: no extra line
+    assert lines[2] == "     report (radiologist): nodule lung upper lobe left"
+    assert lines[3].lstrip().startswith("2. CXR8_IM-1")
+    assert lines[-1].startswith("  (synthetic stand-in corpus")

@@ -49,7 +49,7 @@ def test_similar_prints_neighbours_with_score_and_annotation(setup, capsys):
     scores = []
     for line in ranked:
         image_id, score = line.split()[1], float(line.split()[2])
-        assert image_id in corpus.ids and image_id != "CXR2_IM-0002-1001"
+        assert image_id in corpus.ids and not image_id.startswith("CXR2_")  # other reports only
         assert docs[image_id]["generated_annotation"] in line and line.endswith("[synthetic]")
         scores.append(score)
     assert scores == sorted(scores, reverse=True) and all(-1.0 <= s <= 1.0001 for s in scores)
@@ -68,12 +68,16 @@ def test_similar_json_by_embedding_matches_brute_force(setup, capsys):
     ids = store.image_ids()
     vectors = store.get_vectors(ids)  # (24, E) unit rows
     cosine = vectors @ vectors[ids.index("CXR5_IM-0005-2001")]  # (24,)
-    expected = [ids[i] for i in np.argsort(-cosine, kind="stable") if ids[i] != "CXR5_IM-0005-2001"][:5]
+    # brute force over the images of other reports (the same examination's other view is left out)
+    expected = [ids[i] for i in np.argsort(-cosine, kind="stable") if not ids[i].startswith("CXR5_")][:5]
     got = [h["image_id"] for h in result["hits"]]
     assert len(got) == 5 and set(got) == set(expected)
     np.testing.assert_allclose([h["score"] for h in result["hits"]], sorted(cosine[[ids.index(i) for i in got]],
                                                                             reverse=True), atol=1e-3)
     assert all(h["annotation"] for h in result["hits"])
+    assert main(["similar", "CXR5_IM-0005-2001", "--index-dir", str(index), "--kind", "embedding", "--k", "23",
+                 "--same-report", "--json"]) == 0
+    assert "CXR5_IM-0005-1001" in {h["image_id"] for h in json.loads(capsys.readouterr().out)["hits"]}
 
 
 def test_similar_unknown_image_id_is_a_one_line_error(setup, capsys):

@@ -1,4 +1,4 @@
-"""The JSON API through the app factory: search, similar, health, input errors and Elasticsearch down."""
+"""The JSON API through the app factory: search, images, similar, concepts, health, stats; input errors; ES down."""
 from __future__ import annotations
 
 import threading
@@ -8,30 +8,33 @@ import pytest
 import requests
 from werkzeug.serving import make_server
 
-from indexer.text.embedded import EmbeddedTextBackend
-from indexer.vectors.faiss_store import VectorStore
-from indexer.vectors.live import version_dir
-from search_web.app import create_app
+from search_web import create_app
 from tests.indexer.conftest import CORPUS
 
 
-def test_search_returns_ranked_hits_marked_synthetic(client):
+def test_search_returns_results_marked_synthetic(client):
     response = client.get("/api/search?q=calcified+granuloma&k=5")
     assert response.status_code == 200
     body = response.get_json()
-    assert body["total"] == 1 and body["backend"] == "embedded" and body["version"]
-    hit = body["hits"][0]
-    assert hit["image_id"] == "IMG-A" and hit["score"] > 0
-    assert "report_annotation" in hit["matched_fields"] and hit["synthetic"] is True
+    assert body["total"] >= 1 and body["k"] == 5 and body["page"] == 1 and body["source"] == "all"
+    assert {"query", "parsed", "results", "facets"} <= set(body)
+    first = body["results"][0]
+    assert first["image_id"] == "IMG-A" and first["links"]["page"] == "/images/IMG-A"
+    assert "calcified granuloma" in first["report_annotation"]
     assert body["synthetic"] is True and "not clinical accuracy" in body["note"]
 
 
 def test_search_filters_are_anded_across_fields(client):
     body = client.get("/api/search?q=&k=100&filter=view:lateral&filter=split=test").get_json()  # both forms
-    assert [h["image_id"] for h in body["hits"]] == ["IMG-I"]
-    assert body["filters"] == {"view": ["lateral"], "split": ["test"]} and body["facets"]["view"] == {"lateral": 1}
-    body = client.get("/api/search?q=lungs&k=1").get_json()
-    assert len(body["hits"]) == 1 and body["total"] > 1
+    assert [r["image_id"] for r in body["results"]] == ["IMG-I"]
+    assert body["facets"]["view"] == {"lateral": 1}
+
+
+def test_search_pages_do_not_overlap(client):
+    one = client.get("/api/search?q=&k=3&page=1").get_json()
+    two = client.get("/api/search?q=&k=3&page=2").get_json()
+    ids1, ids2 = [r["image_id"] for r in one["results"]], [r["image_id"] for r in two["results"]]
+    assert len(ids1) == 3 and len(ids2) == 3 and not set(ids1) & set(ids2)
 
 
 @pytest.mark.parametrize("k", ["0", "101", "ten", "-3", "2.5"])
@@ -42,91 +45,148 @@ def test_bad_k_is_a_400_naming_the_value(client, k):
     assert error["type"] == "BadRequest" and f"k={k!r}" in error["message"] and "1 to 100" in error["message"]
 
 
-def test_bad_filters_are_400s(client):
-    response = client.get("/api/search?q=lung&filter=colour:red")
-    assert response.status_code == 400
-    assert "unknown filter field 'colour'" in response.get_json()["error"]["message"]
-    response = client.get("/api/search?q=lung&filter=view")
-    assert response.status_code == 400 and "FIELD:VALUE" in response.get_json()["error"]["message"]
+@pytest.mark.parametrize("args, says", [
+    ("page=0", "page='0'"), ("page=x", "page='x'"), ("k=100&page=101", "past result 10000"),
+    ("source=pixels", "source='pixels'"), ("filter=view", "FIELD:VALUE"), ("filter=colour:red", "colour"),
+    ("filter=synthetic:True", "use true or false"), ("filter=synthetic:1", "use true or false"),
+    ("filter=synthetic:yes", "use true or false"),
+])
+def test_bad_search_parameters_are_400s(client, args, says):
+    response = client.get(f"/api/search?q=lung&{args}")
+    assert response.status_code == 400, response.get_json()
+    assert says in response.get_json()["error"]["message"]
 
 
-def test_unknown_api_path_is_json_404(client):
-    response = client.get("/api/nope")
-    assert response.status_code == 404 and response.get_json()["error"]["type"] == "NotFound"
+def test_boolean_filter_accepts_exactly_true_and_false(client):
+    assert client.get("/api/search?q=&filter=synthetic:true").get_json()["total"] == len(CORPUS)
+    assert client.get("/api/search?q=&filter=synthetic:false").get_json()["total"] == 0
 
 
-def test_health_reports_the_embedded_index(client):
-    response = client.get("/api/health")
-    assert response.status_code == 200
-    body = response.get_json()
+def test_filter_values_below_elasticsearch_term_limit(client):
+    from indexer.query.service import MAX_FILTER_VALUE_BYTES
+
+    assert MAX_FILTER_VALUE_BYTES < 32_766  # Lucene refuses keyword terms of 32,766 bytes and more
+    ok = client.get("/api/search", query_string={"q": "lung", "filter": "view:" + "x" * MAX_FILTER_VALUE_BYTES})
+    assert ok.status_code == 200 and ok.get_json()["total"] == 0
+    for size in (MAX_FILTER_VALUE_BYTES + 1, 32_766, 40_000):
+        bad = client.get("/api/search", query_string={"q": "lung", "filter": "view:" + "x" * size})
+        assert bad.status_code == 400 and f"{size} bytes" in bad.get_json()["error"]["message"]
+    multibyte = client.get("/api/search", query_string={"filter": "view:" + "é" * 16_383})  # 32,766 bytes
+    assert multibyte.status_code == 400
+
+
+def test_queries_of_1025_distinct_words_are_400s(client):
+    words = [f"w{i}" for i in range(1025)]
+    assert client.get("/api/search", query_string={"q": " ".join(words[:300])}).status_code == 200
+    bad = client.get("/api/search", query_string={"q": " ".join(words)})
+    assert bad.status_code == 400 and bad.get_json()["error"]["type"] == "InvalidQuery"
+    assert "at most" in bad.get_json()["error"]["message"]
+
+
+def test_image_detail_and_files_by_id(corpus_client, web_corpus):
+    image_id = web_corpus.ids[0]
+    body = corpus_client.get(f"/api/images/{image_id}").get_json()
+    assert body["image_id"] == image_id and body["report"]["findings"] and body["generated_annotation"]
+    assert body["label_probabilities"] and 0 <= body["label_probabilities"][0]["probability"] <= 1
+    assert body["links"]["full"] == f"/api/images/{image_id}/full"
+    thumb = corpus_client.get(body["links"]["thumbnail"])
+    assert thumb.status_code == 200 and thumb.mimetype == "image/jpeg" and thumb.data[:3] == b"\xff\xd8\xff"
+    again = corpus_client.get(body["links"]["thumbnail"], headers={"If-None-Match": thumb.headers["ETag"]})
+    assert again.status_code == 304
+    full = corpus_client.get(body["links"]["full"])
+    assert full.status_code == 200 and full.data == (web_corpus.images / f"{image_id}.png").read_bytes()
+
+
+@pytest.mark.parametrize("image_id, status", [
+    ("NO-SUCH-IMAGE", 404), ("..%2F..%2Fetc%2Fpasswd", 404), ("..", 400), ("a" * 200, 400), ("x%00y", 400),
+])
+def test_files_are_served_by_indexed_id_only(corpus_client, image_id, status):
+    for suffix in ("", "/thumbnail", "/full", "/similar"):
+        response = corpus_client.get(f"/api/images/{image_id}{suffix}")
+        assert response.status_code in (status, 404), (suffix, response.status_code)
+        assert response.mimetype == "application/json" and "error" in response.get_json()
+
+
+def test_an_image_file_outside_the_index_is_not_served(corpus_client, web_corpus):
+    (web_corpus.images / "STRAY_IM-0000-0000.png").write_bytes((web_corpus.images / f"{web_corpus.ids[0]}.png")
+                                                               .read_bytes())
+    try:
+        response = corpus_client.get("/api/images/STRAY_IM-0000-0000/full")
+        assert response.status_code == 404 and "STRAY_IM-0000-0000" in response.get_json()["error"]["message"]
+    finally:
+        (web_corpus.images / "STRAY_IM-0000-0000.png").unlink()
+
+
+def test_similar_by_id_is_cosine_nearest_of_the_live_store(corpus_client, corpus_app, web_corpus):
+    from search_web.services import services
+
+    image_id = web_corpus.ids[3]
+    for kind in ("context", "embedding"):
+        body = corpus_client.get(f"/api/images/{image_id}/similar?k=5&kind={kind}").get_json()
+        with corpus_app.app_context():
+            _, store = services().vectors.get(kind)
+        ids = store.image_ids()
+        vectors = store.get_vectors(ids)
+        query = vectors[ids.index(image_id)]
+        report = image_id.split("_")[0]  # the other views of the same examination are left out
+        order = [ids[i] for i in np.argsort(-(vectors @ query)) if not ids[i].startswith(report + "_")][:5]
+        assert [h["image_id"] for h in body["hits"]] == order
+        assert body["model_version"] == store.model_version and body["kind"] in (kind, store.kind)
+    bad = corpus_client.get(f"/api/images/{image_id}/similar?kind=colour")
+    assert bad.status_code == 400 and "kind='colour'" in bad.get_json()["error"]["message"]
+
+
+def test_similar_without_vectors_is_a_clear_409(client):
+    response = client.get("/api/images/IMG-A/similar")
+    assert response.status_code == 409
+    assert "cxrsearch reindex --checkpoint" in response.get_json()["error"]["message"]
+
+
+def test_concepts_autocomplete_ranks_by_use(corpus_client):
+    body = corpus_client.get("/api/concepts?prefix=gran").get_json()
+    texts = [s["text"] for s in body["suggestions"]]
+    assert "calcified granuloma" in texts and all("gran" in t for t in texts)
+    by_word = corpus_client.get("/api/concepts?prefix=upper+lo").get_json()["suggestions"]
+    assert by_word[0]["text"] == "upper lobe" and by_word[0]["kind"] == "location" and by_word[0]["count"] > 0
+    assert corpus_client.get("/api/concepts?prefix=zzzzqq").get_json()["suggestions"] == []
+    assert corpus_client.get("/api/concepts?prefix=" + "a" * 101).status_code == 400
+    assert corpus_client.get("/api/concepts?prefix=a&limit=0").status_code == 400
+
+
+def test_health_and_stats(corpus_client, web_corpus):
+    body = corpus_client.get("/api/health").get_json()
     assert body["status"] == "ok" and body["synthetic"] is True
-    text = body["text_index"]
-    assert text["available"] is True and text["documents"] == len(CORPUS) and text["error"] is None
-    assert body["vectors"]["available"] is False and body["vectors"]["kinds"] == []
+    assert body["text_index"]["documents"] == len(web_corpus.ids)
+    assert body["vectors"]["kinds"] == ["context", "embedding"]
+    stats = corpus_client.get("/api/stats").get_json()
+    assert stats["documents"] == len(web_corpus.ids) and stats["size_bytes"] > 0
+    assert stats["vectors"]["context"]["count"] == len(web_corpus.ids)
+    assert sum(stats["facets"]["view"].values()) == len(web_corpus.ids)
 
 
 def test_no_index_is_404_and_health_degraded(tmp_path):
-    client = create_app({"TESTING": True, "BACKEND": "embedded", "INDEX_DIR": str(tmp_path / "empty")}).test_client()
+    client = create_app({"TESTING": True, "INDEX_DIR": str(tmp_path / "empty"), "DATA_DIR": str(tmp_path)}).test_client()
     response = client.get("/api/search?q=lung")
-    assert response.status_code == 404
-    assert "no text index" in response.get_json()["error"]["message"]
+    assert response.status_code == 404 and "no text index" in response.get_json()["error"]["message"]
     body = client.get("/api/health").get_json()
     assert body["status"] == "degraded" and body["text_index"]["error"]["type"] == "IndexNotFound"
 
 
-def test_elasticsearch_down_is_503_naming_the_url_and_the_app_stays_up(es_down_client, closed_es_url):
+def test_elasticsearch_down_is_503_with_retry_after_and_health_says_so(es_down_client, closed_es_url):
     response = es_down_client.get("/api/search?q=granuloma")
-    assert response.status_code == 503
+    assert response.status_code == 503 and response.headers["Retry-After"] == "2"
     error = response.get_json()["error"]
-    assert error["type"] == "IndexUnavailable"
-    assert closed_es_url in error["message"] and "the text index is unavailable" in error["message"]
+    assert error["type"] == "IndexUnavailable" and closed_es_url in error["message"]
     health = es_down_client.get("/api/health")
     assert health.status_code == 200
     body = health.get_json()
     assert body["status"] == "degraded" and body["text_index"]["available"] is False
-    assert body["text_index"]["url"] == closed_es_url and closed_es_url in body["text_index"]["error"]["message"]
-    assert es_down_client.get("/api/similar/IMG-A").status_code == 503
-    assert es_down_client.get("/api/search?q=granuloma").status_code == 503  # still serving
-
-
-def test_similar_without_vectors_is_a_clear_409(client):
-    response = client.get("/api/similar/IMG-A")
-    assert response.status_code == 409
-    error = response.get_json()["error"]
-    assert error["type"] == "VectorStoreNotFound" and "cxrsearch reindex --checkpoint" in error["message"]
-    response = client.get("/api/similar/IMG-A?kind=colour")
-    assert response.status_code == 400 and "vector kind 'colour' is unknown" in response.get_json()["error"]["message"]
-
-
-@pytest.fixture
-def vector_client(index_dir, tmp_path):
-    """An app over a copy of the index with a context-vector store of seeded random vectors (IMG-J left out)."""
-    import shutil
-
-    root = tmp_path / "index"
-    shutil.copytree(index_dir, root)
-    with EmbeddedTextBackend(root / "text") as backend:
-        version = backend.live_version()
-        ids = [i for i in CORPUS if i != "IMG-J"]
-        vectors = np.random.default_rng(0).normal(size=(len(ids), 8)).astype("float32")
-        store = VectorStore.build(ids, vectors, kind="context_vector", model_version="test-v1")
-        store.save(version_dir(root, backend, version) / "context_vector")
-    return create_app({"TESTING": True, "BACKEND": "embedded", "INDEX_DIR": str(root)}).test_client(), ids, vectors
-
-
-def test_similar_returns_nearest_by_cosine(vector_client):
-    client, ids, vectors = vector_client
-    body = client.get("/api/similar/IMG-A?k=3").get_json()
-    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
-    cosine = unit[1:] @ unit[0]
-    expected = [ids[1 + i] for i in np.argsort(-cosine)[:3]]
-    assert [h["image_id"] for h in body["hits"]] == expected
-    assert body["query"]["image_id"] == "IMG-A" and body["model_version"] == "test-v1" and body["synthetic"] is True
-    assert client.get("/api/health").get_json()["vectors"]["kinds"] == ["context"]
-    response = client.get("/api/similar/IMG-J")
-    assert response.status_code == 409 and "has no context_vector" in response.get_json()["error"]["message"]
-    response = client.get("/api/similar/NO-SUCH-IMAGE")
-    assert response.status_code == 404 and "unknown image id 'NO-SUCH-IMAGE'" in response.get_json()["error"]["message"]
+    assert closed_es_url in body["text_index"]["error"]["message"]
+    assert "unavailable" in body["text_index"]["error"]["message"]
+    assert body["vectors"]["available"] is None and "missing" not in str(body["vectors"])  # says ES, not vectors
+    assert es_down_client.get("/api/images/IMG-A/similar").status_code == 503
+    page = es_down_client.get("/search?q=granuloma")
+    assert page.status_code == 503 and b"Search is unavailable" in page.data and page.headers["Retry-After"]
 
 
 def test_real_http_server_serves_health_and_search(app):
@@ -139,20 +199,11 @@ def test_real_http_server_serves_health_and_search(app):
         assert health.status_code == 200 and health.json()["text_index"]["available"] is True
         search = requests.get(f"{base}/search", params={"q": "effusion", "filter": "view:frontal"}, timeout=10)
         assert search.status_code == 200
-        hits = search.json()["hits"]
-        assert hits[0]["image_id"] == "IMG-H" and {h["view"] for h in hits} == {"frontal"}  # IMG-D: "No effusion."
+        results = search.json()["results"]
+        assert results[0]["image_id"] == "IMG-H" and {r["view"] for r in results} == {"frontal"}
         bad = requests.get(f"{base}/search", params={"q": "x", "k": "0"}, timeout=10)
         assert bad.status_code == 400 and bad.headers["Content-Type"].startswith("application/json")
     finally:
         server.shutdown()
         thread.join(timeout=10)
     assert not thread.is_alive()
-
-
-def test_serve_defaults_to_loopback_and_passes_only_given_options():
-    from pipelines.cli.serve import config_from_args, parser
-
-    args = parser().parse_args([])
-    assert args.host == "127.0.0.1" and args.port == 8000 and config_from_args(args) == {}
-    args = parser().parse_args(["--backend", "es", "--es-url", "http://es.local:9200"])
-    assert config_from_args(args) == {"BACKEND": "es", "ES_URL": "http://es.local:9200"}

@@ -1,0 +1,362 @@
+"""The embedded backend's ranker: one index version held in memory as numpy arrays, for millisecond search.
+
+SQLite stays the store (the catalogue and its FTS5 index); this is a read-only snapshot built from
+its stored documents on the first search of a version (about a second for 7,470 images) and kept
+while the version is live. It executes a `RankPlan` (indexer.query.plan):
+
+- concept atoms as postings (atom -> rows) per source field; cascade group scores and concept
+  probabilities as sparse/dense float arrays;
+- BM25F over the text fields of each source (k1 = 1.2, b = 0.75, per-field length normalisation and
+  the field weights of indexer.documents), with the same analysis as both text backends
+  (indexer.text.base.tokenize);
+- filters as postings, facets as a sparse document x value matrix.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import sparse
+
+from indexer.concepts import concept_atoms
+from indexer.documents import ATOM_FIELDS, FILTER_FIELDS, TEXT_FIELDS, keyword_values
+from indexer.query.plan import (EXCLUDE_MIN_PROBABILITY, GENERATED_IN_ALL, GENERATED_MIN_SCORE, SEVERITY_BONUS,
+                                TEXT_WEIGHT, ClausePlan, RankPlan, generated_clause_score)
+from indexer.text.base import tokenize
+
+K1, B = 1.2, 0.75
+FACET_SIZE = 20
+
+
+@dataclass
+class Retrieval:
+    """What a backend returns for a plan: each retriever's ranking, the candidate count and facet counts."""
+
+    rankings: dict[str, list[tuple[str, float]]] = field(default_factory=dict)  # retriever -> [(id, score)]
+    total: int = 0
+    facets: dict[str, dict[str, int]] = field(default_factory=dict)
+    candidates: object | None = None       # supports `image_id in candidates`; None when unknown
+
+
+class _RowSet:
+    """The candidate set of one retrieval: `image_id in candidates` without building a set of ids."""
+
+    def __init__(self, row_of: Mapping[str, int], mask: np.ndarray):
+        self._row_of, self._mask = row_of, mask
+
+    def __contains__(self, image_id: object) -> bool:
+        row = self._row_of.get(image_id)  # type: ignore[arg-type]
+        return row is not None and bool(self._mask[row])
+
+    def __len__(self) -> int:
+        return int(self._mask.sum())
+
+
+class _BM25:
+    """BM25F over a set of weighted text fields: a (documents x terms) matrix of term scores."""
+
+    def __init__(self, docs: Sequence[Mapping], fields: Mapping[str, float], text_of=None):
+        text_of = text_of or (lambda doc, name: doc.get(name) or "")
+        n = len(docs)
+        vocab: dict[str, int] = {}
+        per_field_tf: list[list[dict[int, int]]] = []
+        lengths = np.zeros((len(fields), n), dtype=np.float32)
+        for fi, name in enumerate(fields):
+            rows = []
+            for di, doc in enumerate(docs):
+                toks = tokenize(text_of(doc, name))
+                lengths[fi, di] = len(toks)
+                tf: dict[int, int] = defaultdict(int)
+                for t in toks:
+                    tf[vocab.setdefault(t, len(vocab))] += 1
+                rows.append(tf)
+            per_field_tf.append(rows)
+        avg = np.maximum(lengths.mean(axis=1), 1e-9)
+        weights = list(fields.values())
+        data, indices, indptr = [], [], [0]
+        df = np.zeros(len(vocab), dtype=np.float64)
+        for di in range(n):
+            combined: dict[int, float] = defaultdict(float)
+            for fi in range(len(weights)):
+                norm = 1.0 - B + B * lengths[fi, di] / avg[fi]
+                for t, c in per_field_tf[fi][di].items():
+                    combined[t] += weights[fi] * c / norm
+            for t, tf in combined.items():
+                indices.append(t)
+                data.append(tf)
+                df[t] += 1
+            indptr.append(len(indices))
+        tf_matrix = sparse.csr_matrix((np.asarray(data, dtype=np.float32), np.asarray(indices, dtype=np.int32),
+                                       np.asarray(indptr, dtype=np.int64)), shape=(n, max(len(vocab), 1)))
+        idf = np.log(1.0 + (n - df + 0.5) / (df + 0.5)).astype(np.float32)
+        tf_matrix.data = (tf_matrix.data * (K1 + 1.0) / (tf_matrix.data + K1)).astype(np.float32)
+        self.matrix = sparse.csc_matrix(tf_matrix.multiply(idf[None, :]) if len(vocab) else tf_matrix)
+        self.vocab = vocab
+
+    def scores(self, query: str) -> np.ndarray | None:
+        """(N,) BM25F scores of the query's words (OR-ed), or None when no word is in the index."""
+        cols = [self.vocab[t] for t in dict.fromkeys(tokenize(query)) if t in self.vocab]
+        if not cols:
+            return None
+        return np.asarray(self.matrix[:, cols].sum(axis=1)).ravel()
+
+
+class MemoryIndex:
+    """One index version in memory (see the module docstring)."""
+
+    def __init__(self, docs: Sequence[Mapping]):
+        self.ids = [d["image_id"] for d in docs]
+        self.n = len(self.ids)
+        self.row_of = {image_id: row for row, image_id in enumerate(self.ids)}
+        self.order = np.argsort(np.asarray(self.ids, dtype=object)).astype(np.int64)  # tie-break by image id
+        self.rank_of_id = np.empty(self.n, dtype=np.int64)
+        self.rank_of_id[self.order] = np.arange(self.n)
+        self._docs = docs
+        self.atoms: dict[str, dict[str, np.ndarray]] = {}
+        for name in ATOM_FIELDS:
+            postings: dict[str, list[int]] = defaultdict(list)
+            for row, doc in enumerate(docs):
+                for a in doc.get(name, ()):
+                    postings[a].append(row)
+            self.atoms[name] = {a: np.asarray(r, dtype=np.int64) for a, r in postings.items()}
+        group_rows: dict[str, list[int]] = defaultdict(list)
+        group_vals: dict[str, list[float]] = defaultdict(list)
+        key_rows: dict[str, list[int]] = defaultdict(list)
+        key_vals: dict[str, list[float]] = defaultdict(list)
+        self.has_probabilities = np.zeros(self.n, dtype=bool)
+        for row, doc in enumerate(docs):
+            for g, p in (doc.get("generated_scores") or {}).items():
+                group_rows[g].append(row)
+                group_vals[g].append(p)
+            probs = doc.get("concept_probabilities") or {}
+            if probs:
+                self.has_probabilities[row] = True
+            for k, p in probs.items():
+                if k.startswith(("locations:", "laterality:")):
+                    key_rows[k].append(row)
+                    key_vals[k].append(p)
+        self.group_scores = {g: (np.asarray(group_rows[g], dtype=np.int64), np.asarray(group_vals[g], dtype=np.float32))
+                             for g in group_rows}
+        self.key_probs = {}
+        for k in key_rows:
+            dense = np.zeros(self.n, dtype=np.float32)
+            dense[np.asarray(key_rows[k])] = key_vals[k]
+            self.key_probs[k] = dense
+        self.postings: dict[tuple[str, str], np.ndarray] = {}
+        values: dict[str, dict[str, int]] = {}
+        coords: dict[str, tuple[list[int], list[int]]] = {}
+        for name in FILTER_FIELDS:
+            if name in ATOM_FIELDS:
+                continue
+            vals, (rows, cols) = values.setdefault(name, {}), coords.setdefault(name, ([], []))
+            post: dict[str, list[int]] = defaultdict(list)
+            for row, doc in enumerate(docs):
+                for v in dict.fromkeys(keyword_values(doc, name)):
+                    post[v].append(row)
+                    rows.append(row)
+                    cols.append(vals.setdefault(v, len(vals)))
+            for v, r in post.items():
+                self.postings[(name, v)] = np.asarray(r, dtype=np.int64)
+        self.facet_values = {name: list(vals) for name, vals in values.items()}
+        self.facet_matrix = {name: sparse.csr_matrix((np.ones(len(coords[name][0]), dtype=np.int8), coords[name]),
+                                                     shape=(self.n, max(len(values[name]), 1)))
+                             for name in values}
+        self._bm25: dict[tuple, _BM25] = {}
+
+    @classmethod
+    def from_documents(cls, docs: Iterable[Mapping]) -> "MemoryIndex":
+        return cls(list(docs))
+
+    # --- pieces -------------------------------------------------------------------------------------
+
+    def bm25(self, fields: Mapping[str, float], raw: bool = False) -> _BM25:
+        """The BM25F index of these fields (built on first use); `raw` reads the report sections as written."""
+        key = (tuple(fields.items()), raw)
+        if key not in self._bm25:
+            text_of = None
+            if raw:
+                def text_of(doc, name):
+                    written = doc.get("sections") or {}
+                    section = name.split("_", 1)[1]
+                    return written.get(section, doc.get(name) or "") if name.startswith("report_") else doc.get(name) or ""
+            self._bm25[key] = _BM25(self._docs, fields, text_of)
+        return self._bm25[key]
+
+    def _postings(self, field_name: str, atoms: Iterable[str], raw_mentions: bool = False) -> list[np.ndarray]:
+        table = self._mention_atoms() if raw_mentions else self.atoms[field_name]
+        return [table[a] for a in atoms if a in table]
+
+    def _rows(self, field_name: str, atoms: Iterable[str], raw_mentions: bool = False) -> np.ndarray:
+        """Rows having any of the atoms (may repeat a row)."""
+        found = self._postings(field_name, atoms, raw_mentions)
+        if not found:
+            return np.zeros(0, dtype=np.int64)
+        return np.concatenate(found) if len(found) > 1 else found[0]
+
+    def _mention_atoms(self) -> dict[str, np.ndarray]:
+        """Atoms of every text mention whatever its assertion (the ablation without negation), built on first use."""
+        if "_all_mentions" not in self.atoms:
+            from indexer.vocabulary import Vocabulary
+            from indexer.documents import _concept, _parse_term, TEXT
+
+            vocab = Vocabulary.load()
+            postings: dict[str, list[int]] = defaultdict(list)
+            for row, doc in enumerate(self._docs):
+                seen = set()
+                for m in doc.get("mentions", ()):
+                    term = _parse_term(m["term"])
+                    if term is None:
+                        continue
+                    for a in concept_atoms(_concept(term, TEXT, vocab)):
+                        if a not in seen:
+                            seen.add(a)
+                            postings[a].append(row)
+            self.atoms["_all_mentions"] = {a: np.asarray(r, dtype=np.int64) for a, r in postings.items()}
+        return self.atoms["_all_mentions"]
+
+    def filter_mask(self, filters: Mapping[str, Sequence[str]]) -> np.ndarray:
+        """(N,) bool: documents that pass every filter (values of one field OR-ed)."""
+        mask = np.ones(self.n, dtype=bool)
+        for name, wanted in filters.items():
+            if name in ATOM_FIELDS:
+                rows = self._rows(name, wanted)
+            else:
+                found = [self.postings[(name, v)] for v in wanted if (name, v) in self.postings]
+                rows = np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
+            keep = np.zeros(self.n, dtype=bool)
+            keep[rows] = True
+            mask &= keep
+        return mask
+
+    def facets(self, mask: np.ndarray, names: Sequence[str], size: int = FACET_SIZE) -> dict[str, dict[str, int]]:
+        """Value counts of each facet field over the documents in `mask` (the `size` most frequent)."""
+        if not names:
+            return {}
+        rows = np.flatnonzero(mask)
+        out = {}
+        for name in names:
+            matrix = self.facet_matrix.get(name)
+            if matrix is None or not len(rows):
+                out[name] = {}
+                continue
+            picked = matrix if len(rows) == self.n else matrix[rows]  # only the candidates' values
+            counts = np.bincount(picked.indices, minlength=matrix.shape[1])
+            nz = np.flatnonzero(counts)
+            if len(nz) > size:  # the most frequent; every value tied with the last one kept is sorted by name
+                cut = np.sort(counts[nz])[-size]
+                nz = nz[counts[nz] >= cut]
+            values = self.facet_values[name]
+            top = sorted(nz.tolist(), key=lambda i: (-counts[i], values[i]))[:size]
+            out[name] = {values[i]: int(counts[i]) for i in top}
+        return out
+
+    def report_clause(self, clause: ClausePlan, raw_mentions: bool = False) -> np.ndarray:
+        """(N,) the clause's score from the radiologist's MeSH atoms and the report text's positive mentions."""
+        score = np.zeros(self.n, dtype=np.float32)
+        for level in sorted(clause.levels, key=lambda lv: lv.weight):  # ascending: a higher level overwrites
+            for name, w in (("text_atoms", TEXT_WEIGHT), ("report_atoms", 1.0)):
+                for rows in self._postings(name, level.atoms, raw_mentions and name == "text_atoms"):
+                    score[rows] = np.maximum(score[rows], level.weight * w)
+        if clause.bonus:
+            bonus = np.zeros(self.n, dtype=np.float32)
+            bonus[self._rows("report_atoms", clause.bonus)] = SEVERITY_BONUS
+            bonus[self._rows("text_atoms", clause.bonus)] = SEVERITY_BONUS
+            score = np.where(score > 0, np.minimum(score + bonus, 1.0 + SEVERITY_BONUS), 0.0)
+        return score
+
+    def generated_clause(self, clause: ClausePlan) -> np.ndarray:
+        """(N,) the clause's score from pixels: concept-head probabilities, else the hard annotation's atoms."""
+        g = np.zeros(self.n, dtype=np.float32)
+        for group in clause.groups:
+            if group in self.group_scores:
+                rows, vals = self.group_scores[group]
+                g[rows] = np.maximum(g[rows], vals)
+        loc = None
+        if clause.location_keys:
+            loc = np.zeros(self.n, dtype=np.float32)
+            for k in clause.location_keys:
+                if k in self.key_probs:
+                    loc = np.maximum(loc, self.key_probs[k])
+        side = self.key_probs.get(clause.side_key, np.zeros(self.n, dtype=np.float32)) if clause.side_key else None
+        score = generated_clause_score(clause, g, loc, side)
+        hard = np.zeros(self.n, dtype=np.float32)  # images annotated by a checkpoint without a concept head
+        for level in clause.levels:
+            for rows in self._postings("generated_atoms", level.atoms):
+                hard[rows] = np.maximum(hard[rows], level.weight)
+        return np.where(self.has_probabilities, score, hard).astype(np.float32)
+
+    # --- the plan -----------------------------------------------------------------------------------
+
+    def rank(self, plan: RankPlan, filters: Mapping[str, Sequence[str]] | None = None,
+             facets: Sequence[str] = (), depth: int = 1000, facet_size: int = FACET_SIZE) -> Retrieval:
+        """Execute a plan: rankings of the concept and lexical retrievers, candidate count and facets."""
+        mask = self.filter_mask(filters or {})
+        concept = np.zeros(self.n, dtype=np.float32)
+        use_concepts = plan.wants("concepts") and plan.clauses
+        if use_concepts:
+            report = np.zeros(self.n, dtype=np.float32)
+            generated = np.zeros(self.n, dtype=np.float32)
+            for clause in plan.clauses:
+                if plan.uses_report:
+                    report += self.report_clause(clause, raw_mentions=not plan.negation)
+                if plan.uses_generated:
+                    generated += self.generated_clause(clause)
+            report /= len(plan.clauses)
+            generated /= len(plan.clauses)
+            generated = np.where(generated >= GENERATED_MIN_SCORE - 1e-6, generated, 0.0)
+            concept = {"report": report, "generated": generated,
+                       "all": np.maximum(report, GENERATED_IN_ALL * generated)}[plan.source]
+        for clause in plan.exclusions:
+            if plan.uses_report:  # the report states the finding
+                mask[self._rows("report_atoms", clause.levels[0].atoms)] = False
+                mask[self._rows("text_atoms", clause.levels[0].atoms)] = False
+            if plan.uses_generated:  # the cascade sees it
+                seen = self.generated_clause(clause) >= EXCLUDE_MIN_PROBABILITY
+                if plan.source == "generated":
+                    mask &= ~seen
+                elif use_concepts:
+                    concept = np.where(seen & (concept > report), report, concept)
+        lexical = None
+        if plan.wants("lexical") and plan.lexical:
+            lexical = self.bm25(plan.text_fields, raw=not plan.negation).scores(plan.lexical)
+        if not plan.clauses and not plan.lexical and not plan.exclusions:
+            candidates = mask  # no query words: every document that passes the filters
+        else:
+            matched = concept > 0
+            if lexical is not None and plan.lexical_matches:
+                matched = matched | (lexical > 0)
+            if not plan.clauses and not plan.lexical:  # only negations: everything not excluded
+                matched = np.ones(self.n, dtype=bool)
+            candidates = matched & mask
+        out = Retrieval(total=int(candidates.sum()), facets=self.facets(candidates, facets, facet_size))
+        if use_concepts:
+            out.rankings["concepts"] = self._top(np.where(candidates, concept, 0.0), depth)
+        if lexical is not None:
+            out.rankings["lexical"] = self._top(np.where(candidates, lexical, 0.0), depth)
+        if not out.rankings or (not plan.clauses and not plan.lexical):
+            out.rankings["browse"] = self._browse(candidates, depth)
+        out.candidates = _RowSet(self.row_of, candidates)
+        return out
+
+    def _top(self, scores: np.ndarray, depth: int) -> list[tuple[str, float]]:
+        """The best `depth` documents with a positive score, ties broken by image id."""
+        nz = np.flatnonzero(scores > 0)
+        if not len(nz):
+            return []
+        if len(nz) > depth:  # keep every document tied with the last one kept, then cut after sorting
+            cut = np.partition(scores[nz], len(nz) - depth)[len(nz) - depth]
+            nz = nz[scores[nz] >= cut]
+        order = np.lexsort((self.rank_of_id[nz], -scores[nz]))[:depth]
+        rows = nz[order]
+        ids, values = self.ids, scores[rows].tolist()
+        return [(ids[i], v) for i, v in zip(rows.tolist(), values)]
+
+    def documents(self, image_ids: Sequence[str]) -> dict[str, Mapping]:
+        """The stored documents of those ids that exist (from memory)."""
+        return {i: self._docs[self.row_of[i]] for i in image_ids if i in self.row_of}
+
+    def _browse(self, mask: np.ndarray, depth: int) -> list[tuple[str, float]]:
+        rows = self.order[mask[self.order]][:depth]
+        return [(self.ids[i], 0.0) for i in rows]

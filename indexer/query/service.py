@@ -1,0 +1,342 @@
+"""The one query service: search and similar-image lookup for the CLI and the web app alike.
+
+    svc = QueryService(backend, vectors=LiveVectors(index_dir, backend), encoder=None)
+    body = svc.search(SearchRequest("pleural effusion right", k=10, source="all", filters={"view": ["frontal"]}))
+    body = svc.similar("CXR1_1_IM-0001-3001", k=10, kind="context")
+
+`search` parses the query (indexer.query.parse), builds a plan for the source mode
+(indexer.query.plan), lets the text backend execute it (concept and lexical rankings, total and
+facets), adds the vector retriever when it can (the query's annotation words in the cascade's joint
+context space; it re-ranks candidates, it never adds any), fuses (indexer.query.fusion), and
+explains every hit on the page: which concepts matched, from which source, and each retriever's
+rank and score. FAISS and torch are imported only when the vector retriever or a similar-image
+lookup runs, so a text-only search stays light.
+"""
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from indexer.documents import REPORT, display_annotation
+from indexer.errors import IndexerError, InvalidQuery, UnknownImageId
+from indexer.query.fusion import FUSIONS, fuse
+from indexer.query.parse import ParsedQuery, QueryParser, default_parser
+from indexer.query.plan import (GENERATED_IN_ALL, GENERATED_MIN_SCORE, RETRIEVERS, SOURCES, TEXT_WEIGHT, ClausePlan,
+                                RankPlan, build_plan, generated_clause_score)
+from indexer.text.base import check_facets, normalise_filters, tokenize
+
+MAX_K = 100
+MAX_PAGE = 1000
+MAX_RESULTS = 10_000           # k x page may reach this far into a ranking
+MAX_DISTINCT_WORDS = 1024
+MAX_FILTER_VALUE_BYTES = 32_000
+VECTOR_DEPTH = 500             # neighbours the vector retriever looks at
+DEPTH = 200                    # documents each retriever ranks for fusion (at least 2 x the last result asked for)
+SYNTHETIC_NOTE = ("synthetic stand-in corpus: scores and neighbours measure the system, "
+                  "not clinical accuracy or likeness")
+
+
+def parse_filters(items: Sequence[str]) -> dict[str, list[str]]:
+    """['view:frontal', 'laterality=left', 'laterality:right'] -> {'view': ['frontal'], 'laterality': ['left', 'right']}.
+
+    FIELD:VALUE and FIELD=VALUE are both accepted (values of one field are OR-ed, fields AND-ed).
+    Raises InvalidQuery naming the bad item or field.
+    """
+    filters: dict[str, list[str]] = {}
+    for item in items:
+        cut = min((i for i in (item.find(":"), item.find("=")) if i >= 0), default=-1)
+        name, value = (item[:cut].strip(), item[cut + 1:].strip()) if cut >= 0 else ("", "")
+        if not name or not value:
+            raise InvalidQuery(f"filter {item!r} is invalid: use FIELD:VALUE (or FIELD=VALUE), e.g. view:frontal")
+        filters.setdefault(name, []).append(value)
+    return check_filters(filters)
+
+
+def check_filters(filters: Mapping[str, Sequence[str] | str | bool] | None) -> dict[str, list[str]]:
+    """Filters validated the same way for every backend: known fields, booleans exactly true/false, sane sizes."""
+    out = normalise_filters(filters)
+    for name, values in out.items():
+        for v in values:
+            if len(v.encode("utf-8")) > MAX_FILTER_VALUE_BYTES:
+                raise InvalidQuery(f"filter {name}: a value of {len(v.encode('utf-8'))} bytes is too long "
+                                   f"(at most {MAX_FILTER_VALUE_BYTES})")
+            if name == "synthetic" and v not in ("true", "false"):
+                raise InvalidQuery(f"filter synthetic={v!r} is invalid: use true or false")
+    return out
+
+
+@dataclass
+class SearchRequest:
+    """One search: query text, page, source mode, filters, and switches for ablation."""
+
+    text: str = ""
+    k: int = 10
+    page: int = 1
+    source: str = "all"
+    filters: Mapping[str, Sequence[str] | str | bool] = field(default_factory=dict)
+    facets: Sequence[str] | None = None
+    facet_size: int = 20                        # values counted per facet field (the most frequent first)
+    retrievers: Sequence[str] | None = None     # None: every retriever available
+    negation: bool = True                       # False: the ablation without assertion
+    fusion: str = "tiered"                      # measured better than RRF on the val split (README)
+    explain: bool = True
+
+    def check(self) -> None:
+        if not isinstance(self.k, int) or isinstance(self.k, bool) or not 1 <= self.k <= MAX_RESULTS:
+            raise InvalidQuery(f"k={self.k!r} is invalid: use an integer from 1 to {MAX_RESULTS}")
+        if not isinstance(self.page, int) or isinstance(self.page, bool) or not 1 <= self.page <= MAX_PAGE:
+            raise InvalidQuery(f"page={self.page!r} is invalid: use an integer from 1 to {MAX_PAGE}")
+        if self.k * self.page > MAX_RESULTS:
+            raise InvalidQuery(f"page {self.page} of {self.k} results reaches past result {MAX_RESULTS}; "
+                               "narrow the query with filters instead")
+        if self.source not in SOURCES:
+            raise InvalidQuery(f"source={self.source!r} is invalid; valid: {', '.join(SOURCES)}")
+        if not isinstance(self.facet_size, int) or isinstance(self.facet_size, bool) or not 1 <= self.facet_size <= 1000:
+            raise InvalidQuery(f"facet_size={self.facet_size!r} is invalid: use an integer from 1 to 1000")
+        if self.fusion not in FUSIONS:
+            raise InvalidQuery(f"fusion={self.fusion!r} is invalid; valid: {', '.join(FUSIONS)}")
+        words = set(tokenize(self.text or ""))
+        if len(words) > MAX_DISTINCT_WORDS:
+            raise InvalidQuery(f"the query has {len(words)} distinct words; at most {MAX_DISTINCT_WORDS} are searched")
+
+
+class QueryService:
+    """Search and similar images over one text backend and, when given, its live vector stores.
+
+    Args:
+        backend: an `indexer.text` TextBackend.
+        vectors: `indexer.vectors.live.LiveVectors` for similar images and the vector retriever.
+        encoder: an object with `encode(words: list[list[str]]) -> np.ndarray (B, H)` mapping annotation words
+            into the joint context space (indexer.query.encoder.QueryEncoder); None: no vector retriever.
+        parser: the query parser (default: the project's lexicon and vocabulary).
+    """
+
+    def __init__(self, backend, vectors=None, encoder=None, parser: QueryParser | None = None):
+        self.backend = backend
+        self.vectors = vectors
+        self.encoder = encoder
+        self.parser = parser or default_parser()
+        self._synthetic: dict[str, bool] = {}
+        self._lock = threading.Lock()
+
+    # --- search ------------------------------------------------------------------------------------
+
+    def search(self, request: SearchRequest) -> dict:
+        """Ranked, explained results of one query (the body of `/api/search` and `cxrsearch search --json`)."""
+        started = time.perf_counter()
+        request.check()
+        filters = check_filters(request.filters)
+        facets = check_facets(request.facets)
+        parsed = self.parser.parse(request.text or "")
+        wanted = tuple(request.retrievers) if request.retrievers is not None else RETRIEVERS
+        plan = build_plan(parsed, request.source, wanted, request.negation)
+        depth = max(DEPTH, 2 * request.k * request.page)
+        retrieval = self.backend.retrieve(plan, filters=filters, facets=facets, depth=depth,
+                                          facet_size=request.facet_size)
+        rankings = dict(retrieval.rankings)
+        used = [name for name in rankings]
+        skipped: dict[str, str] = {}
+        if plan.wants("vectors") and request.source != "report" and parsed.positive:
+            ranking, why = self._vector_ranking(parsed, retrieval.candidates)
+            if ranking:
+                rankings["vectors"] = ranking
+                used.append("vectors")
+            elif why:
+                skipped["vectors"] = why
+        fused = fuse(request.fusion, rankings) if len(rankings) > 1 or "concepts" in rankings else \
+            next(iter(rankings.values()), [])
+        # each retriever's rank and score of the documents on the page, for the explanation
+        start = (request.page - 1) * request.k
+        page = fused[start:start + request.k]
+        docs = self.backend.get_many([i for i, _ in page]) if page else {}
+        on_page = {i for i, _ in page}
+        per_retriever = {name: _positions(r, on_page) for name, r in rankings.items()}
+        results = [self._result(image_id, score, docs.get(image_id, {}), parsed, plan, per_retriever, request.explain)
+                   for image_id, score in page]
+        synthetic = any(r["synthetic"] for r in results) or self._corpus_synthetic()
+        body = {"query": request.text or "", "parsed": parsed.to_dict(), "source": request.source,
+                "filters": filters, "total": retrieval.total, "page": request.page, "k": request.k,
+                "results": results, "facets": retrieval.facets, "retrievers": used, "skipped": skipped,
+                "fusion": request.fusion,
+                "backend": self.backend.name, "synthetic": synthetic,
+                "took_ms": round((time.perf_counter() - started) * 1000, 2)}
+        if synthetic:
+            body["note"] = SYNTHETIC_NOTE
+        return body
+
+    def _vector_ranking(self, parsed: ParsedQuery, candidates) -> tuple[list[tuple[str, float]], str | None]:
+        """Nearest images to the query's annotation words in the joint context space, among the candidates;
+        or no ranking and why."""
+        if self.vectors is None:
+            return [], "no vector stores"
+        if self.encoder is None:
+            return [], "no query encoder (cascade checkpoint) configured"
+        words = query_annotation(parsed)
+        if not words:
+            return [], None
+        try:
+            vector = self.encoder.encode([words])          # (1, H)
+            _, store = self.vectors.get("context")
+            neighbours = store.search(vector, min(VECTOR_DEPTH, len(store)))[0]
+        except IndexerError as e:
+            return [], getattr(e, "reason", None) or type(e).__name__  # short: answers must not leak server paths
+        return [(i, s) for i, s in neighbours.pairs() if candidates is None or i in candidates], None
+
+    def _result(self, image_id: str, score: float, doc: Mapping, parsed: ParsedQuery, plan: RankPlan,
+                positions: Mapping[str, Mapping[str, tuple[int, float]]], explain: bool) -> dict:
+        result = {
+            "image_id": image_id, "report_id": doc.get("report_id"), "score": round(float(score), 6),
+            "annotation": display_annotation(doc), "generated_annotation": doc.get("generated_annotation"),
+            "report_annotation": doc.get("report_annotation"), "label": doc.get("label"),
+            "predicted_labels": doc.get("predicted_labels", []), "view": doc.get("view"), "split": doc.get("split"),
+            "synthetic": bool(doc.get("synthetic", False)),
+            "concepts": [{k: c[k] for k in ("term", "source", "finding") if k in c} for c in doc.get("concepts", [])],
+        }
+        if explain:
+            result["explanation"] = explain_hit(doc, plan, positions, image_id, parsed)
+        return result
+
+    def _corpus_synthetic(self) -> bool:
+        try:
+            version = self.backend.live_version()
+        except IndexerError:
+            return False
+        key = version or ""
+        with self._lock:
+            if key in self._synthetic:
+                return self._synthetic[key]
+        found = self.backend.search("", filters={"synthetic": True}, k=1, facets=()).total > 0
+        with self._lock:
+            self._synthetic[key] = found
+        return found
+
+    # --- images and similar images ------------------------------------------------------------------
+
+    def image(self, image_id: str) -> dict:
+        """The stored document of one image (raises UnknownImageId)."""
+        doc = self.backend.get(image_id)
+        if doc is None:
+            raise UnknownImageId(f"unknown image id {image_id!r}: not in the live index")
+        return doc
+
+    def similar(self, image_id: str, k: int = 10, kind: str = "context") -> dict:
+        """The k nearest images of an indexed image by context vector or CNN embedding, with their documents."""
+        from indexer.query.similar import similar_to_image
+
+        return similar_to_image(self, image_id, k, kind)
+
+    def similar_to_vectors(self, embedding, context_vector, k: int = 10, kind: str = "context") -> dict:
+        """The k nearest indexed images of vectors computed for an image outside the index (an upload)."""
+        from indexer.query.similar import similar_to_vectors
+
+        return similar_to_vectors(self, embedding, context_vector, k, kind)
+
+
+def query_annotation(parsed: ParsedQuery) -> list[str]:
+    """The annotation words a query asks for, in the cascade's word order: finding, location, side."""
+    if not parsed.positive:
+        return []
+    clause = parsed.positive[0]
+    words = []
+    for g in clause.groups[:1]:
+        value = g.split(":", 1)[1].split("@")[0]
+        words.append(value.lower())
+    words += list(clause.locations[:1])
+    if clause.side:
+        words.append(clause.side)
+    return words
+
+
+def _positions(ranking: Sequence[tuple[str, float]], wanted: set[str]) -> dict[str, tuple[int, float]]:
+    """(competition rank, score) in one ranking of the wanted ids."""
+    out: dict[str, tuple[int, float]] = {}
+    previous, rank = None, 0
+    for position, (image_id, score) in enumerate(ranking, 1):
+        if previous is None or score != previous:
+            rank, previous = position, score
+        if image_id in wanted:
+            out[image_id] = (rank, score)
+            if len(out) == len(wanted):
+                break
+    return out
+
+
+LEVEL_NAMES = {1.0: "exact", 0.9: "bilateral at the location", 0.85: "side, neighbouring place", 0.8: "side",
+               0.7: "location", 0.6: "bilateral", 0.5: "finding"}
+
+
+def explain_hit(doc: Mapping, plan: RankPlan, positions: Mapping[str, Mapping[str, tuple[int, float]]],
+                image_id: str, parsed: ParsedQuery) -> dict:
+    """Why a document matched: each clause's best evidence and source, and each retriever's rank and score."""
+    matched = []
+    for clause in plan.clauses:
+        evidence = _clause_evidence(doc, clause, plan)
+        if evidence:
+            matched.append(evidence)
+    retrievers = {name: {"rank": pos[image_id][0], "score": round(float(pos[image_id][1]), 6)}
+                  for name, pos in positions.items() if image_id in pos}
+    out = {"matched": matched, "retrievers": retrievers}
+    if plan.source == "all" and matched and all(m["source"] == "generated" for m in matched):
+        out["note"] = "matched only by what the cascade read from the pixels, not by the report"
+    pattern = _word_pattern(plan.lexical)
+    if pattern is not None:
+        out["lexical_fields"] = [name for name in plan.text_fields if doc.get(name) and pattern.search(doc[name])]
+    return out
+
+
+@lru_cache(maxsize=1024)
+def _word_pattern(text: str):
+    """A regex finding any of the text's search words as a whole word (case-insensitive), or None."""
+    words = tokenize(text)
+    if not words:
+        return None
+    return re.compile(r"(?<![^\W_])(?:" + "|".join(re.escape(w) for w in sorted(set(words), key=len, reverse=True))
+                      + r")(?![^\W_])", re.IGNORECASE)
+
+
+def _clause_evidence(doc: Mapping, clause: ClausePlan, plan: RankPlan) -> dict | None:
+    best: dict | None = None
+    if plan.uses_report:
+        for field_name, source, factor in (("report_atoms", REPORT, 1.0), ("text_atoms", "text", TEXT_WEIGHT)):
+            have = set(doc.get(field_name, ()))
+            for level in clause.levels:
+                hit = next((a for a in level.atoms if a in have), None)
+                if hit and (best is None or level.weight * factor > best["score"]):
+                    best = {"concept": clause.label, "source": source, "match": LEVEL_NAMES.get(level.weight, "finding"),
+                            "atom": hit, "score": round(level.weight * factor, 4)}
+                    break
+    if plan.uses_generated:
+        scores = doc.get("generated_scores") or {}
+        probs = doc.get("concept_probabilities") or {}
+        if scores:
+            g, p = max(((g, scores.get(g, 0.0)) for g in clause.groups), key=lambda x: x[1], default=(None, 0.0))
+            loc = max((probs.get(k, 0.0) for k in clause.location_keys), default=None) if clause.location_keys else None
+            side = probs.get(clause.side_key, 0.0) if clause.side_key else None
+            value = float(generated_clause_score(clause, p, loc, side))
+            weight = GENERATED_IN_ALL if plan.source == "all" else 1.0
+            if value >= GENERATED_MIN_SCORE and (best is None or value * weight > best["score"]):
+                best = {"concept": clause.label, "source": "generated", "match": "probability", "atom": g,
+                        "probability": round(p, 4), "score": round(value * weight, 4)}
+                if loc is not None:
+                    best["location_probability"] = round(loc, 4)
+                if side is not None:
+                    best["side_probability"] = round(side, 4)
+        else:
+            have = set(doc.get("generated_atoms", ()))
+            for level in clause.levels:
+                hit = next((a for a in level.atoms if a in have), None)
+                if hit:
+                    value = level.weight * (GENERATED_IN_ALL if plan.source == "all" else 1.0)
+                    if best is None or value > best["score"]:
+                        best = {"concept": clause.label, "source": "generated", "match": LEVEL_NAMES.get(level.weight),
+                                "atom": hit, "score": round(value, 4)}
+                    break
+    return best
+
+
+__all__ = ["MAX_K", "QueryService", "SearchRequest", "check_filters", "explain_hit", "parse_filters",
+           "query_annotation"]

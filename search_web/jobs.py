@@ -1,0 +1,205 @@
+"""Reindex jobs started from the web app: one at a time per index, run in a thread, state in files every worker reads.
+
+The job itself is `pipelines.reindex.ReindexJob` (the one narrow job API search_web may import from
+`pipelines`). Each job's state is a JSON file under `<index_dir>/jobs/`, rewritten atomically on
+every progress report, so any gunicorn worker can answer GET /api/jobs/<id>; an exclusive lock
+file (flock) keeps two workers from running two jobs at once, and tells a reader whether a
+'running' job's process is still alive.
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+import secrets
+import threading
+import time
+import traceback
+from datetime import datetime, timezone
+from pathlib import Path
+
+from search_web.errors import BadRequest, Conflict, NotFound
+
+JOB_ID = re.compile(r"^[0-9]{8}t[0-9]{6}-[0-9a-f]{6}$")
+STATES = ("queued", "running", "succeeded", "failed", "cancelled", "interrupted")
+_cancel_events: dict[str, threading.Event] = {}
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class JobStore:
+    """Job state files and the run lock of one index directory."""
+
+    def __init__(self, index_dir: Path):
+        self.root = Path(index_dir) / "jobs"
+
+    def path(self, job_id: str) -> Path:
+        if not JOB_ID.match(job_id or ""):
+            raise NotFound(f"job id {job_id!r} is invalid (e.g. 20250101t120000-3fa2c1)")
+        return self.root / f"{job_id}.json"
+
+    def write(self, state: dict) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        path = self.path(state["id"])
+        tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
+        tmp.write_text(json.dumps(state, indent=1, default=str), encoding="utf-8")
+        tmp.replace(path)
+
+    def read(self, job_id: str) -> dict:
+        path = self.path(job_id)
+        try:
+            state = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise NotFound(f"no job {job_id!r}") from None
+        if state.get("state") in ("queued", "running") and not self.locked():
+            state["state"] = "interrupted"  # its process died (worker restart, crash): the build resumes next run
+            state["error"] = state.get("error") or "the process running this job stopped before it finished"
+        return state
+
+    def recent(self, limit: int = 10) -> list[dict]:
+        if not self.root.is_dir():
+            return []
+        ids = sorted((p.stem for p in self.root.glob("*.json") if JOB_ID.match(p.stem)), reverse=True)[:limit]
+        out = []
+        for job_id in ids:
+            try:
+                out.append(self.read(job_id))
+            except (NotFound, ValueError):
+                continue
+        return out
+
+    def _lock_path(self) -> Path:
+        return self.root / "run.lock"
+
+    def try_lock(self) -> int | None:
+        """An fd holding the exclusive run lock, or None when another job holds it."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self._lock_path(), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        return fd
+
+    def locked(self) -> bool:
+        fd = self.try_lock()
+        if fd is None:
+            return True
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+        return False
+
+
+def new_job_id() -> str:
+    return datetime.now(timezone.utc).strftime("%Y%m%dt%H%M%S") + "-" + secrets.token_hex(3)
+
+
+def job_options(form) -> dict:
+    """Options a client may set: with_model (annotate with the cascade), fresh (discard an unfinished build)."""
+    def flag(name: str) -> bool:
+        raw = str(form.get(name, "")).lower()
+        if raw not in ("", "0", "1", "true", "false", "on", "off", "yes", "no"):
+            raise BadRequest(f"{name}={raw!r} is invalid: use true or false")
+        return raw in ("1", "true", "on", "yes")
+
+    return {"with_model": flag("with_model") if "with_model" in form else True, "fresh": flag("fresh")}
+
+
+def start_job(config: dict, options: dict, checkpoint: Path | None, runner=None) -> dict:
+    """Start a reindex in a background thread; returns its first state. Conflict when one is running.
+
+    Args:
+        config: the app config (BACKEND, DATA_DIR, INDEX_DIR, IMAGES_DIR, ES_URL, ES_INDEX).
+        options: from job_options.
+        checkpoint: the cascade to annotate with (None: text only).
+        runner: for tests, a callable(job_config, progress, cancel) -> summary dict; default ReindexJob.
+    """
+    store = JobStore(Path(config["INDEX_DIR"]))
+    fd = store.try_lock()
+    if fd is None:
+        running = [j["id"] for j in store.recent(20) if j.get("state") in ("queued", "running")]
+        raise Conflict(f"a reindex job is already running ({', '.join(running) or 'in another worker'}); "
+                       "wait for it to finish")
+    job_id = new_job_id()
+    state = {"id": job_id, "state": "queued", "created": _now(), "started": None, "finished": None,
+             "options": options, "checkpoint": str(checkpoint) if checkpoint else None, "backend": config["BACKEND"],
+             "progress": {"phase": "queued", "done": 0, "total": None, "rate": 0.0}, "summary": None, "error": None}
+    store.write(state)
+    cancel = threading.Event()
+    _cancel_events[job_id] = cancel
+    thread = threading.Thread(target=_run, args=(store, fd, state, dict(config), checkpoint, runner, cancel),
+                              name=f"reindex-{job_id}", daemon=True)
+    thread.start()
+    return state
+
+
+def cancel_job(store: JobStore, job_id: str) -> dict:
+    state = store.read(job_id)
+    event = _cancel_events.get(job_id)
+    if state["state"] not in ("queued", "running"):
+        raise Conflict(f"job {job_id} is {state['state']}; only a running job can be cancelled")
+    if event is None:
+        raise Conflict(f"job {job_id} runs in another worker process; cancel it there or wait")
+    event.set()
+    return state
+
+
+def _run(store: JobStore, fd: int, state: dict, config: dict, checkpoint: Path | None, runner, cancel) -> None:
+    last_write = [0.0]
+
+    def progress(p) -> None:
+        state["state"] = "running"
+        state["progress"] = {"phase": p.phase, "version": p.version, "done": p.done, "total": p.total,
+                             "indexed": p.indexed, "unchanged": p.unchanged, "skipped": p.skipped, "failed": p.failed,
+                             "elapsed_s": round(p.elapsed_s, 1), "rate": round(p.rate, 1)}
+        now = time.monotonic()
+        if now - last_write[0] > 0.25 or p.phase == "done" or p.done >= p.total:
+            last_write[0] = now
+            store.write(state)
+
+    try:
+        state["state"], state["started"] = "running", _now()
+        store.write(state)
+        summary = (runner or _reindex)(config, state["options"], checkpoint, progress, cancel)
+        state["summary"] = summary
+        state["state"] = "succeeded"
+    except Exception as e:  # noqa: BLE001 - every failure is recorded in the job's state
+        cancelled = type(e).__name__ == "ReindexCancelled"
+        state["state"] = "cancelled" if cancelled else "failed"
+        state["error"] = f"{type(e).__name__}: {e}"
+        if not cancelled and not type(e).__module__.startswith(("pipelines", "indexer", "search_web")):
+            state["traceback"] = traceback.format_exc(limit=5)  # unexpected: admins need where it broke
+    finally:
+        state["finished"] = _now()
+        store.write(state)
+        _cancel_events.pop(state["id"], None)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def _reindex(config: dict, options: dict, checkpoint: Path | None, progress, cancel) -> dict:
+    """The real job: pipelines.reindex.ReindexJob over the app's data directory."""
+    from pipelines.reindex import ReindexConfig, ReindexJob
+
+    root = Path(config["DATA_DIR"])
+    manifest = root / "manifest.jsonl"                   # where `cxrsearch data prepare` writes it
+    reports = root / "reports" / "ecgen-radiology"       # where `cxrsearch data fetch` extracts the XML
+    es = None
+    if config["BACKEND"] == "es":
+        from indexer.text.elasticsearch import ESSettings
+
+        es = ESSettings.from_env(url=config.get("ES_URL") or None, index=config.get("ES_INDEX") or None)
+    job_config = ReindexConfig(images=Path(config["IMAGES_DIR"]), index_dir=Path(config["INDEX_DIR"]),
+                               backend=config["BACKEND"], manifest=manifest if manifest.is_file() else None,
+                               reports=reports if reports.exists() else None,
+                               checkpoint=checkpoint if options.get("with_model") else None,
+                               fresh=bool(options.get("fresh")), es=es, progress_bar=False)
+    job = ReindexJob(job_config, progress=progress, cancel=cancel)
+    try:
+        return job.run().to_dict()
+    finally:
+        job.close()

@@ -1,0 +1,119 @@
+"""The OpenAPI 3.1 document of the JSON API (GET /api/openapi.json); a test keeps it equal to the app's routes."""
+from __future__ import annotations
+
+from indexer.query.plan import SOURCES
+from indexer.query.service import MAX_DISTINCT_WORDS as MAX_QUERY_WORDS, MAX_FILTER_VALUE_BYTES
+from search_web.params import MAX_K
+
+ERROR = {"$ref": "#/components/schemas/Error"}
+
+
+def _json(description: str, schema: dict | None = None) -> dict:
+    return {"description": description, "content": {"application/json": {"schema": schema or {"type": "object"}}}}
+
+
+def _errors(*codes: int) -> dict:
+    text = {400: "bad parameter (the message names it and what is valid)", 401: "admin token missing or wrong",
+            403: "admin switched off", 404: "unknown image id, job or index", 409: "no vectors / model mismatch / "
+            "a job is running", 413: "upload too large (bytes or pixels)", 414: "URL too long",
+            503: "text index unavailable or restarting (Retry-After)"}
+    return {str(c): _json(text[c], ERROR) for c in codes}
+
+
+def _q(name: str, description: str, schema: dict, required: bool = False, **extra) -> dict:
+    return {"name": name, "in": "query", "required": required, "description": description, "schema": schema, **extra}
+
+
+IMAGE_ID = {"name": "image_id", "in": "path", "required": True, "schema": {"type": "string"},
+            "description": "an indexed image id, e.g. CXR1_1_IM-0001-3001"}
+K = _q("k", f"results per page (1..{MAX_K})", {"type": "integer", "minimum": 1, "maximum": MAX_K})
+KIND = _q("kind", "vector space: joint image/text context vector or CNN embedding",
+          {"type": "string", "enum": ["context", "embedding"], "default": "context"})
+
+
+def document() -> dict:
+    """The OpenAPI document (a plain dict)."""
+    paths = {
+        "/api/search": {"get": {
+            "summary": "Search images by text: concepts, BM25 and context vectors fused, with facets and explanations",
+            "parameters": [
+                _q("q", f"query text (at most {MAX_QUERY_WORDS} distinct words); empty matches all", {"type": "string"}),
+                K, _q("page", "page number (k * page <= 10000)", {"type": "integer", "minimum": 1}),
+                _q("source", "whose text to search: all, radiologists' reports, or the cascade's output from pixels",
+                   {"type": "string", "enum": list(SOURCES)}),
+                _q("filter", f"FIELD:VALUE, repeatable (values < {MAX_FILTER_VALUE_BYTES + 1} bytes; synthetic: "
+                             "exactly true or false)", {"type": "array", "items": {"type": "string"}},
+                   style="form", explode=True)],
+            "responses": {"200": _json("ranked results, parsed query, facets", {"$ref": "#/components/schemas/Search"}),
+                          **_errors(400, 404, 414, 503)}}},
+        "/api/images/{image_id}": {"get": {
+            "summary": "One indexed image: report sections, generated and report annotations, labels",
+            "parameters": [IMAGE_ID], "responses": {"200": _json("image detail"), **_errors(400, 404, 503)}}},
+        "/api/images/{image_id}/similar": {"get": {
+            "summary": "Nearest indexed images by context vector or CNN embedding",
+            "parameters": [IMAGE_ID, K, KIND], "responses": {"200": _json("neighbours"), **_errors(400, 404, 409, 503)}}},
+        "/api/images/{image_id}/thumbnail": {"get": {
+            "summary": "JPEG thumbnail of an indexed image, by id only", "parameters": [IMAGE_ID],
+            "responses": {"200": {"description": "JPEG", "content": {"image/jpeg": {}}}, "304": {"description": "not modified"},
+                          **_errors(400, 404)}}},
+        "/api/images/{image_id}/full": {"get": {
+            "summary": "The original image file of an indexed image, by id only", "parameters": [IMAGE_ID],
+            "responses": {"200": {"description": "PNG or JPEG", "content": {"image/png": {}, "image/jpeg": {}}},
+                          "304": {"description": "not modified"}, **_errors(400, 404)}}},
+        "/api/similar": {"post": {
+            "summary": "Search by image: upload a radiograph (PNG, JPEG or DICOM); the cascade annotates it and its "
+                       "vectors find the nearest indexed images",
+            "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+                "type": "object", "required": ["image"],
+                "properties": {"image": {"type": "string", "format": "binary"},
+                               "k": {"type": "integer", "minimum": 1, "maximum": MAX_K},
+                               "kind": {"type": "string", "enum": ["context", "embedding"]}}}}}},
+            "responses": {"200": _json("the upload's annotation and its neighbours"), **_errors(400, 409, 413, 503)}}},
+        "/api/concepts": {"get": {
+            "summary": "Concept autocomplete from the MeSH vocabulary, ranked by use in the index",
+            "parameters": [_q("prefix", "start of a concept name or of one of its words", {"type": "string"}),
+                           _q("limit", "suggestions (1..50)", {"type": "integer", "minimum": 1, "maximum": 50})],
+            "responses": {"200": _json("suggestions"), **_errors(400)}}},
+        "/api/health": {"get": {
+            "summary": "Always 200 while the app runs: ok, or degraded naming what is down (e.g. Elasticsearch)",
+            "responses": {"200": _json("health")}}},
+        "/api/stats": {"get": {
+            "summary": "Index statistics: documents, bytes, versions, vector stores, counts",
+            "responses": {"200": _json("statistics"), **_errors(404, 503)}}},
+        "/api/reindex": {"post": {
+            "summary": "Start a reindex job (admin token); answers 202 with the job id",
+            "security": [{"adminToken": []}],
+            "parameters": [_q("with_model", "annotate with the cascade (default true)", {"type": "boolean"}),
+                           _q("fresh", "discard an unfinished build", {"type": "boolean"})],
+            "responses": {"202": _json("job started"), **_errors(400, 401, 403, 409)}}},
+        "/api/jobs/{job_id}": {"get": {
+            "summary": "A reindex job's state, progress and summary (admin token)",
+            "security": [{"adminToken": []}],
+            "parameters": [{"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "responses": {"200": _json("job state"), **_errors(401, 403, 404)}}},
+        "/api/openapi.json": {"get": {"summary": "This document", "responses": {"200": _json("OpenAPI 3.1")}}},
+        "/metrics": {"get": {"summary": "Prometheus text: request counts, latency histograms, index size",
+                             "responses": {"200": {"description": "Prometheus exposition format",
+                                                   "content": {"text/plain": {}}}}}},
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "cxrsearch", "version": "1",
+                 "description": "Semantic search over chest X-rays. On the synthetic stand-in corpus every answer "
+                                "carries synthetic: true; its scores measure the software, not clinical accuracy."},
+        "paths": paths,
+        "components": {
+            "securitySchemes": {"adminToken": {"type": "http", "scheme": "bearer",
+                                               "description": "CXRSEARCH_ADMIN_TOKEN"}},
+            "schemas": {
+                "Error": {"type": "object", "required": ["error"], "properties": {"error": {
+                    "type": "object", "required": ["type", "message"],
+                    "properties": {"type": {"type": "string"}, "message": {"type": "string"}}}}},
+                "Search": {"type": "object", "required": ["query", "parsed", "total", "page", "k", "source", "results",
+                                                          "facets", "synthetic"],
+                           "properties": {"results": {"type": "array", "items": {"type": "object", "required": [
+                               "image_id", "score", "annotation"]}}, "facets": {"type": "object"},
+                               "parsed": {"type": "object"}, "total": {"type": "integer"}}},
+            },
+        },
+    }

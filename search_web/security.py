@@ -1,0 +1,137 @@
+"""Security at the edge: response headers, request-target length, no Host reflection, CSRF and the admin token."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from urllib.parse import urlsplit
+
+from flask import Flask, abort, current_app, request, session
+
+from search_web.errors import Forbidden, Unauthorized
+
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+       "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+       "frame-ancestors 'none'")
+
+HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=(), interest-cohort=()",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Resource-Policy": "same-origin",
+}
+
+CSRF_FIELD = "csrf_token"
+_CSRF_KEY = "_csrf"
+
+
+def _target_length() -> int:
+    """Bytes of the request target (path and query string) as the client sent it."""
+    environ = request.environ
+    raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
+    if raw:
+        return len(raw)
+    return len(environ.get("PATH_INFO", "").encode("latin-1", "replace")) + len(environ.get("QUERY_STRING", "")) + 1
+
+
+def check_request() -> None:
+    """before_request: a request target over MAX_URL_BYTES is a 414 (JSON under /api)."""
+    limit = current_app.config["MAX_URL_BYTES"]
+    if _target_length() > limit:
+        abort(414, description=f"the request URL is longer than {limit} bytes; send fewer or shorter parameters")
+
+
+def add_headers(response):
+    """after_request: security headers on every answer; never an absolute Location naming the Host we were sent."""
+    for name, value in HEADERS.items():
+        response.headers.setdefault(name, value)
+    location = response.headers.get("Location")
+    if location:
+        parts = urlsplit(location)
+        if parts.scheme or parts.netloc:  # keep redirects on this site, whatever Host said
+            response.headers["Location"] = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    if response.mimetype == "text/html":
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+# --- CSRF: a per-session token in a hidden field of every state-changing form -----------------------
+
+def csrf_token() -> str:
+    """The session's CSRF token (made on first use); templates put it in a hidden field."""
+    token = session.get(_CSRF_KEY)
+    if not token:
+        token = session[_CSRF_KEY] = secrets.token_urlsafe(32)
+    return token
+
+
+def check_csrf() -> None:
+    """Raise Forbidden unless the form carries the session's CSRF token."""
+    expected = session.get(_CSRF_KEY)
+    given = request.form.get(CSRF_FIELD, "")
+    if not expected or not given or not hmac.compare_digest(expected.encode(), given.encode()):
+        raise Forbidden("the form's CSRF token is missing or stale: reload the page and try again")
+
+
+# --- the admin token ---------------------------------------------------------------------------------
+
+def _digest(value: str) -> bytes:
+    return hashlib.sha256(value.encode("utf-8")).digest()
+
+
+def token_matches(given: str | None) -> bool:
+    """Constant-time comparison with ADMIN_TOKEN (digests, so the length does not leak either)."""
+    expected = current_app.config.get("ADMIN_TOKEN")
+    if not expected or given is None:
+        return False
+    return hmac.compare_digest(_digest(given), _digest(expected))
+
+
+def admin_enabled() -> bool:
+    return bool(current_app.config.get("ADMIN_TOKEN"))
+
+
+def require_admin_token() -> None:
+    """For the API: `Authorization: Bearer <token>`; 403 when admin is off, 401 when missing or wrong."""
+    if not admin_enabled():
+        raise Forbidden("admin is switched off: start the app with CXRSEARCH_ADMIN_TOKEN set")
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token_matches(token.strip()):
+        raise Unauthorized("a valid admin token is required: send `Authorization: Bearer <token>`")
+
+
+def session_is_admin() -> bool:
+    """Whether this browser session logged in with the current admin token."""
+    expected = current_app.config.get("ADMIN_TOKEN")
+    mark = session.get("admin")
+    return bool(expected and mark and hmac.compare_digest(str(mark), _admin_mark(expected)))
+
+
+def _admin_mark(token: str) -> str:
+    """What the session keeps after a login: a keyed hash of the token (a new token logs everyone out)."""
+    key = current_app.config["SECRET_KEY"]
+    return hmac.new(str(key).encode(), _digest(token), hashlib.sha256).hexdigest()
+
+
+def login_admin(given: str) -> bool:
+    if not token_matches(given):
+        return False
+    session["admin"] = _admin_mark(current_app.config["ADMIN_TOKEN"])
+    return True
+
+
+def logout_admin() -> None:
+    session.pop("admin", None)
+
+
+def install(app: Flask) -> None:
+    app.url_map.strict_slashes = False  # no trailing-slash redirects (Werkzeug builds them from Host)
+    app.url_map.merge_slashes = False
+    app.before_request(check_request)
+    app.after_request(add_headers)
+    app.jinja_env.globals["csrf_token"] = csrf_token
+    app.jinja_env.globals["CSRF_FIELD"] = CSRF_FIELD

@@ -1,0 +1,171 @@
+"""The ranking contract of the query service, held by both text backends (embedded, real Elasticsearch).
+
+A small corpus with reports (positive and negated findings) and cascade output (hard annotations and
+concept probabilities) is indexed in each backend; the same queries must give the same rankings,
+totals and facets, and the semantics a radiologist expects.
+"""
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from types import SimpleNamespace
+
+from indexer.documents import DocumentInput, GeneratedAnnotation, build_document, keyword_values
+from indexer.query import QueryService, SearchRequest
+from indexer.records import MeshTerm, Report
+from indexer.text.embedded import EmbeddedTextBackend
+
+# image id -> (MeSH major terms, FINDINGS text, split, view)
+REPORTS = {
+    "R-ARUL": (["Calcified Granuloma/lung/upper lobe/right"], "Calcified granuloma in the right upper lobe.", "test", "frontal"),
+    "R-FLUL": (["Nodule/lung/upper lobe/left"], "A small nodule in the left upper lobe.", "test", "frontal"),
+    "R-EFFR": (["Pleural Effusion/right/small"], "Small right pleural effusion.", "test", "frontal"),
+    "R-EFFB": (["Pleural Effusion/bilateral"], "Bilateral pleural effusions.", "test", "lateral"),
+    "R-NOEF": (["normal"], "The lungs are clear. No pleural effusion or pneumothorax.", "test", "frontal"),
+    "R-CARD": (["Cardiomegaly/mild"], "The heart is mildly enlarged. No effusion.", "test", "lateral"),
+    "R-CAEF": (["Cardiomegaly", "Pleural Effusion/left"], "Cardiomegaly with a left pleural effusion.", "test", "frontal"),
+    "R-LING": (["Opacity/lung/lingula"], "Lingular opacity.", "val", "frontal"),
+    "R-TEXT": (["normal"], "Small right apical pneumothorax.", "test", "frontal"),  # text says it, MeSH does not
+    "R-TRAI": (["Pleural Effusion/right"], "Right pleural effusion.", "train", "frontal"),
+}
+# images without a report: only the cascade speaks for them (concept probabilities)
+PIXELS = {
+    "P-EFF9": {"findings:pleural effusion": 0.9, "laterality:right": 0.8, "findings:normal": 0.05},
+    "P-EFF4": {"findings:pleural effusion": 0.4, "laterality:left": 0.7, "findings:cardiomegaly": 0.6},
+    "P-NORM": {"findings:normal": 0.95, "findings:pleural effusion": 0.02},
+}
+
+
+def corpus_documents(vocabulary) -> list[dict]:
+    docs = []
+    for n, (image_id, (mesh, findings, split, view)) in enumerate(REPORTS.items(), 1):
+        report = Report(str(n), findings=findings, impression=None, mesh_major=tuple(MeshTerm.parse(m) for m in mesh),
+                        image_ids=(image_id,))
+        entry = SimpleNamespace(image_id=image_id, report_id=str(n), split=split, label=None, words=(), view=view,
+                                mesh=tuple(mesh))
+        docs.append(build_document(DocumentInput(image_id, entry=entry, report=report, synthetic=True), vocabulary))
+    for image_id, probs in PIXELS.items():
+        top = max((k for k in probs if k.startswith("findings:")), key=probs.get).split(":", 1)[1]
+        gen = GeneratedAnnotation((top,), "m-1", top, {top: probs[f"findings:{top}"]}, concept_probabilities=probs)
+        docs.append(build_document(DocumentInput(image_id, generated=(gen,), synthetic=True), vocabulary))
+    return docs
+
+
+@pytest.fixture
+def service(text_backend, vocabulary):
+    docs = corpus_documents(vocabulary)
+    version = text_backend.create()
+    assert text_backend.index(docs, version=version).written == len(docs)
+    text_backend.switch(version)
+    return QueryService(text_backend)
+
+
+def ranked(service, text, **kw) -> list[str]:
+    return [r["image_id"] for r in service.search(SearchRequest(text, k=50, **kw))["results"]]
+
+
+def test_a_negated_report_sentence_does_not_match(service):
+    got = ranked(service, "pleural effusion", source="report")
+    assert "R-NOEF" not in got and "R-CARD" not in got  # "No pleural effusion", "No effusion."
+    assert set(got) == {"R-EFFR", "R-EFFB", "R-CAEF", "R-TRAI"}
+
+
+def test_side_ranks_exact_then_bilateral_then_other_side(service):
+    got = ranked(service, "right pleural effusion", source="report")
+    assert set(got[:2]) == {"R-EFFR", "R-TRAI"} and got[2] == "R-EFFB" and got[3] == "R-CAEF"
+
+
+def test_hierarchy_place_and_side(service):
+    got = ranked(service, "pulmonary disease in upper right lobe", source="report")
+    assert got[0] == "R-ARUL" and "R-FLUL" in got
+    assert "R-EFFR" not in got  # a pleural effusion is not a lung disease
+
+
+def test_lingula_is_left_and_text_mentions_count(service):
+    assert ranked(service, "left lung opacity", source="report")[0] == "R-LING"
+    assert ranked(service, "pneumothorax", source="report") == ["R-TEXT"]  # read from the report text
+
+
+def test_query_negation_excludes(service):
+    got = ranked(service, "cardiomegaly without pleural effusion", source="report")
+    assert got == ["R-CARD"]  # R-CAEF has an effusion
+
+
+def test_generated_ranks_by_probability_and_never_reads_reports(service):
+    body = service.search(SearchRequest("pleural effusion", k=50, source="generated"))
+    assert [r["image_id"] for r in body["results"]] == ["P-EFF9", "P-EFF4"]  # P-NORM 0.02: not a match
+    assert all(r["image_id"].startswith("P-") for r in body["results"])
+    ex = body["results"][0]["explanation"]["matched"][0]
+    assert ex["source"] == "generated" and ex["probability"] == pytest.approx(0.9)
+    assert ranked(service, "right pleural effusion", source="generated") == ["P-EFF9", "P-EFF4"]
+    assert ranked(service, "pleural effusion without cardiomegaly", source="generated") == ["P-EFF9"]
+
+
+def test_all_puts_report_matches_first_and_says_when_only_pixels_matched(service):
+    body = service.search(SearchRequest("pleural effusion", k=50, source="all"))
+    order = [r["image_id"] for r in body["results"]]
+    assert order.index("P-EFF9") > order.index("R-EFFB")  # 0.9 from pixels < a report match of any side
+    notes = {r["image_id"]: r["explanation"].get("note") for r in body["results"]}
+    assert notes["P-EFF9"] and "pixels" in notes["P-EFF9"] and notes["R-EFFR"] is None
+
+
+def test_filters_and_facets_agree_with_counts_from_the_documents(service, vocabulary):
+    docs = {d["image_id"]: d for d in corpus_documents(vocabulary)}
+    body = service.search(SearchRequest("pleural effusion", k=50, source="report", filters={"split": ["test"]},
+                                        facets=("view", "laterality", "split")))
+    hits = {r["image_id"] for r in body["results"]}
+    assert hits == {"R-EFFR", "R-EFFB", "R-CAEF"} and body["total"] == 3
+    for name in ("view", "laterality", "split"):
+        expected = Counter(v for i in hits for v in keyword_values(docs[i], name))
+        assert body["facets"][name] == dict(expected), name
+
+
+def test_empty_query_lists_by_filters_in_image_id_order(service):
+    got = ranked(service, "", filters={"split": ["test"], "view": ["lateral"]})
+    assert got == ["R-CARD", "R-EFFB"]
+
+
+def test_paging_and_total(service):
+    first = service.search(SearchRequest("pleural effusion", k=2, page=1, source="report"))
+    second = service.search(SearchRequest("pleural effusion", k=2, page=2, source="report"))
+    assert first["total"] == second["total"] == 4
+    assert len(first["results"]) == 2 and len(second["results"]) == 2
+    assert not {r["image_id"] for r in first["results"]} & {r["image_id"] for r in second["results"]}
+
+
+@pytest.mark.es
+def test_both_backends_rank_identically(es_backend, vocabulary, tmp_path):
+    docs = corpus_documents(vocabulary)
+    embedded = EmbeddedTextBackend(tmp_path / "text")
+    for backend in (embedded, es_backend):
+        version = backend.create()
+        backend.index(docs, version=version)
+        backend.switch(version)
+    queries = ["pleural effusion", "right pleural effusion", "pulmonary disease in upper right lobe",
+               "cardiomegaly without pleural effusion", "left lung opacity", "pneumothorax", "mild cardiomegaly",
+               "normal", "no pleural effusion", "effusion right small", "lung disease foo", ""]
+
+    def answer(backend, text, source, retrievers):
+        return QueryService(backend).search(SearchRequest(text, k=50, source=source, facets=("view", "split"),
+                                                          retrievers=retrievers))
+
+    for source in ("report", "generated", "all"):
+        for text in queries:
+            key = (source, text)
+            # concepts alone: the same order and the same scores
+            a, b = (answer(x, text, source, ("concepts",)) for x in (embedded, es_backend))
+            assert [r["image_id"] for r in a["results"]] == [r["image_id"] for r in b["results"]], key
+            assert [r["score"] for r in a["results"]] == pytest.approx([r["score"] for r in b["results"]], abs=1e-4)
+            assert a["total"] == b["total"] and a["facets"] == b["facets"], key
+            # with BM25 (whose scores differ between engines) the concept levels still decide, in the same order
+            a, b = (answer(x, text, source, ("concepts", "lexical")) for x in (embedded, es_backend))
+            assert a["total"] == b["total"] and a["facets"] == b["facets"], key
+
+            def levels(body):
+                return [(round(r["score"], 2), r["image_id"]) for r in body["results"]]
+
+            assert sorted(levels(a)) == sorted(levels(b)), key
+            assert [s for s, _ in levels(a)] == [s for s, _ in levels(b)], key
+    embedded.close()

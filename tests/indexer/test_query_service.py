@@ -1,0 +1,125 @@
+"""The query service on the embedded backend: request checks, filters, explanations, similar images."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from indexer.documents import build_document
+from indexer.errors import IndexNotFound, InvalidQuery, UnknownImageId, VectorStoreNotFound
+from indexer.query import QueryService, SearchRequest, parse_filters
+from indexer.query.parse import parse_query
+from indexer.query.service import MAX_DISTINCT_WORDS, query_annotation
+from indexer.text.embedded import EmbeddedTextBackend
+from tests.indexer.conftest import make_inputs
+
+
+@pytest.fixture
+def service(tmp_path, vocabulary):
+    backend = EmbeddedTextBackend(tmp_path / "index" / "text")
+    backend.index([build_document(i, vocabulary) for i in make_inputs()])
+    yield QueryService(backend)
+    backend.close()
+
+
+def test_filter_syntax_and_its_errors():
+    assert parse_filters(["view:frontal", "laterality=left", "laterality:right"]) == {
+        "view": ["frontal"], "laterality": ["left", "right"]}
+    for bad, message in (("view", "use FIELD:VALUE"), ("colour:red", "unknown filter field 'colour'"),
+                         ("synthetic:True", "use true or false"), ("view:" + "x" * 40_000, "too long")):
+        with pytest.raises(InvalidQuery, match=message):
+            parse_filters([bad])
+
+
+@pytest.mark.parametrize("request_kwargs, message", [
+    ({"k": 0}, "k=0"), ({"page": 0}, "page=0"), ({"k": 100, "page": 101}, "reaches past"),
+    ({"source": "pixels"}, "source='pixels'"), ({"fusion": "borda"}, "fusion='borda'"),
+    ({"text": " ".join(f"w{i}" for i in range(MAX_DISTINCT_WORDS + 1))}, "distinct words"),
+])
+def test_bad_requests_are_refused_with_the_reason(service, request_kwargs, message):
+    with pytest.raises(InvalidQuery, match=message):
+        service.search(SearchRequest(**request_kwargs))
+
+
+def test_answer_explains_each_hit(service):
+    body = service.search(SearchRequest("calcified granuloma right upper lobe", k=3))
+    first = body["results"][0]
+    assert first["image_id"] == "IMG-A" and first["synthetic"] is True and body["synthetic"] is True
+    assert first["explanation"]["matched"] == [{"concept": "calcified granuloma", "source": "report", "match": "exact",
+                                                "atom": "f:calcified granuloma|l:upper lobe|s:right", "score": 1.0}]
+    assert first["explanation"]["retrievers"]["concepts"]["rank"] == 1
+    assert "report_annotation" in first["explanation"]["lexical_fields"]
+    assert body["parsed"]["concepts"][0]["text"] == "calcified granuloma"
+    assert body["retrievers"] == ["concepts", "lexical"] and body["skipped"]["vectors"] == "no vector stores"
+
+
+def test_generated_source_uses_only_what_the_cascade_wrote(service):
+    # IMG-E: the report says normal, the cascade wrote 'opacity lung base right'
+    assert [r["image_id"] for r in service.search(SearchRequest("opacity", source="generated"))["results"]] == ["IMG-E"]
+    assert service.search(SearchRequest("opacity", source="report"))["results"] == []
+
+
+def test_query_annotation_is_in_the_cascade_word_order():
+    assert query_annotation(parse_query("right upper lobe calcified granuloma")) == [
+        "calcified granuloma", "upper lobe", "right"]
+    assert query_annotation(parse_query("no effusion")) == []
+
+
+def test_image_and_similar_errors(service, tmp_path):
+    assert service.image("IMG-A")["report_id"] == "1"
+    with pytest.raises(UnknownImageId):
+        service.image("NOPE")
+    with pytest.raises(VectorStoreNotFound):  # no vector stores given to the service
+        service.similar("IMG-A")
+    with pytest.raises(IndexNotFound):
+        QueryService(EmbeddedTextBackend(tmp_path / "empty")).search(SearchRequest("x"))
+
+
+def test_similar_to_vectors_and_to_an_indexed_image(service, tmp_path):
+    from indexer.vectors.faiss_store import VectorStore
+    from indexer.vectors.live import LiveVectors, version_dir
+
+    ids = [f"IMG-{c}" for c in "ABCDEFGHIJ"]
+    vectors = np.eye(10, 8, dtype=np.float32) + 0.01  # (10, 8): IMG-A nearest to IMG-B, ...
+    vectors[1] = vectors[0] + 0.2 * np.eye(8, dtype=np.float32)[1]
+    root = tmp_path / "index"
+    version = service.backend.live_version()
+    for kind in ("context_vector", "cnn_embedding"):
+        store = VectorStore.build(ids, vectors, kind=kind, model_version="m-1")
+        store.save(version_dir(root, service.backend, version) / kind)
+    service.vectors = LiveVectors(root, service.backend)
+    body = service.similar("IMG-A", k=2)
+    assert body["hits"][0]["image_id"] == "IMG-B" and body["query"]["image_id"] == "IMG-A"
+    assert body["model_version"] == "m-1" and body["synthetic"] is True
+    upload = service.similar_to_vectors(vectors[0], vectors[0], k=1)
+    assert upload["hits"][0]["image_id"] == "IMG-A" and upload["query"]["image_id"] is None
+    with pytest.raises(Exception, match="dimensions"):
+        service.similar_to_vectors(np.ones(3), np.ones(3))
+
+
+def test_an_unusable_encoder_is_tried_once_and_named_without_paths(service, tmp_path):
+    from indexer.query.encoder import EncoderUnavailable, QueryEncoder
+
+    encoder = QueryEncoder(tmp_path / "missing.pt")
+    with pytest.raises(EncoderUnavailable) as first:
+        encoder.encode([["opacity"]])
+    (tmp_path / "missing.pt").write_bytes(b"now a file, but the failure is remembered")
+    with pytest.raises(EncoderUnavailable) as second:
+        encoder.encode([["opacity"]])
+    assert second.value is first.value and first.value.reason == "no cascade checkpoint found"
+    service.vectors, service.encoder = object(), encoder  # vectors present, encoder broken
+
+    class Vectors:
+        def get(self, kind):
+            raise AssertionError("not reached: the encoder fails first")
+
+    service.vectors = Vectors()
+    body = service.search(SearchRequest("opacity"))
+    assert "vectors" not in body["retrievers"]
+    assert str(tmp_path) not in str(body["skipped"])
+
+
+def test_facet_size_counts_more_values(service):
+    small = service.search(SearchRequest("", facets=("findings",), facet_size=2))
+    large = service.search(SearchRequest("", facets=("findings",), facet_size=50))
+    assert len(small["facets"]["findings"]) == 2 and len(large["facets"]["findings"]) > 2
+    assert list(large["facets"]["findings"].items())[:2] == list(small["facets"]["findings"].items())
