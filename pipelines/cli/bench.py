@@ -9,7 +9,7 @@ from pathlib import Path
 
 from pipelines.settings import data_dir, manifest_path, reports_dir
 
-QUICK = {"index_images": 300, "scale_sizes": [10_000], "scale_queries": 100, "http_seconds": 2.0,
+QUICK = {"index_images": 200, "scale_sizes": [10_000], "scale_queries": 100, "http_seconds": 2.0,
          "http_connections": [1, 4, 16], "sustained_seconds": 5.0}
 FULL = {"index_images": None, "scale_sizes": [10_000, 100_000, 1_000_000], "scale_queries": 200,
         "http_seconds": 10.0, "http_connections": [1, 4, 16], "sustained_seconds": 300.0}
@@ -30,7 +30,7 @@ def parser() -> argparse.ArgumentParser:
 
     p = argparse.ArgumentParser(prog="cxrsearch bench", description=__doc__)
     p.add_argument("--quick", action="store_true",
-                   help="the short run (what `make bench` runs, under 3 minutes): 300 images, 10k vectors, "
+                   help="the short run (what `make bench` runs, under 3 minutes): 200 images, 10k vectors, "
                         "2 s per wrk run, 5 s sustained")
     p.add_argument("--backend", choices=("embedded", "es", "both"), default="embedded",
                    help="text backends to measure (es: the Elasticsearch at --es-url / $CXRSEARCH_ES_URL)")

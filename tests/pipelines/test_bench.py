@@ -66,7 +66,7 @@ def test_quick_bench_embedded(tiny, tmp_path):
     report = run_quick(tiny, tmp_path)
     status = {s["name"]: s["status"] for s in report["sections"]}
     assert status == {"indexing": "ok", "similar": "ok", "scale": "ok", "http": "ok", "sustained": "ok",
-                      "cascade": "ok", "search_quality": "skipped"}
+                      "cascade": "ok", "search_quality": "skipped"}  # no live index in this test's data dir
     f = figures(report)
     rate = f["indexing.embedded_faiss.images_per_s"]
     assert rate["baseline"] and rate["value"] > 0
@@ -75,6 +75,7 @@ def test_quick_bench_embedded(tiny, tmp_path):
     assert f["scale.real.1500.flat.recall10"]["value"] == 1.0 and f["scale.random.1500.hnsw.recall10"]["value"] > 0.5
     assert f["scale.real.1500.hnsw.p50_ms"]["peer"] == "scale.real.1500.flat.p50_ms"
     assert f["http.api_search_embedded.c2.rps"]["value"] > 0 and f["sustained.errors"]["value"] == 0
+    assert all(v["value"] == 0 for k, v in f.items() if k.startswith("http.") and k.endswith(".errors"))
     assert f["cascade.it0.test_accuracy"]["value"] == 46.5
 
 
@@ -89,6 +90,7 @@ def test_quick_bench_both_backends_has_elasticsearch_peers(tiny, tmp_path, es_ur
     f = figures(report)
     assert f["http.api_search_es.c1.rps"]["peer"] == "http.es_search.c1.rps" and f["http.es_search.c1.rps"]["baseline"]
     assert f["http.api_similar_es.c2.p99_ms"]["peer"] == "http.es_knn.c2.p99_ms"
+    assert all(v["value"] == 0 for k, v in f.items() if k.startswith("http.") and k.endswith(".errors"))
     assert f["similar.es_es.recall10"]["value"] >= 0.9  # ES kNN against exact search over the same vectors
     assert f["scale.random.1500.es_knn.p50_ms"]["peer"] == "scale.random.1500.flat.p50_ms"
     assert f["indexing.es_es.images_per_s"]["peer"] == "indexing.embedded_faiss.images_per_s"

@@ -52,6 +52,17 @@ def bm25_body(query: str) -> str:
     return json.dumps({"query": {"bool": {"should": should, "minimum_should_match": 1}}, "size": 10})
 
 
+def check_answers(base_url: str, request: tuple, label: str) -> None:
+    """One request of a target before loading it: anything but 200 stops the section, naming the target."""
+    import requests
+
+    method, path, headers, body = request
+    r = requests.request(method, base_url + path, headers=headers, data=body, timeout=30)
+    if r.status_code != 200:
+        raise RuntimeError(f"{label}: {method} {path} answered {r.status_code} ({r.text[:200]}); "
+                           "a load test of errors would measure nothing")
+
+
 @register
 class Http(Section):
     name = "http"
@@ -77,7 +88,7 @@ class Http(Section):
         version, store = live.get("context")
         ids = sorted(store.image_ids())
         picked = [ids[i] for i in rng.choice(len(ids), size=min(20, len(ids)), replace=False)]
-        similar_paths = [("GET", f"/api/similar/{i}?k=10", None, None) for i in picked]
+        similar_paths = [("GET", f"/api/images/{i}/similar?k=10", None, None) for i in picked]
         if "embedded_faiss" in builds:
             url, proc = start_app(ctx, builds["embedded_faiss"])
             servers["embedded"] = (url, proc)
@@ -106,7 +117,8 @@ class Http(Section):
         similar_peer = "es_knn" if "es_knn" in targets else "api_similar_faiss"
         labels = {"api_search_embedded": "API /api/search, embedded (SQLite FTS5)",
                   "api_search_es": "API /api/search, Elasticsearch", "es_search": "Elasticsearch bare _search (BM25)",
-                  "api_similar_faiss": "API /api/similar, FAISS", "api_similar_es": "API /api/similar, ES kNN",
+                  "api_similar_faiss": "API /api/images/ID/similar, FAISS",
+                  "api_similar_es": "API /api/images/ID/similar, ES kNN",
                   "es_knn": "Elasticsearch bare kNN _search"}
         measured: dict[str, list[WrkResult]] = {}
         rows = []
@@ -114,6 +126,7 @@ class Http(Section):
                              "api_similar_es") if t in targets]
         for name in order:
             url, requests = targets[name]
+            check_answers(url, requests[0], labels[name])
             peer = search_peer if "search" in name else similar_peer
             for c in ctx.http_connections:
                 r = run_wrk(url, requests, c, ctx.http_seconds, ctx.work)
