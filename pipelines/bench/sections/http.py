@@ -209,7 +209,8 @@ class Sustained(Section):
         result.add(Figure("sustained.errors", "errors (must be 0)", r.errors, "requests", COUNT))
         result.add(Figure("sustained.requests", "requests served", r.requests, "requests", COUNT))
         if rss_before is not None and rss_after is not None:
-            result.add(Figure("sustained.rss_growth_mib", f"server memory growth (RSS {rss_before:.0f} -> "
+            result.add(Figure("sustained.rss_growth_mib", f"server memory growth (RSS of all its processes "
+                              f"{rss_before:.0f} -> "
                               f"{rss_after:.0f} MiB)", rss_after - rss_before, "MiB", SIZE))
         result.notes.append(
             f"wrk holds {c} connections (closed loop: the highest count whose p99 stayed under {P99_LIMIT_MS:g} ms "
