@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test test-fast es es-stop es-status vocabulary clean browser test-tools serve bench-web
+.PHONY: venv demo test test-fast bench es es-stop es-status vocabulary clean browser test-tools serve bench-web
 
 # Create/reuse the virtual environment and install the project with its test tools.
 $(STAMP): setup.cfg pyproject.toml
@@ -64,6 +64,12 @@ test-tools: browser
 # Web speed: wrk at 16 connections on /api/search (embedded) vs Elasticsearch's bare _search, upload p50.
 bench-web: venv
 	$(PY) scripts/bench_web.py
+
+# The quick benchmark (under 3 minutes) of both backends after `make demo`: results/bench-<date>-<commit>/.
+# Needs wrk (Debian package): installed here when missing and root, else the command fails naming it.
+bench: venv
+	command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && (apt-get install -y -q wrk || (apt-get update -q && apt-get install -y -q wrk)); } || { echo "make bench: needs wrk (apt-get install wrk)" >&2; exit 1; }
+	bash scripts/es.sh run $(CX) bench --quick --backend both
 
 es:
 	bash scripts/es.sh start

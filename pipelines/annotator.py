@@ -31,7 +31,7 @@ class Annotator(Protocol):
     """The cascade's batch annotate API as the job uses it.
 
     An annotator whose `produces_vectors` attribute is true fills `embedding` and `context_vector`;
-    the reindex job then writes FAISS stores next to the text index (see pipelines.reindex_vectors).
+    the reindex job then writes FAISS stores next to the text index (see pipelines.reindex.vectors).
     """
 
     model_version: str

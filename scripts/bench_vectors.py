@@ -39,7 +39,8 @@ sys.path.insert(0, str(ROOT))
 
 import faiss  # noqa: E402
 
-from indexer.vectors.faiss_store import VectorStore, VectorStoreConfig, auto_nlist, min_train_vectors  # noqa: E402
+from indexer.vectors.faiss_config import VectorStoreConfig, auto_nlist, min_train_vectors  # noqa: E402
+from indexer.vectors.faiss_store import VectorStore  # noqa: E402
 from indexer.vectors.synthetic import exact_search, recall_at_k, synthetic_vectors  # noqa: E402
 
 TYPES = ("flat", "ivf_flat", "hnsw", "ivf_pq")

@@ -1,15 +1,21 @@
-"""Pure pieces shared by the vector backends: result types, vector validation and normalisation, id checks."""
+"""Pure pieces shared by the vector backends: the reader interface, result types, validation, filtering."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
 from indexer.errors import DimensionMismatch, InvalidVectorConfig, InvalidVectors
 
 VECTOR_KINDS = ("cnn_embedding", "context_vector")
+
+# field -> values, as the text backends take them (indexer.text.base.normalise_filters)
+VectorFilters = Mapping[str, Any]
+# image ids -> their text documents (those that exist): what a FAISS store post-filters with
+DocumentLookup = Callable[[Sequence[str]], Mapping[str, Mapping]]
 
 
 @dataclass(frozen=True)
@@ -99,3 +105,83 @@ def unit_vectors(vectors: Any, dimension: int, what: str = "vectors", owner: str
         raise InvalidVectors(f"{what} rows {zero[:5].tolist()} are all zeros; a direction is needed (norm > 0)")
     x /= norms[:, None]
     return x
+
+
+@runtime_checkable
+class VectorReader(Protocol):
+    """What readers (the query service, the web app, the CLI) may ask of any vector backend.
+
+    Implemented by the FAISS ``VectorStore`` (indexer.vectors.faiss_store) and by
+    ``EsVectorIndex`` (indexer.vectors.es_knn); ``indexer.vectors.live.open_vectors`` returns the
+    one the live index version was built with. Scores are cosine similarities (inner products of
+    unit vectors) in both. ``filters`` take the text backends' form, ``{"view": ["frontal"]}``:
+    Elasticsearch applies them inside the kNN search (a pre-filter: always k hits when k match);
+    FAISS keeps no document fields, so it post-filters through the text index's documents,
+    widening the search until k hits pass or the whole store was searched (exact for ``flat``).
+    """
+
+    @property
+    def dimension(self) -> int: ...
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def model_version(self) -> str: ...
+
+    def __len__(self) -> int: ...
+
+    def __contains__(self, image_id: object) -> bool: ...
+
+    def image_ids(self) -> list[str]: ...
+
+    def get_vectors(self, image_ids: Sequence[str]) -> np.ndarray: ...
+
+    def search(self, query_vectors: np.ndarray, k: int = 10, *,
+               filters: VectorFilters | None = None) -> list[Neighbours]: ...
+
+    def similar(self, image_id: str, k: int = 10, *, include_self: bool = False,
+                filters: VectorFilters | None = None) -> Neighbours: ...
+
+
+def document_matches(doc: Mapping, where: Mapping[str, Sequence[str]]) -> bool:
+    """Whether a text document passes normalised filters: every field has one of its values.
+
+    The same rule as the text backends: AND across fields, OR within one field's values, exact
+    string match (booleans as 'true'/'false').
+    """
+    from indexer.documents import keyword_values
+
+    return all(set(keyword_values(doc, name)) & set(values) for name, values in where.items())
+
+
+def post_filter(search: Callable[[np.ndarray, int], list[Neighbours]], queries: np.ndarray, k: int, total: int,
+                where: Mapping[str, Sequence[str]], documents: DocumentLookup,
+                exclude: Sequence[str | None] | None = None) -> list[Neighbours]:
+    """Top-k hits per query that pass ``where``, by widening an unfiltered search (for FAISS).
+
+    Args:
+        search: ``(queries (Q, D), k) -> Neighbours per query`` on the whole store.
+        total: how many vectors the store holds (the widest search).
+        documents: image ids -> their documents (ids without one never pass).
+        exclude: per query, an image id never to return (the query image of ``similar``).
+    Returns:
+        one ``Neighbours`` per query, at most k each, best first.
+    """
+    out: list[Neighbours] = []
+    verdict: dict[str, bool] = {}
+    for row, q in enumerate(queries):
+        skip = exclude[row] if exclude else None
+        fetch = min(max(4 * k, 32), total)
+        while True:
+            hits = search(q[None, :], fetch)[0]
+            unknown = [i for i in hits.image_ids if i not in verdict]
+            if unknown:
+                docs = documents(unknown)
+                verdict.update({i: i in docs and document_matches(docs[i], where) for i in unknown})
+            kept = [(i, s) for i, s in hits.pairs() if verdict[i] and i != skip][:k]
+            if len(kept) >= k or fetch >= total:
+                break
+            fetch = min(fetch * 4, total)
+        out.append(Neighbours(tuple(i for i, _ in kept), tuple(s for _, s in kept)))
+    return out

@@ -1,4 +1,4 @@
-"""FAISS vector store for CNN embeddings and joint context vectors: the only module that touches FAISS files.
+"""FAISS vector store for CNN embeddings and joint context vectors (the store class).
 
 A :class:`VectorStore` keeps one kind of vector (``cnn_embedding`` or ``context_vector``) for a set
 of images, keyed by string ``image_id``. Vectors are L2-normalised on the way in, so the inner
@@ -27,15 +27,14 @@ labels (``IndexIDMap2`` for flat/HNSW, the IVF's own ids plus a hash-table direc
 a side table maps them back. Removal is id-mapped (``remove_ids``) for flat and IVF, a rebuild for
 HNSW, so no stale id can be returned by a search.
 
-On disk a store is a directory::
+Where things are: faiss_config.py (VectorStoreConfig, index type and parameter choice, CPU/GPU),
+faiss_files.py (the on-disk format: meta.json and generations of files), this module (the store).
+Only these three modules touch FAISS.
 
-    meta.json                 dimension, kind, model version, count, index type, build params, files
-    index.000003.faiss        faiss.write_index of the index
-    ids.000003.json           {"labels": [...], "image_ids": [...]}
-
-``save`` writes a new generation beside the old one and commits it by atomically replacing
-``meta.json`` (write aside, fsync, rename), then deletes the old generation: a reader always sees
-one complete generation, and a crash mid-save leaves the previous one live. ``load`` memory-maps
+On disk a store is a directory (faiss_files.py); ``save`` writes a new generation beside the old
+one and commits it by atomically replacing ``meta.json`` (write aside, fsync, rename), then
+deletes the old generation: a reader always sees one complete generation, and a crash mid-save
+leaves the previous one live. ``load`` memory-maps
 the index (``faiss.IO_FLAG_MMAP_IFC``) where the index type allows; a memory-mapped store is read
 on demand from the page cache and is copied into memory before its first change.
 
@@ -46,196 +45,44 @@ IVF types); the CPU index stays the one that is changed and saved. Everything el
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
-import math
 import os
 import threading
 import time
-from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 import faiss
 import numpy as np
 
-from indexer.files import fsync_dir
 from indexer.errors import (
     DimensionMismatch,
-    GpuUnavailable,
     InvalidVectorConfig,
     InvalidVectors,
     ModelVersionMismatch,
     UnknownImageId,
     VectorStoreCorrupt,
-    VectorStoreNotFound,
 )
-from indexer.vectors.base import AddResult, Neighbours, check_image_ids, check_k, check_kind, unit_vectors
+from indexer.vectors.base import (
+    AddResult, DocumentLookup, Neighbours, VectorFilters, check_image_ids, check_k, check_kind, post_filter,
+    unit_vectors,
+)
+from indexer.vectors.faiss_config import (
+    GPU_INDEX_TYPES, INDEX_TYPES, RANK, VectorStoreConfig, auto_nlist, auto_pq_m, choose_device,
+    gpu_support, index_to_gpu, min_train_vectors, target_index_type,
+)
+from indexer.vectors.faiss_files import (
+    FORMAT, FORMAT_VERSION, META_FILE, current_generation, read_index, read_meta,
+    write_generation,
+)
 
 log = logging.getLogger(__name__)
 
-INDEX_TYPES = ("auto", "flat", "ivf_flat", "hnsw", "ivf_pq")
-DEVICES = ("auto", "cpu", "gpu")
-FORMAT = "cxrsearch-faiss-vectors"
-FORMAT_VERSION = 1
-META_FILE = "meta.json"
-GPU_INDEX_TYPES = ("flat", "ivf_flat", "ivf_pq")
-GPU_EXTRA = "faiss-gpu-cu12"
+__all__ = ["INDEX_TYPES", "VectorStore", "VectorStoreConfig", "choose_device", "gpu_support", "min_train_vectors",
+           "target_index_type"]
 
-_RANK = {"flat": 0, "hnsw": 0, "ivf_flat": 1, "ivf_pq": 2}
-_POINTS_PER_CENTROID = 39  # faiss warns below 39 training points per k-means centroid
 _CHUNK = 65_536  # vectors per add/reconstruct batch during rebuilds
-
-
-@dataclass(frozen=True)
-class VectorStoreConfig:
-    """How a store picks, trains and searches its FAISS index (saved in meta.json).
-
-    Attributes:
-        index_type: one of ``INDEX_TYPES``; ``auto`` chooses by size.
-        exact_max: ``auto`` uses exact search below this many vectors.
-        ivf_flat_max_gib: ``auto`` uses IVF-Flat while n * dim * 4 bytes fits in this many GiB
-            (8 GiB: 2M vectors at 1024-d, 16M at 128-d), IVF-PQ above.
-        nlist: IVF lists; None = 4*sqrt(n), capped so each list has >= 39 training vectors.
-        nprobe: IVF lists scanned per query; None = max(16, nlist // 16).
-        hnsw_m: HNSW graph degree.
-        ef_construction: HNSW build beam width.
-        ef_search: HNSW search beam width (raised to k when k is larger).
-        pq_m: PQ sub-quantisers = bytes per vector at 8 bits; None = dim // 8 (>= 8, divides dim).
-        pq_nbits: bits per PQ sub-quantiser code.
-        train_size: at most this many vectors (a seeded sample) train IVF centroids and PQ codebooks.
-        device: ``auto`` (GPU when faiss has one), ``cpu`` or ``gpu`` (error when none).
-        seed: seed of the training sample and of k-means.
-    """
-
-    index_type: str = "auto"
-    exact_max: int = 100_000
-    ivf_flat_max_gib: float = 8.0
-    nlist: int | None = None
-    nprobe: int | None = None
-    hnsw_m: int = 32
-    ef_construction: int = 80
-    ef_search: int = 64
-    pq_m: int | None = None
-    pq_nbits: int = 8
-    train_size: int = 100_000
-    device: str = "auto"
-    seed: int = 1234
-
-    def __post_init__(self) -> None:
-        if self.index_type not in INDEX_TYPES:
-            raise InvalidVectorConfig(f"index_type {self.index_type!r} is unknown; valid: {', '.join(INDEX_TYPES)}")
-        if self.device not in DEVICES:
-            raise InvalidVectorConfig(f"device {self.device!r} is unknown; valid: {', '.join(DEVICES)}")
-        for name in ("exact_max", "hnsw_m", "ef_construction", "ef_search", "train_size"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise InvalidVectorConfig(f"{name}={value!r} must be a positive integer")
-        for name in ("nlist", "nprobe", "pq_m"):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, int) or value < 1):
-                raise InvalidVectorConfig(f"{name}={value!r} must be a positive integer or None (automatic)")
-        if not 1 <= self.pq_nbits <= 16:
-            raise InvalidVectorConfig(f"pq_nbits={self.pq_nbits!r} must be between 1 and 16 (8 is usual)")
-        if not isinstance(self.ivf_flat_max_gib, (int, float)) or not self.ivf_flat_max_gib > 0:
-            raise InvalidVectorConfig(f"ivf_flat_max_gib={self.ivf_flat_max_gib!r} must be a positive number of GiB")
-
-    def to_dict(self) -> dict[str, Any]:
-        """The config as plain JSON-able values."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "VectorStoreConfig":
-        """Rebuild a config from ``to_dict`` output; unknown keys are an error naming them."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise InvalidVectorConfig(f"unknown vector store settings {unknown}; valid: {sorted(known)}")
-        return cls(**values)
-
-
-# --- device choice ---------------------------------------------------------------------------------
-
-
-def gpu_support() -> tuple[bool, int]:
-    """Return (whether this faiss build has GPU support, number of GPUs it sees)."""
-    has_gpu_build = hasattr(faiss, "StandardGpuResources") and hasattr(faiss, "index_cpu_to_gpu")
-    return has_gpu_build, (faiss.get_num_gpus() if has_gpu_build else 0)
-
-
-def choose_device(requested: str, gpu_build: bool, num_gpus: int) -> str:
-    """Pick ``cpu`` or ``gpu`` for searches.
-
-    Args:
-        requested: ``auto``, ``cpu`` or ``gpu``.
-        gpu_build: whether faiss was built with GPU support (``faiss-gpu-cu12``).
-        num_gpus: ``faiss.get_num_gpus()``.
-    Raises:
-        GpuUnavailable: ``gpu`` was requested and no GPU can be used.
-    """
-    if requested not in DEVICES:
-        raise InvalidVectorConfig(f"device {requested!r} is unknown; valid: {', '.join(DEVICES)}")
-    usable = gpu_build and num_gpus > 0
-    if requested == "gpu" and not usable:
-        why = (
-            f"the installed faiss {faiss.__version__} has no GPU support (install the optional extra {GPU_EXTRA})"
-            if not gpu_build
-            else "faiss sees no GPU (faiss.get_num_gpus() == 0)"
-        )
-        raise GpuUnavailable(f"device 'gpu' requested but {why}; use device 'auto' or 'cpu'")
-    if requested == "cpu":
-        return "cpu"
-    return "gpu" if usable else "cpu"
-
-
-_gpu_resources: Any = None
-
-
-def _index_to_gpu(index: Any) -> Any:
-    """Copy a CPU index to GPU 0 (one StandardGpuResources per process)."""
-    global _gpu_resources
-    if _gpu_resources is None:
-        _gpu_resources = faiss.StandardGpuResources()
-    return faiss.index_cpu_to_gpu(_gpu_resources, 0, index)
-
-
-# --- parameter resolution (pure) -------------------------------------------------------------------
-
-
-def auto_nlist(n: int, train_n: int) -> int:
-    """IVF list count: 4*sqrt(n), at most one list per 39 training vectors, at least 1."""
-    return max(1, min(int(4 * math.sqrt(max(n, 1))), train_n // _POINTS_PER_CENTROID))
-
-
-def auto_pq_m(dimension: int) -> int:
-    """PQ sub-quantisers: about dim/8 (128 bytes for 1024-d, 32x smaller), at least 8, dividing dim."""
-    target = max(8, dimension // 8)
-    for m in range(min(target, dimension), 0, -1):
-        if dimension % m == 0:
-            return m
-    return 1
-
-
-def min_train_vectors(index_type: str, config: VectorStoreConfig) -> int:
-    """Vectors an IVF type needs before it is built: 1,000, and 39 per PQ centroid for ivf_pq."""
-    if index_type == "ivf_pq":
-        return max(1_000, _POINTS_PER_CENTROID * 2**config.pq_nbits)
-    return 1_000 if index_type == "ivf_flat" else 0
-
-
-def target_index_type(config: VectorStoreConfig, count: int, dimension: int) -> str:
-    """The index type a store with ``count`` vectors of ``dimension`` should have under ``config``."""
-    kind = config.index_type
-    if kind == "auto":
-        if count < config.exact_max:
-            return "flat"
-        raw_gib = count * dimension * 4 / 2**30
-        kind = "ivf_flat" if raw_gib <= config.ivf_flat_max_gib else "ivf_pq"
-    return kind if count >= min_train_vectors(kind, config) else "flat"
-
-
-# --- the store -------------------------------------------------------------------------------------
 
 
 class VectorStore:
@@ -276,6 +123,7 @@ class VectorStore:
         self._generation = 0
         self._gpu_index: Any = None
         self._device = choose_device(self._config.device, *gpu_support())
+        self._documents: DocumentLookup | None = None
         self._reset_index(target_index_type(self._config, 0, self._dimension), 0, None)
 
     # -- construction ------------------------------------------------------------------------------
@@ -347,7 +195,7 @@ class VectorStore:
         """
         root = Path(path)
         for attempt in range(2):  # a concurrent save may delete the generation between meta and index
-            meta = _read_meta(root)
+            meta = read_meta(root)
             try:
                 return cls._from_files(root, meta, mmap, expect_dimension, expect_kind, expect_model_version, device)
             except FileNotFoundError:
@@ -379,7 +227,7 @@ class VectorStore:
         index_file, ids_file = root / files["index"], root / files["ids"]
         with open(ids_file, encoding="utf-8") as f:  # FileNotFoundError -> retried by load()
             table = json.load(f)
-        index, mmapped = _read_index(index_file, index_type, mmap)
+        index, mmapped = read_index(index_file, index_type, mmap)
 
         labels, image_ids = table.get("labels", []), table.get("image_ids", [])
         problems = []
@@ -457,7 +305,7 @@ class VectorStore:
         """Whether the directory this store came from now holds a newer saved generation (reload to see it)."""
         if self._path is None:
             return False
-        return _current_generation(self._path) != self._generation
+        return current_generation(self._path) != self._generation
 
     def metadata(self) -> dict[str, Any]:
         """The metadata saved in meta.json (plus the runtime ``device`` and ``mmapped``)."""
@@ -513,8 +361,8 @@ class VectorStore:
             index_type: a concrete type to switch to; None = what the config gives for the current size.
         Note: rebuilding from ``ivf_pq`` starts from PQ-decoded (approximate) vectors.
         """
-        if index_type is not None and index_type not in _RANK:
-            raise InvalidVectorConfig(f"index_type {index_type!r} cannot be built; valid: {', '.join(_RANK)}")
+        if index_type is not None and index_type not in RANK:
+            raise InvalidVectorConfig(f"index_type {index_type!r} cannot be built; valid: {', '.join(RANK)}")
         with self._lock:
             self._ensure_writable()
             self._rebuild(index_type or target_index_type(self._config, len(self._labels), self._dimension))
@@ -532,17 +380,42 @@ class VectorStore:
 
     # -- queries -----------------------------------------------------------------------------------
 
-    def search(self, query_vectors: np.ndarray, k: int = 10) -> list[Neighbours]:
+    def attach_documents(self, documents: DocumentLookup | None) -> None:
+        """Give the store a lookup of the text documents, so that ``search(..., filters=...)`` works.
+
+        ``indexer.vectors.live.open_vectors`` attaches the text index version the store belongs to.
+        """
+        self._documents = documents
+
+    def search(self, query_vectors: np.ndarray, k: int = 10, *, filters: VectorFilters | None = None,
+               _exclude: Sequence[str | None] | None = None) -> list[Neighbours]:
         """The ``k`` nearest stored images of each query, best first.
 
         Args:
             query_vectors: (Q, D), or (D,) for one query; normalised here.
             k: neighbours per query (fewer when the store holds fewer).
+            filters: only images whose text document matches (``{"view": ["frontal"]}``, the text
+                backends' form). FAISS holds no document fields, so this *post-filters*: it searches
+                4k, 16k, ... candidates until k pass or the whole store was searched, looking the
+                candidates' documents up in the attached text index (``attach_documents``).
         Returns:
             one ``Neighbours`` per query row.
         """
         k = check_k(k)
         queries = self._prepare(query_vectors, "query vectors")  # (Q, D) unit rows
+        if filters:
+            from indexer.text.base import normalise_filters
+
+            where = normalise_filters(filters)
+            if self._documents is None:
+                raise InvalidVectorConfig(
+                    f"filters {dict(where)} need the text documents, and this {self._kind} store has none attached: "
+                    "open it with indexer.vectors.live.open_vectors, or call attach_documents()")
+            return post_filter(self._search_unit, queries, k, len(self), where, self._documents, _exclude)
+        return self._search_unit(queries, k)
+
+    def _search_unit(self, queries: np.ndarray, k: int) -> list[Neighbours]:
+        """Unfiltered search of (Q, D) unit rows."""
         with self._lock:
             if not self._labels:
                 return [Neighbours((), ()) for _ in range(len(queries))]
@@ -559,9 +432,12 @@ class VectorStore:
                 )
         return results
 
-    def similar(self, image_id: str, k: int = 10, *, include_self: bool = False) -> Neighbours:
-        """The images nearest to a stored image (its own vector as the query)."""
+    def similar(self, image_id: str, k: int = 10, *, include_self: bool = False,
+                filters: VectorFilters | None = None) -> Neighbours:
+        """The images nearest to a stored image (its own vector as the query), optionally filtered."""
         query = self.get_vectors([image_id])
+        if filters:
+            return self.search(query, k, filters=filters, _exclude=[None if include_self else image_id])[0]
         hits = self.search(query, k + (0 if include_self else 1))[0]
         pairs = [(i, s) for i, s in hits.pairs() if include_self or i != image_id][:k]
         return Neighbours(tuple(i for i, _ in pairs), tuple(s for _, s in pairs))
@@ -592,25 +468,12 @@ class VectorStore:
             if path is None and self._path is None:
                 raise InvalidVectorConfig("save() needs a path: this store was never loaded or saved")
             root = Path(path) if path is not None else self._path
-            root.mkdir(parents=True, exist_ok=True)
-            with open(root / ".lock", "w") as lock_file:
-                fcntl.flock(lock_file, fcntl.LOCK_EX)  # one writer at a time per directory
-                try:
-                    generation = _current_generation(root) + 1
-                    files = {"index": f"index.{generation:06d}.faiss", "ids": f"ids.{generation:06d}.json"}
-                    _write_atomic(root / files["index"], lambda tmp: faiss.write_index(self._index, str(tmp)))
-                    labels = sorted(self._image_ids)
-                    table = {"labels": labels, "image_ids": [self._image_ids[x] for x in labels]}
-                    _write_atomic(root / files["ids"], lambda tmp: tmp.write_text(json.dumps(table), "utf-8"))
-                    meta = self.metadata()
-                    for runtime in ("device", "mmapped"):
-                        meta.pop(runtime)
-                    meta.update(generation=generation, files=files, saved_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
-                    _write_atomic(root / META_FILE, lambda tmp: tmp.write_text(json.dumps(meta, indent=2), "utf-8"))
-                    fsync_dir(root)
-                    _delete_other_generations(root, files)
-                finally:
-                    fcntl.flock(lock_file, fcntl.LOCK_UN)
+            labels = sorted(self._image_ids)
+            table = {"labels": labels, "image_ids": [self._image_ids[x] for x in labels]}
+            meta = self.metadata()
+            for runtime in ("device", "mmapped"):
+                meta.pop(runtime)
+            generation, files = write_generation(root, self._index, table, meta)
             self._path, self._generation = root, generation
             self._source_file = root / files["index"]  # same bytes as the index in use, mapped or not
             return root
@@ -655,7 +518,7 @@ class VectorStore:
         self._next_label = next_label
         if allow_upgrade:
             target = target_index_type(self._config, len(self._labels), self._dimension)
-            if target != self._index_type and _RANK[target] > _RANK[self._index_type]:
+            if target != self._index_type and RANK[target] > RANK[self._index_type]:
                 log.info("vector store: %s -> %s at %d vectors", self._index_type, target, len(self._labels))
                 self._rebuild(target)
         return AddResult(added=len(ids) - len(existing), updated=len(existing))
@@ -740,7 +603,7 @@ class VectorStore:
                 train_seconds=round(time.perf_counter() - t0, 2),
             )
         else:
-            raise InvalidVectorConfig(f"index_type {index_type!r} cannot be built; valid: {', '.join(_RANK)}")
+            raise InvalidVectorConfig(f"index_type {index_type!r} cannot be built; valid: {', '.join(RANK)}")
         params["built_for"] = n
         self._index, self._index_type, self._params = index, index_type, params
         self._mmapped, self._source_file, self._gpu_index = False, None, None
@@ -762,74 +625,12 @@ class VectorStore:
             return self._index
         if self._gpu_index is None:
             try:
-                self._gpu_index = _index_to_gpu(self._index)
+                self._gpu_index = index_to_gpu(self._index)
             except Exception as e:  # an index the GPU cloner refuses: keep serving from the CPU
                 log.warning("vector store: GPU copy of %s failed (%s); searching on CPU", self._index_type, e)
                 self._device = "cpu"
                 return self._index
         return self._gpu_index
-
-
-# --- files -----------------------------------------------------------------------------------------
-
-
-def _read_meta(root: Path) -> dict[str, Any]:
-    meta_file = root / META_FILE
-    if not meta_file.is_file():
-        raise VectorStoreNotFound(f"no vector store at {root} ({META_FILE} missing); build one with `cxrsearch reindex`")
-    try:
-        meta = json.loads(meta_file.read_text("utf-8"))
-    except (OSError, ValueError) as e:
-        raise VectorStoreCorrupt(f"{meta_file} is not readable JSON ({e}); rebuild the store") from e
-    if meta.get("format") != FORMAT or meta.get("format_version") != FORMAT_VERSION:
-        raise VectorStoreCorrupt(
-            f"{meta_file} has format {meta.get('format')!r} version {meta.get('format_version')!r}; "
-            f"this code reads {FORMAT!r} version {FORMAT_VERSION}"
-        )
-    return meta
-
-
-def _read_index(index_file: Path, index_type: str, mmap: bool) -> tuple[Any, bool]:
-    """Read a FAISS index file, memory-mapped when possible. Returns (index, whether mapped)."""
-    if not index_file.is_file():
-        raise FileNotFoundError(str(index_file))
-    flags = getattr(faiss, "IO_FLAG_MMAP_IFC", 0) if mmap else 0  # faiss >= 1.10 maps flat/IVF/HNSW data
-    if flags:
-        try:
-            return faiss.read_index(str(index_file), flags), True
-        except RuntimeError as e:
-            log.warning("vector store: cannot memory-map %s (%s); reading it into memory", index_file.name, e)
-    try:
-        return faiss.read_index(str(index_file)), False
-    except RuntimeError as e:
-        raise VectorStoreCorrupt(f"{index_file} is not a readable FAISS {index_type} index ({e}); rebuild the store") from e
-
-
-def _current_generation(root: Path) -> int:
-    try:
-        return int(_read_meta(root).get("generation", 0))
-    except (VectorStoreNotFound, VectorStoreCorrupt):
-        return 0
-
-
-def _write_atomic(target: Path, write: Callable[[Path], Any]) -> None:
-    """Write ``target`` through a temporary file beside it, fsync, then rename over it."""
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        write(tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
-def _delete_other_generations(root: Path, keep: dict[str, str]) -> None:
-    for pattern in ("index.*.faiss", "ids.*.json"):
-        for old in root.glob(pattern):
-            if old.name not in keep.values():
-                old.unlink(missing_ok=True)
 
 
 def _progress(total: int, desc: str, enabled: bool) -> Any:

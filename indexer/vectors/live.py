@@ -1,9 +1,15 @@
-"""Where each text-index version's FAISS stores live, and how readers open the live ones.
+"""Where each text-index version's vectors live (FAISS files or Elasticsearch kNN), and how readers open them.
 
 Layout (shared by the reindex job, which writes, and the web app and CLI, which read):
 
     <index_dir>/vectors/<space>/<version>/cnn_embedding/    VectorStore of the CNN embeddings
     <index_dir>/vectors/<space>/<version>/context_vector/   VectorStore of the joint context vectors
+    or, built with `reindex --vectors es`, on the Elasticsearch cluster of the text index:
+    <alias>-knn-cnn_embedding-v<version>, <alias>-knn-context_vector-v<version>   (indexer.vectors.es_knn)
+
+Readers call one interface whatever the vector backend: `open_vectors` / `LiveVectors.get` return a
+`VectorReader` (indexer.vectors.base): the FAISS `VectorStore` when the version has FAISS files,
+else the `EsVectorIndex` when the text backend is Elasticsearch and the version has kNN indices.
 
 `space` names the text index the versions belong to: 'embedded' for the embedded backend,
 'es-<alias>' for Elasticsearch (so two aliases can share one index directory). There is no
@@ -15,6 +21,7 @@ A version built without a cascade checkpoint has no vector stores: `open_vectors
 """
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import threading
@@ -22,8 +29,10 @@ from pathlib import Path
 
 from indexer.errors import InvalidVectorConfig, VectorStoreNotFound
 from indexer.text.base import TextBackend, check_version_name
-from indexer.vectors.base import VECTOR_KINDS
+from indexer.vectors.base import VECTOR_KINDS, VectorReader
 from indexer.vectors.faiss_store import VectorStore
+
+log = logging.getLogger(__name__)
 
 VECTORS_DIR = "vectors"
 # short names (the CLI's --kind) -> stored kinds
@@ -58,14 +67,35 @@ def version_dir(index_dir: str | os.PathLike, backend: TextBackend, version: str
     return space_dir(index_dir, backend) / check_version_name(version)
 
 
+def es_vector_index(backend: TextBackend, kind: str, version: str):
+    """The EsVectorIndex of `kind` for `version` of an Elasticsearch text backend (sharing its client)."""
+    from indexer.vectors.es_knn import EsVectorIndex, knn_index_name
+
+    return EsVectorIndex(knn_index_name(backend.settings.index, vector_kind(kind), version), 1, kind=vector_kind(kind),
+                         settings=backend.settings, client=backend.client)
+
+
+def vector_backend_of(index_dir: str | os.PathLike, backend: TextBackend, version: str,
+                      kind: str = "context_vector") -> str | None:
+    """Where `version`'s vectors of `kind` are: 'faiss', 'es', or None (built without a checkpoint)."""
+    if VectorStore.exists(version_dir(index_dir, backend, version) / vector_kind(kind)):
+        return "faiss"
+    if backend.name == "es" and es_vector_index(backend, kind, version).exists():
+        return "es"
+    return None
+
+
 def has_vectors(index_dir: str | os.PathLike, backend: TextBackend, version: str, kind: str = "context_vector") -> bool:
-    """Whether `version` has a saved store of `kind`."""
-    return VectorStore.exists(version_dir(index_dir, backend, version) / vector_kind(kind))
+    """Whether `version` has vectors of `kind` (FAISS files, or an Elasticsearch kNN index)."""
+    return vector_backend_of(index_dir, backend, version, kind) is not None
 
 
 def open_vectors(index_dir: str | os.PathLike, backend: TextBackend, kind: str = "context_vector",
-                 version: str | None = None, *, mmap: bool = True) -> VectorStore:
-    """The vector store of `kind` for a text-index version (the live one when None).
+                 version: str | None = None, *, mmap: bool = True) -> VectorReader:
+    """The vectors of `kind` for a text-index version (the live one when None), FAISS or Elasticsearch.
+
+    A FAISS store comes with the version's text documents attached, so `search(..., filters=...)`
+    works on both backends.
 
     Raises:
         IndexNotFound: there is no live text index (from the backend).
@@ -79,18 +109,31 @@ def open_vectors(index_dir: str | os.PathLike, backend: TextBackend, kind: str =
             raise VectorStoreNotFound(f"no live text index in {index_dir}; build one with `cxrsearch reindex`")
         path = version_dir(index_dir, backend, chosen) / kind
         try:
-            return VectorStore.load(path, mmap=mmap, expect_kind=kind)
+            store = VectorStore.load(path, mmap=mmap, expect_kind=kind)
+            store.attach_documents(lambda ids, v=chosen: backend.get_many(ids, version=v))
+            return store
         except VectorStoreNotFound:
-            if version is None and attempt < 2 and backend.live_version() != chosen:
-                continue  # a reindex switched between our read of the live version and the load
-            raise VectorStoreNotFound(
-                f"index version {chosen!r} has no {kind} vectors ({path} missing): it was built without a "
-                "cascade checkpoint; run `cxrsearch reindex --checkpoint CKPT` to add them") from None
+            pass
+        if backend.name == "es":
+            from indexer.vectors.es_knn import EsVectorIndex
+
+            index = es_vector_index(backend, kind, chosen)
+            try:
+                return EsVectorIndex.open(index.index, settings=backend.settings, client=backend.client,
+                                          expect_kind=kind)
+            except VectorStoreNotFound:
+                pass
+        if version is None and attempt < 2 and backend.live_version() != chosen:
+            continue  # a reindex switched between our read of the live version and the load
+        where = f"{path} missing" + (f", no Elasticsearch index {index.index}" if backend.name == "es" else "")
+        raise VectorStoreNotFound(
+            f"index version {chosen!r} has no {kind} vectors ({where}): it was built without a "
+            "cascade checkpoint; run `cxrsearch reindex --checkpoint CKPT` to add them")
     raise AssertionError("unreachable")
 
 
 def live_vectors(index_dir: str | os.PathLike, kind: str = "context_vector", *, backend: str = "embedded",
-                 es_settings=None, mmap: bool = True) -> VectorStore:
+                 es_settings=None, mmap: bool = True) -> VectorReader:
     """Open the live vector store of `kind` ('context' or 'embedding') for an index directory.
 
     Args:
@@ -100,8 +143,8 @@ def live_vectors(index_dir: str | os.PathLike, kind: str = "context_vector", *, 
     """
     from indexer.text import open_backend
 
-    with open_backend(backend, index_dir=index_dir, es_settings=es_settings) as text:
-        return open_vectors(index_dir, text, kind, mmap=mmap)
+    text = open_backend(backend, index_dir=index_dir, es_settings=es_settings)
+    return open_vectors(index_dir, text, kind, mmap=mmap)  # the reader keeps the backend for filters
 
 
 class LiveVectors:
@@ -115,10 +158,10 @@ class LiveVectors:
         self.index_dir = Path(index_dir)
         self.backend = backend
         self._lock = threading.Lock()
-        self._cache: dict[str, tuple[str, VectorStore]] = {}
+        self._cache: dict[str, tuple[str, VectorReader]] = {}
 
-    def get(self, kind: str = "context_vector") -> tuple[str, VectorStore]:
-        """(live version, its store of `kind`); raises like `open_vectors`."""
+    def get(self, kind: str = "context_vector") -> tuple[str, VectorReader]:
+        """(live version, its vectors of `kind`: FAISS or Elasticsearch); raises like `open_vectors`."""
         kind = vector_kind(kind)
         live = self.backend.live_version()
         with self._lock:
@@ -132,19 +175,32 @@ class LiveVectors:
 
 
 def remove_version(index_dir: str | os.PathLike, backend: TextBackend, version: str) -> None:
-    """Delete a version's stores (readers holding them memory-mapped keep their copy)."""
+    """Delete a version's FAISS stores (readers holding them memory-mapped keep their copy)."""
     shutil.rmtree(version_dir(index_dir, backend, version), ignore_errors=True)
 
 
 def remove_orphans(index_dir: str | os.PathLike, backend: TextBackend) -> list[str]:
-    """Delete the vectors of versions the text index no longer has; returns the versions removed."""
-    home = space_dir(index_dir, backend)
-    if not home.is_dir():
-        return []
+    """Delete the vectors (FAISS and Elasticsearch kNN) of versions the text index no longer has.
+
+    Returns the versions removed.
+    """
     existing = set(backend.versions())
     removed = []
-    for folder in sorted(home.iterdir()):
-        if folder.is_dir() and folder.name not in existing:
-            shutil.rmtree(folder, ignore_errors=True)
-            removed.append(folder.name)
-    return removed
+    home = space_dir(index_dir, backend)
+    if home.is_dir():
+        for folder in sorted(home.iterdir()):
+            if folder.is_dir() and folder.name not in existing:
+                shutil.rmtree(folder, ignore_errors=True)
+                removed.append(folder.name)
+    if backend.name == "es":
+        from indexer.vectors.es_knn import knn_versions
+
+        client = backend.client
+        try:
+            for version, names in sorted(knn_versions(client, backend.settings.index).items()):
+                if version not in existing:
+                    client.indices.delete(index=",".join(names), ignore_unavailable=True)
+                    removed.append(version)
+        except Exception as e:  # noqa: BLE001 - a leftover index costs space, never correctness: say so, go on
+            log.warning("could not delete the kNN indices of dropped versions at %s: %s", backend.settings.safe_url, e)
+    return sorted(set(removed))

@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "search": "search",
     "similar": "similar",
     "serve": "serve",
+    "bench": "bench",
 }
 
 

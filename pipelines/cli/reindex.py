@@ -7,9 +7,10 @@ import sys
 from pathlib import Path
 
 from indexer.errors import IndexerError
-from indexer.vectors.faiss_store import INDEX_TYPES, VectorStoreConfig
-from pipelines.reindex import DEFAULT_BATCH, ReindexConfig, parse_shard, run_reindex
+from indexer.vectors.faiss_config import INDEX_TYPES, VectorStoreConfig
 from pipelines.cli.options import add_backend_options, es_settings, index_dir  # noqa: F401 (shared options)
+from pipelines.errors import PipelineError
+from pipelines.reindex import DEFAULT_BATCH, VECTOR_BACKENDS, ReindexConfig, ReindexError, parse_shard, run_reindex
 from pipelines.settings import data_dir, manifest_path, reports_dir
 
 
@@ -23,10 +24,21 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", help="cascade checkpoint: annotate every new or changed image with it, and "
                                         "store its CNN embeddings and context vectors in FAISS for `cxrsearch similar`")
     p.add_argument("--no-vectors", action="store_true", help="with --checkpoint: write the text index only")
+    p.add_argument("--vectors", choices=VECTOR_BACKENDS, default="faiss", dest="vector_backend",
+                   help="where the vectors go: faiss (files beside the index, default) or es (dense_vector "
+                        "indices on the Elasticsearch cluster of the text index; needs --backend es)")
     p.add_argument("--vector-index", choices=INDEX_TYPES, default="auto",
                    help="FAISS index type of the vector stores (auto: exact below 100,000 images, then IVF)")
     add_backend_options(p)
     p.add_argument("--shard", default="1/1", help="I/N: index only shard I of N (run N workers with the same --build)")
+    p.add_argument("--engine", choices=("local", "dask"), default="local",
+                   help="local: this process (default); dask: run --parts shards as tasks on a Dask cluster")
+    p.add_argument("--parts", type=int, default=None,
+                   help="with --engine dask: number of shards (default: the number of workers)")
+    p.add_argument("--scheduler", help="with --engine dask: address of a running Dask scheduler, e.g. "
+                                       "tcp://10.0.0.5:8786 (default: a local cluster on 127.0.0.1)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="with --engine dask and no --scheduler: local worker processes (default min(parts, CPUs))")
     p.add_argument("--build", help="version name of this build; the same on all N workers of a sharded job")
     p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH, help=f"images per batch ({DEFAULT_BATCH})")
     p.add_argument("--fresh", action="store_true", help="discard an unfinished build instead of resuming it")
@@ -57,15 +69,28 @@ def config_from_args(args: argparse.Namespace) -> ReindexConfig:
         checkpoint=Path(args.checkpoint) if args.checkpoint else None, shard=parse_shard(args.shard),
         batch_size=args.batch_size, build=args.build, fresh=args.fresh, keep_previous=args.keep_previous,
         es=es_settings(args), progress_bar=not args.no_progress, vectors=not args.no_vectors,
-        vector_config=VectorStoreConfig(index_type=args.vector_index))
+        vector_backend=args.vector_backend, vector_config=VectorStoreConfig(index_type=args.vector_index))
 
 
 def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
-    config = config_from_args(args)
     try:
+        config = config_from_args(args)
+        config.check()
+        if args.engine == "dask":
+            if args.shard != "1/1":
+                raise ReindexError("--engine dask runs every shard itself: give --parts N, not --shard")
+            from pipelines.reindex.engine import run_on_dask
+
+            parts = args.parts or args.workers or 2
+            result = run_on_dask(config, parts, scheduler=args.scheduler, workers=args.workers,
+                                 progress=not args.no_progress)
+            print(json.dumps(result.to_dict(), indent=2) if args.json else result.format())
+            return 1 if result.switched is None or any(sum(p["failed"].values()) for p in result.parts) else 0
+        if args.parts or args.scheduler or args.workers:
+            raise ReindexError("--parts, --scheduler and --workers need --engine dask")
         summary = run_reindex(config)
-    except IndexerError as e:
+    except (IndexerError, PipelineError) as e:
         print(f"cxrsearch reindex: error: {e}", file=sys.stderr)
         return 1
     print(json.dumps(summary.to_dict(), indent=2) if args.json else summary.format())

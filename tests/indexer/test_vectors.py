@@ -23,16 +23,17 @@ from indexer.errors import (
     VectorStoreNotFound,
 )
 from indexer.text.elasticsearch import ESSettings
-from indexer.vectors import faiss_store
+from indexer.vectors import faiss_files
 from indexer.vectors.es_knn import EsVectorIndex, score_to_inner_product
-from indexer.vectors.faiss_store import (
-    VectorStore,
+from indexer.vectors.faiss_config import (
     VectorStoreConfig,
     choose_device,
     gpu_support,
     min_train_vectors,
     target_index_type,
 )
+from indexer.vectors.base import VectorReader
+from indexer.vectors.faiss_store import VectorStore
 from indexer.vectors.synthetic import exact_search, recall_at_k, synthetic_vectors
 
 N, DIM, K = 3000, 64, 10
@@ -181,7 +182,7 @@ def test_failed_save_leaves_the_previous_store_live(data, tmp_path, monkeypatch)
         Path(path).write_bytes(b"partial")
         raise OSError("disk full")
 
-    monkeypatch.setattr(faiss_store.faiss, "write_index", broken_write)
+    monkeypatch.setattr(faiss_files.faiss, "write_index", broken_write)
     with pytest.raises(OSError, match="disk full"):
         store.save()
     monkeypatch.undo()
@@ -431,3 +432,97 @@ def test_es_unreachable_names_the_url():
 def test_es_score_conversion():
     assert score_to_inner_product(1.0) == 1.0 and score_to_inner_product(0.5) == 0.0
     assert score_to_inner_product(0.0) == -1.0
+
+
+# --- one reader interface, every backend (FAISS and the real Elasticsearch) ---------------------------
+
+N_READER = 400
+
+
+def _reader_docs(ids: list[str]) -> dict[str, dict]:
+    """Text documents with filter fields: every third image lateral, laterality alternating."""
+    return {image_id: {"image_id": image_id, "view": "lateral" if n % 3 == 0 else "frontal",
+                       "laterality": ["left" if n % 2 else "right"], "synthetic": True}
+            for n, image_id in enumerate(ids)}
+
+
+@pytest.fixture(params=["faiss", pytest.param("es", marks=pytest.mark.es)])
+def reader(request, data):
+    """The same N_READER vectors and documents behind each backend's reader."""
+    ids, x, _ = data
+    ids, x = ids[:N_READER], x[:N_READER]
+    docs = _reader_docs(ids)
+    if request.param == "faiss":
+        store = VectorStore.build(ids, x, model_version="it1-test")
+        store.attach_documents(lambda wanted: {i: docs[i] for i in wanted if i in docs})
+        yield store
+        return
+    es_url = request.getfixturevalue("es_url")
+    index = EsVectorIndex(f"test-reader-{uuid.uuid4().hex[:8]}", DIM, model_version="it1-test",
+                          settings=ESSettings(url=es_url))
+    index.create(building=True)
+    try:
+        index.add(ids, x, documents=docs)
+        index.finish_build()
+        yield EsVectorIndex.open(index.index, settings=index.settings)
+    finally:
+        index.delete_index()
+
+
+def test_reader_interface_and_metadata(reader, data):
+    ids = data[0][:N_READER]
+    assert isinstance(reader, VectorReader)
+    assert (reader.dimension, reader.kind, reader.model_version, len(reader)) == (DIM, "context_vector", "it1-test",
+                                                                                  N_READER)
+    assert ids[5] in reader and "never-stored" not in reader
+    assert sorted(reader.image_ids()) == sorted(ids)
+    np.testing.assert_allclose(reader.get_vectors(ids[:3]), data[1][:3], atol=1e-6)
+    with pytest.raises(UnknownImageId, match="never-stored"):
+        reader.similar("never-stored", 3)
+
+
+def test_reader_recall_against_exact_search(reader, data):
+    ids, x, queries = data
+    _, rows = exact_search(x[:N_READER], queries[:20], K)
+    truth = [[ids[j] for j in row] for row in rows]
+    hits = reader.search(queries[:20], K)
+    assert all(len(h) == K for h in hits)
+    assert recall_at_k([h.image_ids for h in hits], truth, K) >= 0.95
+    best = hits[0]
+    assert best.scores == tuple(sorted(best.scores, reverse=True))  # best first, cosine scale
+    assert -1.0 <= best.scores[-1] <= best.scores[0] <= 1.0
+
+
+def test_reader_similar_leaves_the_query_image_out(reader, data):
+    ids = data[0]
+    hits = reader.similar(ids[7], 5)
+    assert len(hits) == 5 and ids[7] not in hits.image_ids
+    with_self = reader.similar(ids[7], 5, include_self=True)
+    assert with_self.image_ids[0] == ids[7] and abs(with_self.scores[0] - 1.0) < 1e-4
+
+
+def test_reader_filters_return_k_matching_hits_like_exact_filtered_search(reader, data):
+    ids, x, queries = data
+    docs = _reader_docs(ids[:N_READER])
+    filters = {"view": "frontal", "laterality": ["left"]}
+    keep = [n for n, i in enumerate(ids[:N_READER])
+            if docs[i]["view"] == "frontal" and docs[i]["laterality"] == ["left"]]
+    _, rows = exact_search(x[keep], queries[:10], K)
+    truth = [[ids[keep[j]] for j in row] for row in rows]
+    hits = reader.search(queries[:10], K, filters=filters)
+    for h in hits:
+        assert len(h) == K
+        assert all(docs[i]["view"] == "frontal" and docs[i]["laterality"] == ["left"] for i in h.image_ids)
+    assert recall_at_k([h.image_ids for h in hits], truth, K) >= 0.9
+    similar = reader.similar(ids[keep[0]], 4, filters=filters)
+    assert len(similar) == 4 and ids[keep[0]] not in similar.image_ids
+    assert all(docs[i]["view"] == "frontal" for i in similar.image_ids)
+
+
+def test_faiss_filters_need_the_documents(data):
+    ids, x, _ = data
+    store = VectorStore.build(ids[:50], x[:50])
+    with pytest.raises(InvalidVectorConfig, match="need the text documents.*open_vectors"):
+        store.search(x[0], 3, filters={"view": "frontal"})
+    with pytest.raises(Exception, match="unknown filter field 'colour'"):
+        store.search(x[0], 3, filters={"colour": "red"})

@@ -20,9 +20,9 @@ from PIL import Image
 from indexer.documents import GeneratedAnnotation
 from indexer.text.embedded import EmbeddedTextBackend
 from pipelines.manifest import ManifestEntry, write_manifest
-from pipelines.reindex import (
-    AnnotatedImage, ReindexCancelled, ReindexConfig, ReindexError, in_shard, list_images, parse_shard, run_reindex,
-)
+from pipelines.annotator import AnnotatedImage
+from pipelines.reindex import ReindexCancelled, ReindexConfig, ReindexError, parse_shard, run_reindex
+from pipelines.reindex.stages import in_shard, list_images
 from tests.pipelines.xml_fixtures import report_xml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -369,9 +369,9 @@ def test_list_images_reads_only_image_files_of_the_shard(corpus):
 
 def test_copied_limits_agree_with_the_model_loader():
     from models import preprocess
-    from pipelines import reindex
+    from pipelines.reindex import stages
 
-    assert (reindex.MIN_SIDE, reindex.MAX_PIXELS) == (preprocess.MIN_SIDE, preprocess.MAX_PIXELS)
+    assert (stages.MIN_SIDE, stages.MAX_PIXELS) == (preprocess.MIN_SIDE, preprocess.MAX_PIXELS)
 
 
 def test_synthetic_flag_follows_the_folder_marker(corpus, tmp_path):

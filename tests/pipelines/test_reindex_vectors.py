@@ -16,7 +16,7 @@ import pytest
 from indexer.errors import IndexNotFound, VectorStoreNotFound
 from indexer.text.embedded import EmbeddedTextBackend
 from indexer.vectors import VECTOR_KINDS, LiveVectors, live_vectors
-from pipelines.annotator import AnnotatedImage, load_annotator
+from pipelines.annotator import load_annotator
 from pipelines.reindex import ReindexError, run_reindex
 from tests.pipelines.test_reindex import ROOT, SmallCorpus, all_docs, write_png
 
@@ -275,13 +275,13 @@ def test_killed_job_resumes_with_exact_vectors(corpus, tmp_path, checkpoint, cas
 
 
 def test_a_batch_whose_vectors_were_not_saved_is_redone(corpus, tmp_path, cascade, reference):
-    from pipelines.reindex_vectors import FaissVectorWriter
+    from pipelines.reindex.vectors import FaissVectorWriter
 
     class DiesOnThirdBatch(FaissVectorWriter):
-        def write(self, version, part, seq, fresh, carried):
+        def write(self, version, part, seq, fresh, carried, documents=None):
             if seq == 3:  # batch 3's text is written, its vectors and journal line are not
                 raise OSError("disk full")
-            return super().write(version, part, seq, fresh, carried)
+            return super().write(version, part, seq, fresh, carried, documents)
 
     index = tmp_path / "index"
     backend = EmbeddedTextBackend(index / "text")
@@ -373,8 +373,93 @@ def test_vectors_follow_the_elasticsearch_alias(corpus, tmp_path, cascade, es_ur
         backend.close()
 
 
-def test_annotated_image_is_importable_from_the_job_module():
-    from pipelines import reindex
+def test_the_job_api_imports_neither_faiss_nor_torch():
+    """`from pipelines.reindex import ReindexJob, ReindexConfig` (the web app's narrow API) stays light:
+    a text-only job loads FAISS and torch only when it writes vectors or annotates."""
+    code = ("import sys; from pipelines.reindex import ReindexJob, ReindexConfig, ReindexProgress, ReindexCancelled; "
+            "print(sorted(m for m in ('faiss', 'torch') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
 
-    assert reindex.AnnotatedImage is AnnotatedImage and reindex.load_annotator is load_annotator
-    assert reindex.FaissVectorWriter.__module__ == "pipelines.reindex_vectors"
+
+# --- vectors in Elasticsearch (--vectors es) ------------------------------------------------------------
+
+
+@pytest.fixture
+def es_settings(es_url):
+    """Settings with a unique alias on the real server; every index under it deleted afterwards."""
+    from indexer.text.elasticsearch import ElasticsearchTextBackend, ESSettings
+
+    settings = ESSettings(url=es_url, index=f"cxrsearch-test-{uuid.uuid4().hex[:10]}")
+    yield settings
+    backend = ElasticsearchTextBackend(settings)
+    names = list(backend.client.indices.get(index=f"{settings.index}*", allow_no_indices=True))
+    if names:
+        backend.client.indices.delete(index=",".join(names))
+    backend.close()
+
+
+def es_vectors_by_id(backend, kind: str) -> dict[str, np.ndarray]:
+    from indexer.vectors.live import open_vectors
+
+    store = open_vectors("unused", backend, kind)
+    ids = store.image_ids()
+    return dict(zip(ids, store.get_vectors(ids)))
+
+
+@pytest.mark.es
+def test_vectors_in_elasticsearch_are_written_switched_and_carried_over(corpus, tmp_path, cascade, reference,
+                                                                        es_settings):
+    from indexer.text.elasticsearch import ElasticsearchTextBackend
+    from indexer.vectors.es_knn import EsVectorIndex, knn_versions
+    from indexer.vectors.live import has_vectors, open_vectors
+
+    backend = ElasticsearchTextBackend(es_settings)
+    index = tmp_path / "index"
+    config = corpus.config(index, backend="es", es=es_settings, vector_backend="es")
+
+    def explode(progress):  # a worker dies after two batches: nothing goes live
+        if progress.done >= 8:
+            raise RuntimeError("worker died")
+
+    with pytest.raises(RuntimeError):
+        run_reindex(config, annotator=Counting(cascade), progress=explode)
+    assert backend.live_version() is None
+    first = run_reindex(config, annotator=Counting(cascade))  # resumes the build
+    assert first.resumed == 8 and first.switched and first.vector_backend == "es"
+    assert first.vectors == {"cnn_embedding": 24, "context_vector": 24}
+    assert not (index / "vectors").exists()  # nothing in FAISS files
+    live = LiveVectors(index, backend)
+    version, store = live.get("context")
+    assert version == first.version and isinstance(store, EsVectorIndex) and len(store) == 24
+    assert has_vectors(index, backend, version, "embedding")
+    for kind in VECTOR_KINDS:  # the same vectors as the FAISS reference run, within float32 rounding
+        got = es_vectors_by_id(backend, kind)
+        assert sorted(got) == sorted(reference[kind]) == sorted(all_es_ids(backend))
+        for image_id, vector in reference[kind].items():
+            np.testing.assert_allclose(got[image_id], vector, atol=1e-5)
+    hits = store.similar("CXR1_IM-0001-1001", 5, filters={"view": "lateral"})
+    docs = backend.get_many(list(hits.image_ids))
+    assert len(hits) == 5 and all(docs[i]["view"] == "lateral" for i in hits.image_ids)
+
+    (corpus.images / "CXR4_IM-0004-2001.png").unlink()
+    model = Counting(cascade)
+    second = run_reindex(config, annotator=model)
+    assert model.seen == [] and second.switched and second.unchanged == 23  # carried over from the live kNN index
+    version, store = live.get("embedding")
+    assert version == second.version and len(store) == 23 and "CXR4_IM-0004-2001" not in store
+    assert sorted(knn_versions(backend.client, es_settings.index)) == [second.version]  # the old ones went
+    assert isinstance(open_vectors(index, backend, "context"), EsVectorIndex)
+    backend.close()
+
+
+def all_es_ids(backend) -> list[str]:
+    return sorted(h.image_id for h in backend.search("", k=1000, facets=()).hits)
+
+
+def test_es_vectors_need_the_es_text_backend(corpus, tmp_path):
+    with pytest.raises(ReindexError, match="--vectors es needs the Elasticsearch text backend"):
+        run_reindex(corpus.config(tmp_path / "index", vector_backend="es"))
+    with pytest.raises(ReindexError, match="vector backend 'milvus' is unknown; valid: faiss, es"):
+        run_reindex(corpus.config(tmp_path / "index", vector_backend="milvus"))

@@ -118,6 +118,34 @@ def inspect_image(item: Item, max_file_bytes: int) -> str | None:
 
 # --- the journal ----------------------------------------------------------------------------------------
 
+BUILDS_DIR = "builds"
+
+
+def build_dir(index_dir: str | os.PathLike, version: str) -> Path:
+    """<index_dir>/builds/<version>: the journals and vector segments of one unfinished build."""
+    return Path(index_dir) / BUILDS_DIR / version
+
+
+def journal_path(index_dir: str | os.PathLike, version: str, part: tuple[int, int]) -> Path:
+    """<index_dir>/builds/<version>/journal-IofN.jsonl: the one place a part's journal path is made."""
+    i, n = part
+    return build_dir(index_dir, version) / f"journal-{i}of{n}.jsonl"
+
+
+def journals_of_part(index_dir: str | os.PathLike, part: tuple[int, int]) -> list[Path]:
+    """The journals of `part` in every build under index_dir, oldest version first."""
+    builds = Path(index_dir) / BUILDS_DIR
+    if not builds.is_dir():
+        return []
+    name = journal_path(index_dir, "x", part).name
+    return sorted(p for p in builds.glob(f"*/{name}"))
+
+
+def part_of(name: str) -> tuple[int, int]:
+    """'I/N' (as recorded by the text backend) -> (I, N)."""
+    i, n = (int(x) for x in name.split("/"))
+    return i, n
+
 
 class Journal:
     """Append-only record of one part of one build: a header line, then one line per written batch."""

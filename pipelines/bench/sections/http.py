@@ -1,0 +1,220 @@
+"""Bench sections: search over HTTP with wrk (the API vs Elasticsearch's bare _search and kNN), sustained load."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from urllib.parse import quote
+
+import numpy as np
+
+from pipelines.bench.report import COUNT, SIZE, SPEED, Figure, SectionResult
+from pipelines.bench.section import BenchContext, Section, register
+from pipelines.bench.wrk import WrkResult, ensure_wrk, free_port, rss_mib, run_wrk
+
+QUERIES = ("calcified granuloma", "cardiomegaly", "pleural effusion right", "opacity lung base", "normal chest",
+           "pulmonary disease upper lobe", "nodule left", "degenerative spine")
+SERVE = "import sys; from pipelines.cli import main; sys.exit(main(sys.argv[1:]))"
+P99_LIMIT_MS = 200.0
+
+
+def start_app(ctx: BenchContext, build: dict) -> tuple[str, subprocess.Popen]:
+    """`cxrsearch serve` on a free loopback port over one of the indexing section's builds; returns (URL, process)."""
+    import requests
+
+    port = free_port()
+    cmd = [sys.executable, "-c", SERVE, "serve", "--host", "127.0.0.1", "--port", str(port), "--backend",
+           build["backend"], "--index-dir", str(build["index_dir"])]
+    if build["backend"] == "es":
+        cmd += ["--es-url", build["es"].url, "--es-index", build["es"].index]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ctx.on_cleanup(lambda: (proc.terminate(), proc.wait(timeout=30)))
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(url + "/api/health", timeout=2).json().get("status") == "ok":
+                return url, proc
+        except (requests.RequestException, ValueError):
+            pass
+        if proc.poll() is not None:
+            break
+        time.sleep(0.3)
+    raise RuntimeError(f"cxrsearch serve over {build['index_dir']} did not become healthy at {url}")
+
+
+def bm25_body(query: str) -> str:
+    """The BM25 query the Elasticsearch text backend sends, bare: no facets, no explanation."""
+    from indexer.documents import TEXT_FIELDS
+
+    should = [{"match": {name: {"query": query, "boost": weight}}} for name, (_, weight) in TEXT_FIELDS.items()]
+    return json.dumps({"query": {"bool": {"should": should, "minimum_should_match": 1}}, "size": 10})
+
+
+def check_answers(base_url: str, request: tuple, label: str) -> None:
+    """One request of a target before loading it: anything but 200 stops the section, naming the target."""
+    import requests
+
+    method, path, headers, body = request
+    r = requests.request(method, base_url + path, headers=headers, data=body, timeout=30)
+    if r.status_code != 200:
+        raise RuntimeError(f"{label}: {method} {path} answered {r.status_code} ({r.text[:200]}); "
+                           "a load test of errors would measure nothing")
+
+
+@register
+class Http(Section):
+    name = "http"
+    title = "Search over HTTP (wrk): the API vs Elasticsearch's bare _search and kNN"
+
+    def available(self, ctx: BenchContext) -> str | None:
+        if not ctx.shared.get("builds"):
+            return "needs the indexing section's builds (it was skipped or failed)"
+        ensure_wrk()  # installs it (root) or raises naming it: a missing wrk fails the run, never skips silently
+        return None
+
+    def run(self, ctx: BenchContext) -> SectionResult:
+        from pipelines.bench.sections.similar import open_build
+
+        result = SectionResult(self.name, self.title)
+        builds = ctx.shared["builds"]
+        rng = np.random.default_rng(ctx.seed)
+        targets: dict[str, tuple[str, list]] = {}  # name -> (base URL, requests)
+        servers = ctx.shared.setdefault("servers", {})
+        search_paths = [("GET", f"/api/search?q={quote(q)}&k=10", None, None) for q in QUERIES]
+        vectors_build = builds.get("es_es") or builds.get("embedded_faiss") or builds.get("es_faiss")
+        backend, live = open_build(vectors_build)
+        version, store = live.get("context")
+        ids = sorted(store.image_ids())
+        picked = [ids[i] for i in rng.choice(len(ids), size=min(20, len(ids)), replace=False)]
+        similar_paths = [("GET", f"/api/images/{i}/similar?k=10", None, None) for i in picked]
+        if "embedded_faiss" in builds:
+            url, proc = start_app(ctx, builds["embedded_faiss"])
+            servers["embedded"] = (url, proc)
+            targets["api_search_embedded"] = (url, search_paths)
+            targets["api_similar_faiss"] = (url, similar_paths)
+        if "es_es" in builds:
+            build = builds["es_es"]
+            url, proc = start_app(ctx, build)
+            servers["es"] = (url, proc)
+            targets["api_search_es"] = (url, search_paths)
+            targets["api_similar_es"] = (url, similar_paths)
+            es_url = build["es"].url.rstrip("/")
+            alias = build["es"].index
+            json_headers = {"Content-Type": "application/json"}
+            targets["es_search"] = (es_url, [("POST", f"/{alias}/_search", json_headers, bm25_body(q))
+                                             for q in QUERIES])
+            from indexer.vectors.es_knn import FIELD, knn_index_name
+
+            knn_index = knn_index_name(alias, "context_vector", build["version"])
+            bodies = [json.dumps({"knn": {"field": FIELD, "query_vector": [round(float(v), 6) for v in vec], "k": 11,
+                                          "num_candidates": 110}, "size": 11, "_source": False})
+                      for vec in store.get_vectors(picked)]
+            targets["es_knn"] = (es_url, [("POST", f"/{knn_index}/_search", json_headers, b) for b in bodies])
+        backend.close()
+        search_peer = "es_search" if "es_search" in targets else "api_search_embedded"
+        similar_peer = "es_knn" if "es_knn" in targets else "api_similar_faiss"
+        labels = {"api_search_embedded": "API /api/search, embedded (SQLite FTS5)",
+                  "api_search_es": "API /api/search, Elasticsearch", "es_search": "Elasticsearch bare _search (BM25)",
+                  "api_similar_faiss": "API /api/images/ID/similar, FAISS",
+                  "api_similar_es": "API /api/images/ID/similar, ES kNN",
+                  "es_knn": "Elasticsearch bare kNN _search"}
+        measured: dict[str, list[WrkResult]] = {}
+        rows = []
+        order = [t for t in ("es_search", "api_search_embedded", "api_search_es", "es_knn", "api_similar_faiss",
+                             "api_similar_es") if t in targets]
+        for name in order:
+            url, requests = targets[name]
+            check_answers(url, requests[0], labels[name])
+            peer = search_peer if "search" in name else similar_peer
+            for c in ctx.http_connections:
+                r = run_wrk(url, requests, c, ctx.http_seconds, ctx.work)
+                measured.setdefault(name, []).append(r)
+                base = f"http.{name}.c{c}"
+                is_peer = name == peer
+                metrics = (("rps", r.rps, "requests/s", True), ("p50_ms", r.p50_ms, "ms", False),
+                           ("p95_ms", r.p95_ms, "ms", False), ("p99_ms", r.p99_ms, "ms", False))
+                for metric, value, unit, better in metrics:
+                    result.add(Figure(f"{base}.{metric}", f"{labels[name]}, {c} conn: {metric.replace('_ms', '')}",
+                                      value, unit, SPEED, peer=None if is_peer else f"http.{peer}.c{c}.{metric}",
+                                      baseline=is_peer, higher_is_better=better))
+                result.add(Figure(f"{base}.errors", f"{labels[name]}, {c} conn: errors", r.errors, "requests", COUNT))
+                rows.append([labels[name], c, round(r.rps, 1), round(r.p50_ms, 2), round(r.p95_ms, 2),
+                             round(r.p99_ms, 2), r.errors])
+        ctx.shared["http"] = measured
+        result.table("wrk runs", ["target", "connections", "requests/s", "p50 ms", "p95 ms", "p99 ms", "errors"], rows)
+        result.notes.append(
+            f"wrk on loopback, {ctx.http_seconds:g} s per run, threads = min(connections, cores); search rotates "
+            f"{len(QUERIES)} queries, similar {len(picked)} image ids (k = 10). The API runs `cxrsearch serve` "
+            "(Flask's "
+            "threaded server) in its own process; the bare Elasticsearch peers are the same documents and vectors, "
+            "queried without the API's facets, documents and explanations. Ratios: vs the bare Elasticsearch query "
+            "at the same connection count.")
+        result.plots.append(self._plot(ctx, measured, labels))
+        return result
+
+    def _plot(self, ctx, measured, labels) -> str:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+        for name, runs in measured.items():
+            conns = [r.connections for r in runs]
+            left.plot(conns, [r.rps for r in runs], marker="o", label=labels[name])
+            right.plot(conns, [r.p99_ms for r in runs], marker="o", label=labels[name])
+        for ax, ylabel in ((left, "requests/s"), (right, "p99 latency (ms)")):
+            ax.set_xscale("log", base=2)
+            ax.set_xlabel("connections")
+            ax.set_ylabel(ylabel)
+            ax.grid(True, alpha=0.3)
+        right.set_yscale("log")
+        left.legend(fontsize=7)
+        fig.suptitle("search over HTTP, wrk on loopback (SYNTHETIC corpus; this machine)")
+        fig.tight_layout()
+        fig.savefig(ctx.out / "http.png", dpi=100)
+        plt.close(fig)
+        return "http.png"
+
+
+@register
+class Sustained(Section):
+    name = "sustained"
+    title = f"Sustained load on the embedded backend (highest connection count with p99 < {P99_LIMIT_MS:g} ms)"
+
+    def available(self, ctx: BenchContext) -> str | None:
+        if ctx.sustained_seconds <= 0:
+            return "not asked for (--sustained-seconds 0)"
+        if "embedded" not in ctx.shared.get("servers", {}) or "api_search_embedded" not in ctx.shared.get("http", {}):
+            return "needs the http section's embedded API server (it was skipped or failed)"
+        return None
+
+    def run(self, ctx: BenchContext) -> SectionResult:
+        result = SectionResult(self.name, self.title)
+        url, proc = ctx.shared["servers"]["embedded"]
+        runs = ctx.shared["http"]["api_search_embedded"]
+        held = [r for r in runs if r.p99_ms < P99_LIMIT_MS and r.errors == 0]
+        chosen = max(held, key=lambda r: r.rps) if held else min(runs, key=lambda r: r.connections)
+        rss_before = rss_mib(proc.pid)
+        paths = [("GET", f"/api/search?q={quote(q)}&k=10", None, None) for q in QUERIES]
+        r = run_wrk(url, paths, chosen.connections, ctx.sustained_seconds, ctx.work)
+        rss_after = rss_mib(proc.pid)
+        c = chosen.connections
+        result.add(Figure("sustained.rps", f"{ctx.sustained_seconds:g} s at {c} connections: requests/s", r.rps,
+                          "requests/s", SPEED, peer=f"http.api_search_embedded.c{c}.rps", higher_is_better=True))
+        result.add(Figure("sustained.p99_ms", f"{ctx.sustained_seconds:g} s at {c} connections: p99", r.p99_ms, "ms",
+                          SPEED, peer=f"http.api_search_embedded.c{c}.p99_ms"))
+        result.add(Figure("sustained.errors", "errors (must be 0)", r.errors, "requests", COUNT))
+        result.add(Figure("sustained.requests", "requests served", r.requests, "requests", COUNT))
+        if rss_before is not None and rss_after is not None:
+            result.add(Figure("sustained.rss_growth_mib", f"server memory growth (RSS of all its processes "
+                              f"{rss_before:.0f} -> "
+                              f"{rss_after:.0f} MiB)", rss_after - rss_before, "MiB", SIZE))
+        result.notes.append(
+            f"wrk holds {c} connections (closed loop: the highest count whose p99 stayed under {P99_LIMIT_MS:g} ms "
+            "in the http section; wrk cannot hold a fixed rate) for the whole run, against the same server.")
+        if r.p99_ms >= P99_LIMIT_MS or r.errors:
+            result.notes.append(f"**not held**: p99 {r.p99_ms:.1f} ms, {r.errors} errors")
+        return result

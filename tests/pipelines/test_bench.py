@@ -1,0 +1,117 @@
+"""`cxrsearch bench --quick` on a tiny corpus: the report's shape, and every speed figure has its peer or machine."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from pipelines.bench import check_peers, section_names
+from pipelines.bench.report import SPEED, Figure, Report, SectionResult
+from pipelines.cli import main
+from tests.pipelines.test_reindex import SmallCorpus
+from tests.pipelines.test_reindex_vectors import make_checkpoint
+
+EXPECTED = ["indexing", "similar", "scale", "http", "sustained", "cascade", "search_quality"]
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """A 24-image corpus and an untrained tiny cascade, with the results.json a training run leaves."""
+    root = tmp_path_factory.mktemp("bench")
+    corpus = SmallCorpus(root / "corpus")
+    checkpoint = make_checkpoint(root / "model" / "cascade.pt")
+    (checkpoint.parent / "results.json").write_text(json.dumps({
+        "preset": "tiny", "device": "cpu", "machine": {"cpus": 2, "torch_threads": 1},
+        "timings_s": {"total": 340.5},
+        "iterations": {"0": {"labels": 17, "cnn_accuracy": {s: {"accuracy": a} for s, a in
+                                                             (("train", 75.2), ("val", 46.9), ("test", 46.5))},
+                             "bleu": {"labelled": {"gru": {"test": {"bleu": [46.9, 12.0, 1.0, 0.0]}}}}}},
+        "iteration1_vs_0": {"labelled/gru/test": {"delta": [2.5, -2.8, 0.0, 1.5], "mean_delta": 0.3}}}))
+    return corpus, checkpoint
+
+
+def run_quick(tiny, out: Path, *extra: str, sections: list[str] = EXPECTED) -> dict:
+    corpus, checkpoint = tiny
+    argv = ["bench", "--quick", "--images", str(corpus.images), "--manifest", str(corpus.manifest), "--reports",
+            str(corpus.reports), "--checkpoint", str(checkpoint), "--out", str(out), "--scale-sizes", "1500",
+            "--http-seconds", "1", "--http-connections", "1,2", "--sustained-seconds", "1", "--no-progress",
+            "--threads", "1", "--data-dir", str(out.parent / "no-data"), *extra]
+    assert main(argv) == 0
+    [folder] = list(out.iterdir())
+    assert folder.name.startswith("bench-")
+    report = json.loads((folder / "report.json").read_text())
+    markdown = (folder / "report.md").read_text()
+    assert "SYNTHETIC" in markdown and report["synthetic"] is True and report["quick"] is True
+    assert [s["name"] for s in report["sections"]] == sections
+    assert EXPECTED == section_names()
+    for s in report["sections"]:
+        for plot in s["plots"]:
+            assert (folder / plot).stat().st_size > 1000 and f"]({plot})" in markdown
+    assert check_peers(report) == []  # every speed figure: a ratio to a peer of this run, or a baseline
+    assert report["machine"]["cores"] and report["load_after"] and report["threads"] == 1
+    return report
+
+
+def figures(report: dict) -> dict[str, dict]:
+    return {f["id"]: f for s in report["sections"] for f in s["figures"]}
+
+
+@pytest.mark.slow
+def test_quick_bench_embedded(tiny, tmp_path):
+    if shutil.which("wrk") is None and os.geteuid() != 0:
+        pytest.skip("wrk is not installed and this is not root (the bench installs it with apt-get as root)")
+    report = run_quick(tiny, tmp_path)
+    status = {s["name"]: s["status"] for s in report["sections"]}
+    assert status == {"indexing": "ok", "similar": "ok", "scale": "ok", "http": "ok", "sustained": "ok",
+                      "cascade": "ok", "search_quality": "skipped"}  # no live index in this test's data dir
+    f = figures(report)
+    rate = f["indexing.embedded_faiss.images_per_s"]
+    assert rate["baseline"] and rate["value"] > 0
+    assert f["indexing.embedded_faiss.rerun_images_per_s"]["peer"] == "indexing.embedded_faiss.images_per_s"
+    assert f["similar.embedded_faiss.recall10"]["value"] == 1.0  # flat FAISS is exact
+    assert f["scale.real.1500.flat.recall10"]["value"] == 1.0 and f["scale.random.1500.hnsw.recall10"]["value"] > 0.5
+    assert f["scale.real.1500.hnsw.p50_ms"]["peer"] == "scale.real.1500.flat.p50_ms"
+    assert f["http.api_search_embedded.c2.rps"]["value"] > 0 and f["sustained.errors"]["value"] == 0
+    assert all(v["value"] == 0 for k, v in f.items() if k.startswith("http.") and k.endswith(".errors"))
+    assert f["cascade.it0.test_accuracy"]["value"] == 46.5
+
+
+@pytest.mark.es
+@pytest.mark.slow
+def test_quick_bench_both_backends_has_elasticsearch_peers(tiny, tmp_path, es_url):
+    if shutil.which("wrk") is None and os.geteuid() != 0:
+        pytest.skip("wrk is not installed and this is not root (the bench installs it with apt-get as root)")
+    report = run_quick(tiny, tmp_path, "--backend", "both", "--es-url", es_url, "--sections",
+                       "indexing,similar,scale,http", sections=["indexing", "similar", "scale", "http"])
+    assert {s["status"] for s in report["sections"]} == {"ok"}
+    f = figures(report)
+    assert f["http.api_search_es.c1.rps"]["peer"] == "http.es_search.c1.rps" and f["http.es_search.c1.rps"]["baseline"]
+    assert f["http.api_similar_es.c2.p99_ms"]["peer"] == "http.es_knn.c2.p99_ms"
+    assert all(v["value"] == 0 for k, v in f.items() if k.startswith("http.") and k.endswith(".errors"))
+    assert f["similar.es_es.recall10"]["value"] >= 0.9  # ES kNN against exact search over the same vectors
+    assert f["scale.random.1500.es_knn.p50_ms"]["peer"] == "scale.random.1500.flat.p50_ms"
+    assert f["indexing.es_es.images_per_s"]["peer"] == "indexing.embedded_faiss.images_per_s"
+
+
+def test_check_peers_catches_a_speed_figure_without_peer_or_machine():
+    report = Report(commit="abc", quick=True, backends=["embedded"])
+    section = SectionResult("s", "S")
+    section.add(Figure("s.base", "base", 10.0, "ms", SPEED, baseline=True))
+    section.add(Figure("s.vs", "vs", 5.0, "ms", SPEED, peer="s.base"))
+    section.add(Figure("s.lonely", "lonely", 3.0, "ms", SPEED))
+    section.add(Figure("s.ghost", "ghost", 3.0, "ms", SPEED, peer="s.nowhere"))
+    report.add_section(section)
+    assert report.figures()["s.vs"].ratio == 0.5
+    problems = check_peers(report.to_dict())
+    assert problems == ["s.lonely: a speed figure with neither a peer nor the machine",
+                        "s.ghost: peer s.nowhere is not in this run"]
+
+
+def test_unknown_section_is_refused(tiny, tmp_path, capsys):
+    corpus, checkpoint = tiny
+    assert main(["bench", "--quick", "--sections", "indexing,warp", "--images", str(corpus.images), "--out",
+                 str(tmp_path), "--checkpoint", str(checkpoint)]) == 2
+    assert "unknown bench sections ['warp']" in capsys.readouterr().err
