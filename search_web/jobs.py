@@ -23,6 +23,7 @@ from search_web.errors import BadRequest, Conflict, NotFound
 
 JOB_ID = re.compile(r"^[0-9]{8}t[0-9]{6}-[0-9a-f]{6}$")
 STATES = ("queued", "running", "succeeded", "failed", "cancelled", "interrupted")
+FINISHING_WAIT_S = 2.0  # how long a new job waits for a finished job to let go of the run lock
 _cancel_events: dict[str, threading.Event] = {}
 
 
@@ -120,6 +121,12 @@ def start_job(config: dict, options: dict, checkpoint: Path | None, runner=None)
     """
     store = JobStore(Path(config["INDEX_DIR"]))
     fd = store.try_lock()
+    deadline = time.monotonic() + FINISHING_WAIT_S
+    while fd is None and time.monotonic() < deadline and not any(
+            j.get("state") in ("queued", "running") for j in store.recent(20)):
+        # the last job has written its final state and is releasing the lock: wait for it, not a 409
+        time.sleep(0.05)
+        fd = store.try_lock()
     if fd is None:
         running = [j["id"] for j in store.recent(20) if j.get("state") in ("queued", "running")]
         raise Conflict(f"a reindex job is already running ({', '.join(running) or 'in another worker'}); "

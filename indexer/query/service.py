@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from indexer.documents import REPORT, display_annotation
+from indexer.documents import REPORT, SCHEMA_VERSION, display_annotation
 from indexer.errors import IndexerError, InvalidQuery, UnknownImageId
 from indexer.query.fusion import FUSIONS, fuse
 from indexer.query.parse import ParsedQuery, QueryParser, default_parser
@@ -121,6 +121,7 @@ class QueryService:
         self.encoder = encoder
         self.parser = parser or default_parser()
         self._synthetic: dict[str, bool] = {}
+        self._warnings: dict[str, list[str]] = {}
         self._lock = threading.Lock()
 
     # --- search ------------------------------------------------------------------------------------
@@ -158,10 +159,11 @@ class QueryService:
         results = [self._result(image_id, score, docs.get(image_id, {}), parsed, plan, per_retriever, request.explain)
                    for image_id, score in page]
         synthetic = any(r["synthetic"] for r in results) or self._corpus_synthetic()
+        warnings = self._index_warnings()
         body = {"query": request.text or "", "parsed": parsed.to_dict(), "source": request.source,
                 "filters": filters, "total": retrieval.total, "page": request.page, "k": request.k,
                 "results": results, "facets": retrieval.facets, "retrievers": used, "skipped": skipped,
-                "fusion": request.fusion,
+                "fusion": request.fusion, "warnings": warnings,
                 "backend": self.backend.name, "synthetic": synthetic,
                 "took_ms": round((time.perf_counter() - started) * 1000, 2)}
         if synthetic:
@@ -213,6 +215,25 @@ class QueryService:
         with self._lock:
             self._synthetic[key] = found
         return found
+
+    def _index_warnings(self) -> list[str]:
+        """What the user must know about the live index (documents of an older schema); cached per version."""
+        try:
+            version = self.backend.live_version()
+        except IndexerError:
+            return []
+        key = version or ""
+        with self._lock:
+            if key in self._warnings:
+                return self._warnings[key]
+        hits = self.backend.search("", k=1, facets=()).hits
+        found = hits[0].document.get("schema_version") if hits else SCHEMA_VERSION
+        warnings = [] if found == SCHEMA_VERSION else [
+            f"the index was built with document schema {found}; this version reads schema {SCHEMA_VERSION}, so "
+            "concepts, negation and cascade probabilities are missing: run `cxrsearch reindex`"]
+        with self._lock:
+            self._warnings[key] = warnings
+        return warnings
 
     # --- images and similar images ------------------------------------------------------------------
 

@@ -74,6 +74,8 @@ def format_answer(body: dict) -> str:
         lines.append(f"  corrected {c['from']!r} -> {c['to']!r}")
     if parsed["unrecognised"]:
         lines.append("  not recognised (searched as words): " + ", ".join(parsed["unrecognised"]))
+    for warning in body.get("warnings", []):
+        lines.append(f"  warning: {warning}")
     for name, why in body.get("skipped", {}).items():
         lines.append(f"  {name} retriever not used: {why}")
     start = (body["page"] - 1) * body["k"]

@@ -123,3 +123,14 @@ def test_facet_size_counts_more_values(service):
     large = service.search(SearchRequest("", facets=("findings",), facet_size=50))
     assert len(small["facets"]["findings"]) == 2 and len(large["facets"]["findings"]) > 2
     assert list(large["facets"]["findings"].items())[:2] == list(small["facets"]["findings"].items())
+
+
+def test_an_index_of_an_older_document_schema_is_named(tmp_path, vocabulary):
+    from indexer.documents import SCHEMA_VERSION
+
+    backend = EmbeddedTextBackend(tmp_path / "old" / "text")
+    old = [dict(build_document(i, vocabulary), schema_version=SCHEMA_VERSION - 1) for i in make_inputs()]
+    backend.index(old)
+    body = QueryService(backend).search(SearchRequest("granuloma"))
+    assert body["warnings"] and "run `cxrsearch reindex`" in body["warnings"][0]
+    backend.close()
