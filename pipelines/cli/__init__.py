@@ -19,6 +19,7 @@ COMMANDS: dict[str, str] = {
     "reindex": "reindex",
     "search": "search",
     "similar": "similar",
+    "explain": "explain",
     "serve": "serve",
 }
 

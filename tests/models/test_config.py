@@ -41,7 +41,11 @@ def test_unknown_key_names_the_valid_ones():
 
 def test_bad_choice_and_type_are_rejected():
     with pytest.raises(ConfigError, match="cnn.arch must be one of"):
-        CascadeConfig.from_dict({"cnn": {"arch": "resnet"}})
+        CascadeConfig.from_dict({"cnn": {"arch": "vgg"}})
+    with pytest.raises(ConfigError, match="channels_last must be bool"):
+        CascadeConfig.from_dict({"cnn_train": {"channels_last": 1}})
+    with pytest.raises(ConfigError, match="schedule must be one of"):
+        CascadeConfig.from_dict({"cnn_train": {"schedule": "linear"}})
     with pytest.raises(ConfigError, match="epochs must be int"):
         CascadeConfig.from_dict({"cnn_train": {"epochs": "many"}})
 
