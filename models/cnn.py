@@ -223,20 +223,28 @@ class BasicBlock(nn.Module):
 class ResNetBN(CascadeCNN):
     """A small ResNet (ResNet-18's four stages of 64/128/256/512 channels x `width`, `depth` blocks each).
 
-    The stem is a 5x5 stride-2 convolution followed by a 3x3 stride-2 max pool (a max pool keeps
-    small bright findings such as calcified granulomas), so the maps are H/32 at the end.
+    stem 'pool': a 5x5 stride-2 convolution followed by a 3x3 stride-2 max pool (a max pool keeps
+    small bright findings such as calcified granulomas). stem 'patch': one 7x7 stride-4 convolution,
+    which reads a twice larger image at about the same cost. Either way the maps are H/32 at the end.
     """
 
     STAGES = (64, 128, 256, 512)
 
     def __init__(self, num_classes: int, in_channels: int = 1, width: float = 1.0, dropout: float = 0.0,
-                 depth: int = 2):
+                 depth: int = 2, stem: str = "pool"):
         super().__init__()
         c = lambda n: _scale(n, width)  # noqa: E731
-        stem = c(self.STAGES[0])
-        self.stem = nn.Sequential(nn.Conv2d(in_channels, stem, 5, stride=2, padding=2, bias=False),
-                                  nn.BatchNorm2d(stem), nn.ReLU(inplace=True),
-                                  nn.MaxPool2d(3, stride=2, padding=1))
+        ch = c(self.STAGES[0])
+        if stem == "patch":
+            self.stem = nn.Sequential(nn.Conv2d(in_channels, ch, 7, stride=4, padding=3, bias=False),
+                                      nn.BatchNorm2d(ch), nn.ReLU(inplace=True))
+        elif stem == "pool":
+            self.stem = nn.Sequential(nn.Conv2d(in_channels, ch, 5, stride=2, padding=2, bias=False),
+                                      nn.BatchNorm2d(ch), nn.ReLU(inplace=True),
+                                      nn.MaxPool2d(3, stride=2, padding=1))
+        else:
+            raise ConfigError(f"resnet stem must be 'pool' or 'patch', got {stem!r}")
+        stem = ch
         blocks: list[nn.Module] = []
         in_ch = stem
         for i, channels in enumerate(self.STAGES):
@@ -270,5 +278,5 @@ def build_cnn(cfg: CNNConfig, num_classes: int) -> CascadeCNN:
         raise ConfigError(f"cnn.arch must be 'googlenet', 'nin' or 'resnet', got {cfg.arch!r}")
     if cls is ResNetBN:
         return ResNetBN(num_classes, in_channels=cfg.in_channels, width=cfg.width, dropout=cfg.dropout,
-                        depth=cfg.depth)
+                        depth=cfg.depth, stem=cfg.stem)
     return cls(num_classes, in_channels=cfg.in_channels, width=cfg.width, dropout=cfg.dropout)

@@ -32,7 +32,7 @@ else
   make venv
   PY=.venv/bin/python
 fi
-CX="$PY -m pipelines.cli"
+cx() { "$PY" -c 'import sys; from pipelines.cli import main; sys.exit(main(sys.argv[1:]))' "$@"; }
 "$PY" - <<'EOF'
 import importlib, sys
 missing = [m for m in ("torch", "numpy", "PIL", "tqdm", "sklearn", "nltk", "matplotlib") if importlib.util.find_spec(m) is None]
@@ -60,12 +60,12 @@ if [ ! -f "$DATA/manifest.jsonl" ] || [ ! -f "$IMAGES/SYNTHETIC.json" ]; then
   done
   say "no prepared corpus in $DATA: fetch${REPORTS:+ (from $REPORTS)}, prepare, synth"
   if [ -n "$REPORTS" ]; then
-    $CX data fetch --from "$REPORTS/NLMCXR_reports.tgz" --metadata "$REPORTS/nlmcxr_dicom_metadata.csv.gz"
+    cx data fetch --from "$REPORTS/NLMCXR_reports.tgz" --metadata "$REPORTS/nlmcxr_dicom_metadata.csv.gz"
   else
-    $CX data fetch
+    cx data fetch
   fi
-  $CX data prepare
-  $CX data synth --workers "$(nproc)" --no-progress
+  cx data prepare
+  cx data synth --workers "$(nproc)" --no-progress
 fi
 
 # ---- One short epoch of every stage: CNN, LSTM, GRU (iteration 0), relabel, CNN fine-tune, LSTM, GRU (iteration 1)
@@ -80,7 +80,7 @@ else
   SHAPE=(--device cuda)
 fi
 say "train --preset paper on $SUBSET images, 1 epoch per stage -> $OUT"
-$CX train --preset paper --max-images "$SUBSET" --out "$OUT" --no-progress \
+cx train --preset paper --max-images "$SUBSET" --out "$OUT" --no-progress \
   --set cnn_train.epochs=1 --set cnn_train.finetune_epochs=1 --set lstm.epochs=1 --set gru.epochs=1 \
   --set plot_method=pca "${SHAPE[@]}"
 

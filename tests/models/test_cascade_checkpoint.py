@@ -143,7 +143,7 @@ def test_old_checkpoint_without_concept_head_still_loads(with_concepts, tmp_path
 def test_committed_v1_style_config_without_new_keys_loads(cascade, tmp_path):
     """Configs saved before `depth`, `schedule`, ... existed fill them with defaults."""
     state = cascade.state()
-    for key in ("depth",):
+    for key in ("depth", "stem"):
         state["config"]["cnn"].pop(key)
     for key in ("schedule", "shift", "intensity", "concept_weight", "channels_last", "finetune_max_per_label"):
         state["config"]["cnn_train"].pop(key)
