@@ -196,6 +196,7 @@ def run_cascade(cfg: CascadeConfig, corpus: Corpus, out_dir: Path, device: torch
     iterations[-1].cascade.save(out_dir / "cascade.pt")
     results.update(bleu_report(iterations, corpus, max_words))
     results["timings_s"] = dict(timer.seconds, total=timer.total())
+    results["cpu_s"] = dict(timer.cpu_seconds, total=timer.cpu_total())
     results["history"] = {f"iteration {it.number}": it.history for it in iterations}
     return results
 

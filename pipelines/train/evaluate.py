@@ -120,7 +120,10 @@ def to_markdown(results: dict) -> str:
         m = results["machine"]
         lines += [f"Machine: {m.get('processor')} ({m.get('cpus')} CPUs, {m.get('torch_threads')} torch threads), "
                   f"{m.get('cuda_device', 'no GPU')}, torch {m.get('torch')}; wall time "
-                  f"{results.get('timings_s', {}).get('total', '?')} s", ""]
+                  f"{results.get('timings_s', {}).get('total', '?')} s, process CPU time "
+                  f"{results.get('cpu_s', {}).get('total', '?')} s, load average "
+                  f"{results.get('load_average', {}).get('start', '?')} at the start, "
+                  f"{results.get('load_average', {}).get('end', '?')} at the end", ""]
     lines += ["## CNN accuracy (%)", "", "| iteration | labels | train | val | test |", "|---|---|---|---|---|"]
     for number, m in results["iterations"].items():
         cells = [f"{m['cnn_accuracy'][s]['accuracy']:.1f} (n={m['cnn_accuracy'][s]['images']})"
