@@ -150,8 +150,16 @@ class Cascade:
         self.first_word_mean_embeddings = {w: embeddings[rows].mean(0) for w, rows in sorted(groups.items())}
         self.mean_embedding = embeddings.mean(0)
 
-    def state(self) -> dict:
-        """The checkpoint dict (plain types and tensors; loadable with weights_only=True)."""
+    def state(self, half: bool = False) -> dict:
+        """The checkpoint dict (plain types and tensors; loadable with weights_only=True).
+
+        half: store floating-point weights as float16 (half the file; loading casts them back to
+        float32, so outputs differ from the float32 model only by that rounding).
+        """
+        def plain(t: torch.Tensor) -> torch.Tensor:
+            t = t.detach().cpu()
+            return t.half() if half and t.is_floating_point() else t
+
         return {
             "format": FORMAT, "format_version": FORMAT_VERSION,
             "config": self.config.to_dict(), "config_fingerprint": self.config.fingerprint(),
@@ -161,17 +169,19 @@ class Cascade:
             "first_word_mean_embeddings": {w: v.cpu() for w, v in self.first_word_mean_embeddings.items()},
             "mean_embedding": None if self.mean_embedding is None else self.mean_embedding.cpu(),
             "metrics": self.metrics, "embedding_dim": self.cnn.embedding_dim,
-            "cnn": {k: v.cpu() for k, v in self.cnn.state_dict().items()},
-            "decoders": {cell: {k: v.cpu() for k, v in d.state_dict().items()} for cell, d in self.decoders.items()},
+            "weights_dtype": "float16" if half else "float32",
+            "cnn": {k: plain(v) for k, v in self.cnn.state_dict().items()},
+            "decoders": {cell: {k: plain(v) for k, v in d.state_dict().items()} for cell, d in self.decoders.items()},
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "torch_version": str(torch.__version__),
         }
 
-    def save(self, path: str | Path) -> Path:
+    def save(self, path: str | Path, half: bool = False) -> Path:
+        """Write the checkpoint atomically (float16 weights when `half`, see `state`)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(path.suffix + ".tmp")
-        torch.save(self.state(), tmp)
+        torch.save(self.state(half), tmp)
         tmp.replace(path)
         return path
 

@@ -140,13 +140,33 @@ def test_old_checkpoint_without_concept_head_still_loads(with_concepts, tmp_path
         old.text_context([["normal"]])
 
 
-def test_committed_v1_style_config_without_new_keys_loads(cascade, tmp_path):
-    """Configs saved before `depth`, `schedule`, ... existed fill them with defaults."""
+def test_committed_v1_style_config_without_new_keys_loads(tmp_path):
+    """Configs saved before `depth`, `schedule`, ... existed (NIN-BN then) fill them with defaults."""
+    cfg = apply_overrides(load_config("tiny"), ["cnn.arch=nin", "cnn.width=0.0625", "cnn.input_size=64",
+                                                "cnn.resize=64", "cnn_train.concept_weight=0",
+                                                "cnn_train.channels_last=false", "lstm.word_dim=8", "gru.word_dim=8"])
+    cascade = Cascade.build(cfg, Vocabulary.build(ANNOTATIONS), ["cardiomegaly", "normal"],
+                            {"cardiomegaly": "cardiomegaly", "normal": "normal"})
     state = cascade.state()
     for key in ("depth", "stem"):
         state["config"]["cnn"].pop(key)
-    for key in ("schedule", "shift", "intensity", "concept_weight", "channels_last", "finetune_max_per_label"):
+    for key in ("schedule", "shift", "intensity", "concept_weight", "channels_last", "finetune_max_per_label",
+                "concept_extra"):
         state["config"]["cnn_train"].pop(key)
     state["config"].pop("concept_min_positives")
     torch.save(state, tmp_path / "older.pt")
-    assert Cascade.load(tmp_path / "older.pt").config == cascade.config
+    again = Cascade.load(tmp_path / "older.pt").config
+    assert again.cnn.depth == 2 and again.cnn_train.schedule == "step" and again.cnn_train.concept_weight == 0
+    assert again.cnn.arch == "nin" and again.lstm == cascade.config.lstm
+
+
+def test_half_precision_checkpoint_is_smaller_and_loads_as_float32(with_concepts, tmp_path):
+    full = with_concepts.save(tmp_path / "full.pt")
+    half = with_concepts.save(tmp_path / "half.pt", half=True)
+    assert half.stat().st_size < 0.7 * full.stat().st_size
+    a, b = Cascade.load(full), Cascade.load(half)
+    assert next(b.cnn.parameters()).dtype == torch.float32
+    images = np.random.default_rng(2).integers(0, 256, (2, 64, 64), dtype=np.uint8)
+    for x, y in zip(a.annotate(images), b.annotate(images)):
+        np.testing.assert_allclose(x.probabilities, y.probabilities, atol=2e-2)
+        np.testing.assert_allclose(x.concept_probabilities, y.concept_probabilities, atol=2e-2)

@@ -30,8 +30,8 @@ def test_paper_preset_has_the_paper_settings():
 
 def test_tiny_preset_is_small():
     cfg = load_config("tiny")
-    assert cfg.cnn.input_size <= 96 and cfg.cnn.width < 1.0
-    assert cfg.iterations == 2
+    assert cfg.cnn.input_size <= 128 and cfg.cnn.width < 1.0 and cfg.cnn.arch == "resnet"
+    assert cfg.iterations == 2 and cfg.num_threads == 1 and cfg.cnn_train.concept_weight > 0
 
 
 def test_unknown_key_names_the_valid_ones():
@@ -76,7 +76,7 @@ def test_toml_config(tmp_path):
 def test_fingerprint_tracks_model_shape_not_name():
     a = load_config("tiny")
     b = apply_overrides(a, ['name="other"'])
-    c = apply_overrides(a, ["cnn.width=0.5"])
+    c = apply_overrides(a, ["cnn.width=0.25"])
     assert a.fingerprint() == b.fingerprint() != c.fingerprint()
 
 
