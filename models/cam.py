@@ -143,9 +143,11 @@ def pointing_hit(cam: np.ndarray, boxes: Sequence[Sequence[float]], box_size: in
                for x0, y0, x1, y1 in boxes)
 
 
-def box_area_fraction(boxes: Sequence[Sequence[float]], box_size: int) -> float:
-    """Share of the image covered by the union of the boxes: the hit rate of a uniformly random point."""
+def box_area_fraction(boxes: Sequence[Sequence[float]], box_size: int, tolerance: float = 0.0) -> float:
+    """Share of the image covered by the union of the boxes (grown by `tolerance` pixels): the hit rate
+    of a uniformly random point."""
     mask = np.zeros((box_size, box_size), dtype=bool)
     for x0, y0, x1, y1 in boxes:
+        x0, y0, x1, y1 = x0 - tolerance, y0 - tolerance, x1 + tolerance, y1 + tolerance
         mask[max(0, int(y0)):int(np.ceil(y1)), max(0, int(x0)):int(np.ceil(x1))] = True
     return float(mask.mean())

@@ -132,7 +132,7 @@ def pointing_game(cascade: Cascade, corpus: Corpus, regions: dict[str, dict], sp
         size = int(record.get("size", 256))
         row["images"] += 1
         row["hits"] += int(pointing_hit(cam, boxes, size, tolerance))
-        row["chance"] += box_area_fraction(boxes, size)
+        row["chance"] += box_area_fraction(boxes, size, tolerance)
     table = {}
     for label, row in sorted(per.items()):
         n = row["images"]

@@ -94,3 +94,7 @@ def test_pointing_game_hit_miss_and_scaling():
     assert pointing_hit(cam, [[200, 70, 230, 90]], 256, tolerance=8)   # ... within a margin
     assert box_area_fraction([[0, 0, 128, 256]], 256) == pytest.approx(0.5)
     assert box_area_fraction([[0, 0, 128, 256], [0, 0, 128, 256]], 256) == pytest.approx(0.5)  # union
+
+
+def test_chance_rate_grows_with_the_margin():
+    assert box_area_fraction([[100, 100, 110, 110]], 256, tolerance=5) == pytest.approx(400 / 256 ** 2)
