@@ -99,7 +99,12 @@ class CascadeCNN(nn.Module):
         _init(self.concept_head)
 
     def use_channels_last(self, on: bool = True) -> "CascadeCNN":
-        """Store weights and run convolutions in NHWC (faster on CPUs with oneDNN); same results."""
+        """Store weights and run convolutions in NHWC (faster on CPUs with oneDNN); same results.
+
+        Networks with a convolution of fewer than 8 output channels stay NCHW: torch 2.14.1's CPU
+        NHWC backward corrupted the heap (abort) for such layers (width <= 0.1 ResNets in tests).
+        """
+        on = on and not any(isinstance(m, nn.Conv2d) and m.out_channels < 8 for m in self.modules())
         self.channels_last = on
         return self.to(memory_format=torch.channels_last if on else torch.contiguous_format)
 

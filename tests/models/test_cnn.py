@@ -102,3 +102,13 @@ def test_concept_head_is_trained_with_the_body_and_kept_by_replace_head():
     head = model.concept_head
     model.replace_head(9)
     assert model.concept_head is head and model.num_classes == 9
+
+
+def test_channels_last_is_skipped_for_layers_under_8_channels():
+    """torch 2.14.1 aborted (heap corruption) in the NHWC backward of 4-channel convolutions."""
+    narrow = build_cnn(CNNConfig(arch="resnet", width=0.0625, depth=1), num_classes=3).use_channels_last(True)
+    assert not narrow.channels_last
+    logits, _ = narrow(torch.randn(3, 1, 64, 64))
+    logits.sum().backward()
+    wide = build_cnn(CNNConfig(arch="resnet", width=0.125, depth=1), num_classes=3).use_channels_last(True)
+    assert wide.channels_last

