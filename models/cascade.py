@@ -17,7 +17,8 @@ from models.preprocess import to_input
 from models.rnn import AnnotationDecoder, build_decoder, encode_annotations
 from models.vocab import Vocabulary
 
-FORMAT, FORMAT_VERSION = "cxrsearch-cascade", 1
+FORMAT, FORMAT_VERSION = "cxrsearch-cascade", 2
+READABLE_VERSIONS = (1, 2)   # version 1 (before the concept head and the first-word means) still loads
 
 
 @dataclass
@@ -30,6 +31,8 @@ class Annotation:
     probabilities: np.ndarray                  # (num_labels,) softmax over label_names
     embedding: np.ndarray                      # (E,) CNN embedding
     context_vector: np.ndarray                 # (H,) joint image/text context vector
+    concept_probabilities: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32))
+    #                                            (K,) sigmoid per key of Cascade.concept_names ((0,) without a head)
 
 
 @dataclass
@@ -44,15 +47,24 @@ class Cascade:
     label_first_words: dict[str, str]
     iteration: int = 0
     metrics: dict = field(default_factory=dict)
+    concept_names: list[str] = field(default_factory=list)   # keys of the concept head's outputs, in order
+    # text_context's image-free initial state: mean CNN embedding of the training images whose
+    # annotation starts with each first word, and over all training images (fallback)
+    first_word_mean_embeddings: dict[str, torch.Tensor] = field(default_factory=dict)   # word -> (E,)
+    mean_embedding: torch.Tensor | None = None                                         # (E,)
 
     @classmethod
     def build(cls, config: CascadeConfig, vocab: Vocabulary, label_names: Sequence[str],
-              label_first_words: dict[str, str], iteration: int = 0) -> "Cascade":
-        """Fresh (untrained) networks shaped by `config` for this vocabulary and label set."""
+              label_first_words: dict[str, str], iteration: int = 0,
+              concept_names: Sequence[str] = ()) -> "Cascade":
+        """Fresh (untrained) networks shaped by `config` for this vocabulary, label set and concept keys."""
         cnn = build_cnn(config.cnn, len(label_names))
+        if concept_names:
+            cnn.add_concept_head(len(concept_names))
         decoders = {cell: build_decoder(config.rnn(cell), len(vocab), cnn.embedding_dim)
                     for cell in ("lstm", "gru")}
-        return cls(config, cnn, decoders, vocab, list(label_names), dict(label_first_words), iteration)
+        return cls(config, cnn, decoders, vocab, list(label_names), dict(label_first_words), iteration,
+                   concept_names=list(concept_names))
 
     @property
     def device(self) -> torch.device:
@@ -85,6 +97,8 @@ class Cascade:
         x = to_input(stored, self.config.cnn).to(self.device)            # (B, C, s, s)
         logits, embedding = self.cnn(x)                                   # (B, L), (B, E)
         probs = torch.softmax(logits, dim=-1)
+        concepts = (torch.sigmoid(self.cnn.concept_logits(embedding)).cpu().numpy()    # (B, K)
+                    if self.cnn.concept_head is not None else np.zeros((len(x), 0), dtype=np.float32))
         top = probs.argmax(dim=-1)
         first = self.first_word_ids(top)
         generated = {cell: [self.vocab.decode(row) for row in dec.greedy(embedding, first).tolist()]
@@ -95,7 +109,8 @@ class Cascade:
         return [Annotation(label=self.label_names[int(top[i])], words=words[i],
                            words_by_rnn={cell: generated[cell][i] for cell in generated},
                            probabilities=probs[i].cpu().numpy(), embedding=embedding[i].cpu().numpy(),
-                           context_vector=context[i].cpu().numpy()) for i in range(len(top))]
+                           context_vector=context[i].cpu().numpy(), concept_probabilities=concepts[i])
+                for i in range(len(top))]
 
     @torch.no_grad()
     def context(self, embedding: torch.Tensor, annotations: Sequence[Sequence[str]]) -> torch.Tensor:
@@ -105,25 +120,68 @@ class Cascade:
         tokens, lengths = encode_annotations(self.vocab, annotations, max_words)
         return context_vectors(decoder, embedding, tokens.to(embedding.device), lengths.to(embedding.device))
 
-    def state(self) -> dict:
-        """The checkpoint dict (plain types and tensors; loadable with weights_only=True)."""
+    @torch.no_grad()
+    def text_context(self, annotations: Sequence[Sequence[str]]) -> np.ndarray:
+        """Joint context vectors (eq. 12) of annotation words alone: (B annotations) -> (B, H).
+
+        No image: the initial state is the mean CNN embedding of the training images whose
+        annotation starts with the same first word (the mean over all training images for a
+        first word never seen first), so text lands where images annotated alike land.
+        """
+        if self.mean_embedding is None:
+            raise CheckpointError("this checkpoint has no mean training embeddings (written before text_context "
+                                  "existed); retrain with `cxrsearch train` to use text_context")
+        if not annotations:
+            return np.zeros((0, self.decoders[self.config.context_rnn].hidden_size), dtype=np.float32)
+        rows = [self.first_word_mean_embeddings.get(words[0], self.mean_embedding) if words else self.mean_embedding
+                for words in annotations]
+        h0 = torch.stack(rows).to(self.device)                            # (B, E)
+        return self.context(h0, [list(w) for w in annotations]).cpu().numpy()
+
+    def set_text_means(self, embeddings: torch.Tensor, annotations: Sequence[Sequence[str]]) -> None:
+        """Store text_context's initial states from (N, E) training embeddings and their annotations."""
+        if len(embeddings) != len(annotations) or len(embeddings) == 0:
+            raise ModelError(f"need one annotation per embedding, got {len(annotations)} and {len(embeddings)}")
+        embeddings = embeddings.detach().float().cpu()
+        groups: dict[str, list[int]] = {}
+        for i, words in enumerate(annotations):
+            if words:
+                groups.setdefault(words[0], []).append(i)
+        self.first_word_mean_embeddings = {w: embeddings[rows].mean(0) for w, rows in sorted(groups.items())}
+        self.mean_embedding = embeddings.mean(0)
+
+    def state(self, half: bool = False) -> dict:
+        """The checkpoint dict (plain types and tensors; loadable with weights_only=True).
+
+        half: store floating-point weights as float16 (half the file; loading casts them back to
+        float32, so outputs differ from the float32 model only by that rounding).
+        """
+        def plain(t: torch.Tensor) -> torch.Tensor:
+            t = t.detach().cpu()
+            return t.half() if half and t.is_floating_point() else t
+
         return {
             "format": FORMAT, "format_version": FORMAT_VERSION,
             "config": self.config.to_dict(), "config_fingerprint": self.config.fingerprint(),
             "iteration": self.iteration, "vocab": self.vocab.to_dict(),
             "label_names": list(self.label_names), "label_first_words": dict(self.label_first_words),
+            "concept_names": list(self.concept_names),
+            "first_word_mean_embeddings": {w: v.cpu() for w, v in self.first_word_mean_embeddings.items()},
+            "mean_embedding": None if self.mean_embedding is None else self.mean_embedding.cpu(),
             "metrics": self.metrics, "embedding_dim": self.cnn.embedding_dim,
-            "cnn": {k: v.cpu() for k, v in self.cnn.state_dict().items()},
-            "decoders": {cell: {k: v.cpu() for k, v in d.state_dict().items()} for cell, d in self.decoders.items()},
+            "weights_dtype": "float16" if half else "float32",
+            "cnn": {k: plain(v) for k, v in self.cnn.state_dict().items()},
+            "decoders": {cell: {k: plain(v) for k, v in d.state_dict().items()} for cell, d in self.decoders.items()},
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "torch_version": str(torch.__version__),
         }
 
-    def save(self, path: str | Path) -> Path:
+    def save(self, path: str | Path, half: bool = False) -> Path:
+        """Write the checkpoint atomically (float16 weights when `half`, see `state`)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(path.suffix + ".tmp")
-        torch.save(self.state(), tmp)
+        torch.save(self.state(half), tmp)
         tmp.replace(path)
         return path
 
@@ -139,17 +197,21 @@ class Cascade:
             raise CheckpointError(f"{path} is not a readable checkpoint: {type(e).__name__}: {e}") from e
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise CheckpointError(f"{path} is not a {FORMAT} checkpoint")
-        if data.get("format_version") != FORMAT_VERSION:
+        if data.get("format_version") not in READABLE_VERSIONS:
             raise CheckpointError(f"{path} has format version {data.get('format_version')}, "
-                                  f"this code reads {FORMAT_VERSION}; retrain with `cxrsearch train`")
+                                  f"this code reads {list(READABLE_VERSIONS)}; retrain with `cxrsearch train`")
         try:
             config = CascadeConfig.from_dict(data["config"])
             model = cls.build(config, Vocabulary.from_dict(data["vocab"]), data["label_names"],
-                              data["label_first_words"], int(data["iteration"]))
+                              data["label_first_words"], int(data["iteration"]),
+                              concept_names=data.get("concept_names") or ())
             model.cnn.load_state_dict(data["cnn"])
             for cell, state in data["decoders"].items():
                 model.decoders[cell].load_state_dict(state)
         except (KeyError, RuntimeError, ModelError) as e:
             raise CheckpointError(f"{path} does not match the current model code: {e}") from e
         model.metrics = data.get("metrics", {})
+        model.first_word_mean_embeddings = dict(data.get("first_word_mean_embeddings") or {})
+        model.mean_embedding = data.get("mean_embedding")
+        model.cnn.use_channels_last(config.cnn_train.channels_last)
         return model.to(device).eval()

@@ -1,8 +1,9 @@
-"""Image classifiers of the cascade: GoogLeNet and Network-in-Network, both with batch norm.
+"""Image classifiers of the cascade: GoogLeNet, Network-in-Network and a small ResNet, all with batch norm.
 
-Both take (B, C, H, W) radiographs and return `(logits, embedding)`, where the embedding is
-the output of the last average-pooling layer (1024-d at width 1.0), the vector that
-initialises the RNN state (paper section 6.2).
+Each takes (B, C, H, W) radiographs and returns `(logits, embedding)`, where the embedding is
+the output of the last average-pooling layer (1024-d at width 1.0 for the paper's two, 512-d
+for the ResNet), the vector that initialises the RNN state (paper section 6.2). `features(x)`
+gives the last convolutional maps, which class activation maps (models.cam) read.
 """
 from __future__ import annotations
 
@@ -45,34 +46,82 @@ def _init(module: nn.Module) -> None:
 
 
 class CascadeCNN(nn.Module):
-    """Shared interface: a body that ends in global average pooling, and a linear head."""
+    """Shared interface: a body that ends in global average pooling, a linear label head and an
+    optional multi-label concept head (sigmoid per concept key) on the same embedding."""
 
     embedding_dim: int
     fc: nn.Linear
+    concept_head: nn.Linear | None
+    channels_last: bool = False
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_module("concept_head", None)   # set by add_concept_head
 
     @property
     def num_classes(self) -> int:
         return self.fc.out_features
 
+    @property
+    def num_concepts(self) -> int:
+        return 0 if self.concept_head is None else self.concept_head.out_features
+
+    def feature_maps(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, C, H, W) -> (B, embedding_dim, h, w), the maps that the last average pool reduces."""
+        raise NotImplementedError
+
+    def maps(self, x: torch.Tensor) -> torch.Tensor:
+        """`feature_maps` in the module's memory format (channels-last when set)."""
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return self.feature_maps(x)
+
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, H, W) -> (B, embedding_dim), the last average-pooling output."""
-        raise NotImplementedError
+        return self.maps(x).mean(dim=(2, 3))                        # (B, E, h, w) -> (B, E)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         embedding = self.embed(x)                     # (B, E)
         logits = self.fc(self.dropout(embedding))     # (B, num_classes)
         return logits, embedding
 
+    def concept_logits(self, embedding: torch.Tensor) -> torch.Tensor:
+        """(B, E) embeddings -> (B, num_concepts) concept logits (sigmoid gives probabilities)."""
+        if self.concept_head is None:
+            raise ConfigError("this CNN has no concept head (trained with cnn_train.concept_weight = 0)")
+        return self.concept_head(embedding)
+
+    def add_concept_head(self, num_concepts: int) -> None:
+        """A fresh multi-label head over `num_concepts` concept keys."""
+        if num_concepts < 1:
+            raise ConfigError(f"a concept head needs >= 1 concept, got {num_concepts}")
+        self.concept_head = nn.Linear(self.embedding_dim, num_concepts).to(self.fc.weight.device)
+        _init(self.concept_head)
+
+    def use_channels_last(self, on: bool = True) -> "CascadeCNN":
+        """Store weights and run convolutions in NHWC (faster on CPUs with oneDNN); same results.
+
+        Networks with a convolution of fewer than 8 output channels stay NCHW: torch 2.14.1's CPU
+        NHWC backward corrupted the heap (abort) for such layers (width <= 0.1 ResNets in tests).
+        """
+        on = on and not any(isinstance(m, nn.Conv2d) and m.out_channels < 8 for m in self.modules())
+        self.channels_last = on
+        return self.to(memory_format=torch.channels_last if on else torch.contiguous_format)
+
     def replace_head(self, num_classes: int) -> None:
-        """New classifier for a new label set (cascade iteration 1); the body is kept."""
+        """New classifier for a new label set (cascade iteration 1); the body (and concept head) is kept."""
         self.fc = nn.Linear(self.embedding_dim, num_classes).to(self.fc.weight.device)
         _init(self.fc)
 
     def head_parameters(self) -> list[nn.Parameter]:
-        return list(self.fc.parameters())
+        """The label head and the concept head: trained at the full rate when the body is fine-tuned."""
+        heads = list(self.fc.parameters())
+        if self.concept_head is not None:
+            heads += list(self.concept_head.parameters())
+        return heads
 
     def body_parameters(self) -> list[nn.Parameter]:
-        head = {id(p) for p in self.fc.parameters()}
+        head = {id(p) for p in self.head_parameters()}
         return [p for p in self.parameters() if id(p) not in head]
 
 
@@ -104,7 +153,7 @@ class GoogLeNetBN(CascadeCNN):
         if width != 1.0:
             _init(self)
 
-    def embed(self, x: torch.Tensor) -> torch.Tensor:
+    def feature_maps(self, x: torch.Tensor) -> torch.Tensor:
         # (B, 1, 224, 224)
         x = self.maxpool1(self.conv1(x))                            # (B, 64, 56, 56)
         x = self.maxpool2(self.conv3(self.conv2(x)))                # (B, 192, 28, 28)
@@ -112,8 +161,7 @@ class GoogLeNetBN(CascadeCNN):
         x = self.inception4a(x)                                     # (B, 512, 14, 14)
         x = self.inception4d(self.inception4c(self.inception4b(x)))  # (B, 528, 14, 14)
         x = self.maxpool4(self.inception4e(x))                      # (B, 832, 7, 7)
-        x = self.inception5b(self.inception5a(x))                   # (B, 1024, 7, 7)
-        return torch.flatten(self.avgpool(x), 1)                    # (B, 1024)
+        return self.inception5b(self.inception5a(x))                # (B, 1024, 7, 7)
 
 
 def _nin_block(in_ch: int, out_ch: int, kernel: int, stride: int, padding: int) -> nn.Sequential:
@@ -153,16 +201,87 @@ class NINBN(CascadeCNN):
                 nn.init.ones_(m.weight), nn.init.zeros_(m.bias)
         _init(self.fc)
 
-    def embed(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.features(x)                       # (B, 1024, h, w)
-        return torch.flatten(self.avgpool(x), 1)   # (B, 1024)
+    def feature_maps(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(x)                    # (B, 1, H, W) -> (B, 1024, H/32, W/32)
+
+
+class BasicBlock(nn.Module):
+    """Two 3x3 conv-BN layers with an identity (or 1x1 conv-BN) shortcut, then ReLU (He et al.)."""
+
+    def __init__(self, in_ch: int, out_ch: int, stride: int = 1):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_ch, out_ch, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(out_ch)
+        self.conv2 = nn.Conv2d(out_ch, out_ch, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(out_ch)
+        self.shortcut: nn.Module = nn.Identity()
+        if stride != 1 or in_ch != out_ch:
+            self.shortcut = nn.Sequential(nn.Conv2d(in_ch, out_ch, 1, stride=stride, bias=False),
+                                          nn.BatchNorm2d(out_ch))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = torch.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return torch.relu(out + self.shortcut(x))
+
+
+class ResNetBN(CascadeCNN):
+    """A small ResNet (ResNet-18's four stages of 64/128/256/512 channels x `width`, `depth` blocks each).
+
+    stem 'pool': a 5x5 stride-2 convolution followed by a 3x3 stride-2 max pool (a max pool keeps
+    small bright findings such as calcified granulomas). stem 'patch': one 7x7 stride-4 convolution,
+    which reads a twice larger image at about the same cost. Either way the maps are H/32 at the end.
+    """
+
+    STAGES = (64, 128, 256, 512)
+
+    def __init__(self, num_classes: int, in_channels: int = 1, width: float = 1.0, dropout: float = 0.0,
+                 depth: int = 2, stem: str = "pool"):
+        super().__init__()
+        c = lambda n: _scale(n, width)  # noqa: E731
+        ch = c(self.STAGES[0])
+        if stem == "patch":
+            self.stem = nn.Sequential(nn.Conv2d(in_channels, ch, 7, stride=4, padding=3, bias=False),
+                                      nn.BatchNorm2d(ch), nn.ReLU(inplace=True))
+        elif stem == "pool":
+            self.stem = nn.Sequential(nn.Conv2d(in_channels, ch, 5, stride=2, padding=2, bias=False),
+                                      nn.BatchNorm2d(ch), nn.ReLU(inplace=True),
+                                      nn.MaxPool2d(3, stride=2, padding=1))
+        else:
+            raise ConfigError(f"resnet stem must be 'pool' or 'patch', got {stem!r}")
+        stem = ch
+        blocks: list[nn.Module] = []
+        in_ch = stem
+        for i, channels in enumerate(self.STAGES):
+            for j in range(depth):
+                blocks.append(BasicBlock(in_ch, c(channels), stride=2 if (i > 0 and j == 0) else 1))
+                in_ch = c(channels)
+        self.layers = nn.Sequential(*blocks)
+        self.embedding_dim = in_ch
+        self.dropout = nn.Dropout(p=dropout)
+        self.fc = nn.Linear(self.embedding_dim, num_classes)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight), nn.init.zeros_(m.bias)
+        for block in self.layers:       # zero-init the last BN of each block: every block starts as identity
+            nn.init.zeros_(block.bn2.weight)
+        _init(self.fc)
+
+    def feature_maps(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stem(x)                # (B, 1, H, W) -> (B, 64w, H/4, W/4)
+        return self.layers(x)           # -> (B, 512w, H/32, W/32)
 
 
 def build_cnn(cfg: CNNConfig, num_classes: int) -> CascadeCNN:
     """The CNN described by `cfg` with a `num_classes`-way head."""
     if num_classes < 1:
         raise ConfigError(f"num_classes must be >= 1, got {num_classes}")
-    cls = {"googlenet": GoogLeNetBN, "nin": NINBN}.get(cfg.arch)
+    cls = {"googlenet": GoogLeNetBN, "nin": NINBN, "resnet": ResNetBN}.get(cfg.arch)
     if cls is None:
-        raise ConfigError(f"cnn.arch must be 'googlenet' or 'nin', got {cfg.arch!r}")
+        raise ConfigError(f"cnn.arch must be 'googlenet', 'nin' or 'resnet', got {cfg.arch!r}")
+    if cls is ResNetBN:
+        return ResNetBN(num_classes, in_channels=cfg.in_channels, width=cfg.width, dropout=cfg.dropout,
+                        depth=cfg.depth, stem=cfg.stem)
     return cls(num_classes, in_channels=cfg.in_channels, width=cfg.width, dropout=cfg.dropout)

@@ -18,8 +18,10 @@ PRESETS_DIR = Path(__file__).resolve().parent / "presets"
 class CNNConfig:
     """Image classifier shape and input geometry."""
 
-    arch: str = "googlenet"          # "googlenet" (GoogLeNet-BN) | "nin" (NIN-BN)
+    arch: str = "googlenet"          # "googlenet" (GoogLeNet-BN) | "nin" (NIN-BN) | "resnet" (small ResNet-BN)
     width: float = 1.0               # channel multiplier; 1.0 = the published network (1024-d embedding)
+    depth: int = 2                   # resnet only: residual blocks per stage (2 = ResNet-18's layout)
+    stem: str = "pool"               # resnet only: "pool" (5x5/2 conv + 3x3/2 max pool) | "patch" (7x7/4 conv)
     in_channels: int = 1             # radiographs are grey
     resize: int = 256                # images are first resized to resize x resize
     input_size: int = 224            # what the network sees (random/centre crop, or whole resize)
@@ -28,7 +30,10 @@ class CNNConfig:
     dropout: float = 0.0             # before the classifier; the paper removes it (BN paper advice)
 
     def validate(self) -> None:
-        _choice("cnn.arch", self.arch, ("googlenet", "nin"))
+        _choice("cnn.arch", self.arch, ("googlenet", "nin", "resnet"))
+        _choice("cnn.stem", self.stem, ("pool", "patch"))
+        if not 1 <= self.depth <= 4:
+            raise ConfigError(f"cnn.depth must be in 1..4, got {self.depth}")
         _choice("cnn.crop", self.crop, ("none", "random"))
         if not 0.0 < self.width <= 4.0:
             raise ConfigError(f"cnn.width must be in (0, 4], got {self.width}")
@@ -56,9 +61,23 @@ class TrainConfig:
     max_per_label: int = 0           # cap on a disease label's per-epoch quota (0 = none)
     finetune_epochs: int = 50        # iteration 1
     finetune_body_lr_scale: float = 0.1  # iteration 1: lower rate for all but the new head
+    finetune_max_per_label: int = -1  # iteration 1's cap on a label's quota (-1 = max_per_label)
+    schedule: str = "step"           # "step" (lr_gamma every epochs / lr_steps) | "onecycle" (warm-up, cosine down)
+    shift: int = 0                   # augmentation: random translation of up to +-shift pixels (no flips)
+    intensity: float = 0.0           # augmentation: random contrast/brightness jitter of up to +-intensity
+    concept_weight: float = 0.0      # > 0: train the multi-label concept head jointly, loss weight
+    concept_extra: float = 0.0       # iteration 0: add this many training images WITHOUT a mined label per
+    #                                  labelled one to every batch (concept loss only; needs concept_weight)
+    channels_last: bool = False      # NHWC memory format (can speed up convolutions on a CPU)
 
     def validate(self) -> None:
-        _choice("cnn_train.optimizer", self.optimizer, ("sgd", "adam"))
+        _choice("cnn_train.optimizer", self.optimizer, ("sgd", "adam", "adamw"))
+        _choice("cnn_train.schedule", self.schedule, ("step", "onecycle"))
+        if self.concept_extra < 0:
+            raise ConfigError(f"cnn_train.concept_extra must be >= 0, got {self.concept_extra}")
+        if self.shift < 0 or not 0.0 <= self.intensity < 1.0 or self.concept_weight < 0:
+            raise ConfigError(f"cnn_train.shift must be >= 0, intensity in [0, 1), concept_weight >= 0; got "
+                              f"{self.shift}, {self.intensity}, {self.concept_weight}")
         _positive("cnn_train", epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
                   augment=self.augment, lr_steps=self.lr_steps)
         if self.normal_ratio < 0 or self.finetune_epochs < 0:
@@ -119,6 +138,7 @@ class CascadeConfig:
     plot_method: str = "pca"         # "pca" | "tsne"
     eval_batch_size: int = 200
     num_threads: int = 0             # torch threads on CPU; 0 = torch's default
+    concept_min_positives: int = 30  # concept head: keys with at least this many training images
 
     def validate(self) -> None:
         self.cnn.validate()
@@ -192,7 +212,13 @@ def _coerce(f: dataclasses.Field, value: Any, where: str) -> Any:
                 raise ValueError
             return int(value)
         if kind == "float":
+            if isinstance(value, bool):
+                raise ValueError
             return float(value)
+        if kind == "bool":
+            if not isinstance(value, bool):
+                raise ValueError
+            return value
         if kind == "str":
             if not isinstance(value, str):
                 raise ValueError

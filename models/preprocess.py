@@ -88,11 +88,13 @@ def prepare(source: Source | np.ndarray, cfg: CNNConfig) -> np.ndarray:
 
 
 def to_input(batch: np.ndarray | torch.Tensor, cfg: CNNConfig, train: bool = False,
-             generator: torch.Generator | None = None) -> torch.Tensor:
+             generator: torch.Generator | None = None, shift: int = 0, intensity: float = 0.0) -> torch.Tensor:
     """(B, S, S) uint8 stored images -> (B, C, input_size, input_size) normalised float.
 
     crop='random': random crops when training, the centre crop otherwise; crop='none':
     the whole image (the paper's no-crop variant). No flips: laterality is in the labels.
+    When training, `shift` > 0 translates each image by up to +-shift pixels (edges repeated)
+    and `intensity` > 0 jitters its contrast and brightness by up to +-intensity (exposure varies).
     """
     x = torch.as_tensor(batch if isinstance(batch, torch.Tensor) or batch.flags.writeable else batch.copy())
     if x.dim() == 2:
@@ -106,8 +108,23 @@ def to_input(batch: np.ndarray | torch.Tensor, cfg: CNNConfig, train: bool = Fal
         else:
             top = (S - size) // 2
             x = x[:, top:top + size, top:top + size]
-    x = x.float().div(255.0).sub(PIXEL_MEAN).div(PIXEL_STD).unsqueeze(1)   # (B, 1, size, size)
+    x = x.float().div(255.0)                                                # (B, size, size) in [0, 1]
+    if train and shift > 0:
+        x = random_shift(x, shift, generator)
+    if train and intensity > 0:
+        gain = 1.0 + (torch.rand(B, 1, 1, generator=generator) * 2 - 1) * intensity   # contrast
+        bias = (torch.rand(B, 1, 1, generator=generator) * 2 - 1) * intensity * 0.5   # brightness
+        mean = x.mean(dim=(1, 2), keepdim=True)
+        x = ((x - mean) * gain + mean + bias).clamp(0.0, 1.0)
+    x = x.sub(PIXEL_MEAN).div(PIXEL_STD).unsqueeze(1)                      # (B, 1, size, size)
     if cfg.in_channels == 3:
         x = x.expand(-1, 3, -1, -1)
     return x.contiguous()
 
+
+def random_shift(x: torch.Tensor, shift: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Translate each (S, S) image of (B, S, S) by its own (dy, dx) in [-shift, shift], repeating the edges."""
+    B, S, _ = x.shape
+    padded = torch.nn.functional.pad(x.unsqueeze(1), (shift, shift, shift, shift), mode="replicate")[:, 0]
+    offsets = torch.randint(0, 2 * shift + 1, (B, 2), generator=generator).tolist()   # (B, 2) top-left corners
+    return torch.stack([padded[i, t:t + S, l:l + S] for i, (t, l) in enumerate(offsets)])

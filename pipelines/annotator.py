@@ -69,6 +69,7 @@ class CascadeAnnotator:
             except UnusableImageError as e:
                 out.append(AnnotatedImage(image_id, skip_reason=f"model cannot read it ({e.reason})"))
         names = self.cascade.label_names
+        concept_names = self.cascade.concept_names
         for start in range(0, len(ready), self.batch_size):
             chunk = ready[start:start + self.batch_size]
             results = self.cascade.annotate(np.stack([array for _, array in chunk]))  # (B, S, S) -> B annotations
@@ -77,7 +78,9 @@ class CascadeAnnotator:
                 words = tuple(w for w in result.words if w and not w.startswith("<"))
                 annotation = GeneratedAnnotation(
                     words=words, model_version=self.model_version, label=result.label,
-                    probabilities={names[i]: round(float(result.probabilities[i]), 6) for i in order})
+                    probabilities={names[i]: round(float(result.probabilities[i]), 6) for i in order},
+                    concept_probabilities={key: round(float(p), 4)   # every kept concept ({} without a head)
+                                           for key, p in zip(concept_names, result.concept_probabilities)})
                 out.append(AnnotatedImage(image_id, annotation, embedding=result.embedding,  # (E,)
                                           context_vector=result.context_vector))  # (H,)
         return out

@@ -18,10 +18,24 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
+# two-sided 95% Student t quantiles by degrees of freedom (n - 1 runs)
+T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228}
+
+
+def mean_ci(values: list[float]) -> tuple[float, float]:
+    """Mean and the half-width of its 95% t confidence interval (0 for a single value)."""
+    mean = statistics.mean(values)
+    if len(values) < 2:
+        return mean, 0.0
+    return mean, T95.get(len(values) - 1, 1.96) * statistics.stdev(values) / len(values) ** 0.5
+
+
 def summarise(run_dirs: list[Path]) -> str:
-    """Mean (min..max) over runs of each iteration's test metrics and of the iteration 1 - 0 deltas."""
+    """Mean, 95% CI and range over runs of each iteration's test metrics and of the paired iteration 1 - 0 deltas."""
     results = [json.loads((d / "results.json").read_text()) for d in run_dirs]
     lines = [f"{len(results)} runs: " + ", ".join(str(d) for d in run_dirs), "",
+             "Mean ± half-width of the 95% t confidence interval [min..max] over runs; the last column is the "
+             "paired difference per run (a CI that excludes 0 means iteration 1 differs beyond seed noise).", "",
              "| metric (test split) | iteration 0 | iteration 1 | 1 - 0 |", "|---|---|---|---|"]
 
     def row(name: str, get) -> None:
@@ -29,17 +43,23 @@ def summarise(run_dirs: list[Path]) -> str:
         pairs = [(a, b) for a, b in pairs if a is not None and b is not None]
         if not pairs:
             return
-        fmt = lambda xs: f"{statistics.mean(xs):.1f} ({min(xs):.1f}..{max(xs):.1f})"  # noqa: E731
+
+        def fmt(xs: list[float]) -> str:
+            mean, half = mean_ci(xs)
+            return f"{mean:.1f} ± {half:.1f} [{min(xs):.1f}..{max(xs):.1f}]"
         deltas = [b - a for a, b in pairs]
         lines.append(f"| {name} | {fmt([a for a, _ in pairs])} | {fmt([b for _, b in pairs])} | {fmt(deltas)} |")
 
-    row("mined-label accuracy", lambda m: m["mined_label_accuracy"].get("test", {}).get("accuracy"))
+    row("17-label accuracy (predicted label collapsed to its base label)",
+        lambda m: m["mined_label_accuracy"].get("test", {}).get("accuracy"))
     for subset in ("labelled", "all"):
         for cell in ("lstm", "gru"):
             for n in range(4):
                 row(f"{subset} {cell.upper()} BLEU-{n + 1}", lambda m, s=subset, c=cell, k=n: m["bleu"][s][c]["test"]["bleu"][k])
     total = [r["timings_s"]["total"] for r in results]
-    lines += ["", f"wall time per run: {statistics.mean(total):.0f} s ({min(total):.0f}..{max(total):.0f})"]
+    cpu = [r["cpu_s"]["total"] for r in results if "cpu_s" in r]
+    lines += ["", f"wall time per run: {statistics.mean(total):.0f} s ({min(total):.0f}..{max(total):.0f})"
+              + (f"; process CPU time {statistics.mean(cpu):.0f} s ({min(cpu):.0f}..{max(cpu):.0f})" if cpu else "")]
     return "\n".join(lines)
 
 

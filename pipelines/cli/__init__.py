@@ -20,6 +20,7 @@ COMMANDS: dict[str, str] = {
     "reindex": "reindex",
     "search": "search",
     "similar": "similar",
+    "explain": "explain",
     "serve": "serve",
     "bench": "bench",
 }

@@ -91,7 +91,8 @@ def annotate_files(cascade, paths: list[Path], out: Path, batch_size: int = 64, 
                     skipped.write(json.dumps({"path": str(path), "reason": e.reason, "detail": e.detail}) + "\n")
             if arrays:
                 for path, result in zip(batch, cascade.annotate(np.stack(arrays))):
-                    fh.write(json.dumps(record(path, result, cascade.label_names, done, top)) + "\n")
+                    fh.write(json.dumps(record(path, result, cascade.label_names, done, top,
+                                               cascade.concept_names)) + "\n")
                     embeddings.append(result.embedding)
                     contexts.append(result.context_vector)
                     done += 1
@@ -105,10 +106,12 @@ def annotate_files(cascade, paths: list[Path], out: Path, batch_size: int = 64, 
     return {"done": done, "skipped": sum(reasons.values()), "reasons": reasons}
 
 
-def record(path: Path, result, label_names: list[str], row: int, top: int = 0) -> dict:
+def record(path: Path, result, label_names: list[str], row: int, top: int = 0,
+           concept_names: list[str] | None = None) -> dict:
     """One JSONL line: `row` indexes embeddings.npy and context_vectors.npy.
 
     `label` may be an iteration-1 cluster (`opacity#4`); `finding` is its base label (`opacity`).
+    `concept_probabilities` has every concept key of the checkpoint's concept head ({} without one).
     """
     from models.relabel import base_label
 
@@ -118,7 +121,9 @@ def record(path: Path, result, label_names: list[str], row: int, top: int = 0) -
     return {"image_id": path.stem, "path": str(path), "row": row, "label": result.label,
             "finding": base_label(result.label),
             "annotation": " ".join(result.words), "words": result.words, "by_rnn": result.words_by_rnn,
-            "label_probabilities": {label_names[i]: round(float(result.probabilities[i]), 6) for i in order}}
+            "label_probabilities": {label_names[i]: round(float(result.probabilities[i]), 6) for i in order},
+            "concept_probabilities": {k: round(float(p), 4) for k, p in zip(concept_names or [],
+                                                                             result.concept_probabilities)}}
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
-"""Evaluate a trained cascade checkpoint on a manifest and its images (CNN accuracy, BLEU-1..4)."""
+"""Evaluate a trained cascade checkpoint: accuracy and BLEU, concept AUC, pointing game, similar-image precision."""
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 from pipelines.errors import PipelineError
@@ -22,6 +23,17 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--max-images", type=int, default=0, help="a deterministic subset of N images")
     p.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
     p.add_argument("--no-progress", action="store_true")
+    extra = p.add_argument_group("other evaluations (any of these replaces the accuracy/BLEU tables unless --bleu)")
+    extra.add_argument("--concepts", action="store_true", help="per-concept ROC AUC of the concept head")
+    extra.add_argument("--pointing", action="store_true",
+                       help="pointing game: class activation map peak inside the drawn region (regions.jsonl)")
+    extra.add_argument("--similar", action="store_true",
+                       help="P@k of 'same mined label' among the nearest images of other reports, per vector kind")
+    extra.add_argument("--confusion", action="store_true", help="per-label accuracy and the labels confused with")
+    extra.add_argument("--bleu", action="store_true", help="also the accuracy/BLEU tables")
+    extra.add_argument("--split", default="test", choices=("train", "val", "test"))
+    extra.add_argument("--k", type=int, default=10, help="neighbours for --similar")
+    extra.add_argument("--tolerance", type=float, default=0.0, help="--pointing: box margin in pixels (256 px frame)")
     return p
 
 
@@ -51,6 +63,16 @@ def main(argv: list[str] | None = None) -> int:
     image_set = load_image_set([e.image_id for e in entries], images, stored_size(cascade.config.cnn),
                                progress=not args.no_progress)
     corpus = Corpus.build(entries, image_set)
+    synthetic = is_synthetic(images)
+    note = ("SYNTHETIC corpus (rendered stand-ins; not a clinical measurement)" if synthetic
+            else f"images from {images}")
+    out = Path(args.out) if args.out else None
+    if out:
+        out.mkdir(parents=True, exist_ok=True)
+    if args.concepts or args.pointing or args.similar or args.confusion:
+        extra_evaluations(args, cascade, corpus, images, device, note, out)
+        if not args.bleu:
+            return 0
     probs, embeddings, generated = infer(cascade, corpus, device)
     names = set(cascade.label_names)
     labels = {i: e.label for i, e in enumerate(corpus.entries) if e.label in names}
@@ -59,16 +81,51 @@ def main(argv: list[str] | None = None) -> int:
     it.metrics = iteration_metrics(it, corpus, max_words)
     results = bleu_report([it], corpus, max_words)
     results.update({"preset": cascade.config.name, "checkpoint": str(checkpoint), "machine": machine(),
-                    "corpus": ("SYNTHETIC corpus (rendered stand-ins; not a clinical measurement)"
-                               if is_synthetic(images) else f"images from {images}"),
-                    "images": {"used": len(corpus.entries), "skipped": len(image_set.skipped)}})
-    if args.out:
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
+                    "corpus": note, "images": {"used": len(corpus.entries), "skipped": len(image_set.skipped)}})
+    if out:
         json_path, md_path = write_results(results, out)
         print(f"wrote {json_path} and {md_path}")
     print(to_markdown(results))
     return 0
+
+
+def extra_evaluations(args: argparse.Namespace, cascade, corpus, images: Path, device, note: str,
+                      out: Path | None) -> None:
+    """--concepts / --pointing / --similar / --confusion: print markdown, write <name>.json/.md into `out`."""
+    from pipelines.train import analysis, reports
+
+    header = f"Checkpoint `{args.checkpoint or 'data/models/tiny/cascade.pt'}` (iteration {cascade.iteration}); {note}."
+    vectors = analysis.corpus_vectors(cascade, corpus, device) if (args.concepts or args.similar
+                                                                   or args.confusion) else None
+    done: dict[str, tuple[dict, str]] = {}
+    if args.concepts:
+        result = analysis.concept_auc(cascade, corpus, vectors.concepts, args.split)
+        done["concept_auc"] = (result, reports.concept_auc_markdown(result, header))
+    if args.pointing:
+        regions = analysis.read_regions(images)
+        if not regions:
+            raise EvaluateError(f"{images}: no regions.jsonl (the pointing game needs the synthetic corpus's "
+                                "drawn regions; render it with `cxrsearch data synth`)")
+        result = {"truth": analysis.pointing_game(cascade, corpus, regions, args.split, args.tolerance),
+                  "predicted": analysis.pointing_game(cascade, corpus, regions, args.split, args.tolerance,
+                                                      target="predicted")}
+        done["pointing_game"] = (result, reports.pointing_markdown(result, header))
+    if args.similar:
+        kinds = {"embedding": vectors.embeddings, "context": vectors.contexts}
+        if vectors.concepts.shape[1]:
+            kinds["concepts"] = vectors.concepts
+        result = {pool: {kind: analysis.similar_precision(v, corpus, args.k, args.split, pool)
+                         for kind, v in kinds.items()} for pool in ("all", "labelled")}
+        done["similar"] = (result, reports.similar_markdown(result, header))
+    if args.confusion:
+        result = analysis.label_confusion(vectors.probs, corpus, cascade.label_names, args.split)
+        done["confusion"] = (result, reports.confusion_markdown(result, header, args.split))
+    for name, (result, markdown) in done.items():
+        print(markdown)
+        if out:
+            (out / f"{name}.json").write_text(json.dumps(result, indent=1) + "\n")
+            (out / f"{name}.md").write_text(markdown)
+            print(f"wrote {out / name}.json and .md")
 
 
 if __name__ == "__main__":

@@ -139,7 +139,9 @@ def run(cfg: CascadeConfig, manifest: Path, images: Path, out: Path, args: argpa
     from pipelines.train.runtime import machine, pick_device, seed_everything
     from models.preprocess import stored_size
 
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
+    from pipelines.train.runtime import load_average
+    load_before = load_average()
     seed_everything(cfg.seed, cfg.num_threads)
     device = pick_device(args.device)
     entries = subset(read_manifest(manifest), args.max_images)
@@ -159,6 +161,8 @@ def run(cfg: CascadeConfig, manifest: Path, images: Path, out: Path, args: argpa
         raise TrainError(f"training failed: {e}") from e
     results["timings_s"]["load_images"] = load_s
     results["timings_s"]["total"] = round(time.perf_counter() - started, 2)
+    results["cpu_s"]["total"] = round(time.process_time() - cpu_started, 2)
+    results["load_average"] = {"start": load_before, "end": load_average()}
     results.update({"preset": cfg.name, "corpus": note, "machine": machine(), "device": str(device),
                     "command": " ".join(["cxrsearch", "train", *args.argv]),
                     "images": {"used": len(corpus.entries), "skipped": len(image_set.skipped)},
@@ -172,7 +176,8 @@ def run(cfg: CascadeConfig, manifest: Path, images: Path, out: Path, args: argpa
 
 def print_summary(results: dict, out: Path, json_path: Path, md_path: Path) -> None:
     """Short end-of-run report."""
-    print(f"done in {results['timings_s']['total']:.0f} s on {results['device']}: "
+    print(f"done in {results['timings_s']['total']:.0f} s wall, {results['cpu_s']['total']:.0f} s CPU "
+          f"(load {results['load_average']['start']} -> {results['load_average']['end']}) on {results['device']}: "
           f"{results['images']['used']} images, {results['images']['skipped']} skipped")
     for number, m in results["iterations"].items():
         acc = ", ".join(f"{s} {v['accuracy']:.1f}%" for s, v in m["cnn_accuracy"].items())

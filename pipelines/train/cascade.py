@@ -16,7 +16,8 @@ from models.config import CascadeConfig
 from models.relabel import RelabelResult, relabel
 from models.rnn import build_decoder
 from models.vocab import Vocabulary
-from pipelines.train.cnn_train import predict, train_cnn
+from pipelines.train.cnn_train import concept_probabilities, predict, train_cnn
+from pipelines.train.concepts import image_concepts, select_concepts, target_matrix
 from pipelines.train.data import Corpus
 from pipelines.train.evaluate import bleu_report, iteration_metrics
 from pipelines.train.rnn_train import generate, train_decoder
@@ -33,6 +34,7 @@ class Iteration:
     probs: torch.Tensor                          # (N, L) over cascade.label_names, every corpus row
     embeddings: torch.Tensor                     # (N, E)
     generated: dict[str, list[list[str]]]        # cell -> annotation of every corpus row
+    concepts: torch.Tensor | None = None         # (N, K) concept probabilities of every row (None: no head)
     history: dict = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)
 
@@ -45,9 +47,30 @@ def first_words(corpus: Corpus, labels: dict[int, str], rows: list[int]) -> dict
     return {label: c.most_common(1)[0][0] for label, c in counts.items()}
 
 
+@dataclass
+class ConceptTargets:
+    """The concept head's keys and the (N, K) 0/1 targets of every corpus row."""
+
+    names: list[str]
+    targets: torch.Tensor
+
+
+def concept_targets(cfg: CascadeConfig, corpus: Corpus) -> ConceptTargets | None:
+    """Concept keys with >= cfg.concept_min_positives training images, and every row's targets.
+
+    None when the head is off (cnn_train.concept_weight = 0) or no key has enough positives.
+    """
+    if cfg.cnn_train.concept_weight <= 0:
+        return None
+    keys = image_concepts(corpus.entries)
+    train_rows = [i for i, e in enumerate(corpus.entries) if e.split == "train"]
+    names = select_concepts(keys, train_rows, cfg.concept_min_positives)
+    return ConceptTargets(names, target_matrix(keys, names)) if names else None
+
+
 def run_iteration(number: int, cfg: CascadeConfig, corpus: Corpus, vocab: Vocabulary, labels: dict[int, str],
                   device: torch.device, timer: Timer, init_cnn: CascadeCNN | None = None,
-                  progress: bool = True) -> Iteration:
+                  progress: bool = True, concepts: ConceptTargets | None = None) -> Iteration:
     """Train the CNN (from scratch, or fine-tuned from `init_cnn`), then both decoders, then generate."""
     train_rows = sorted(r for r in labels if corpus.entries[r].split == "train")
     val_rows = sorted(r for r in labels if corpus.entries[r].split == "val")
@@ -55,15 +78,28 @@ def run_iteration(number: int, cfg: CascadeConfig, corpus: Corpus, vocab: Vocabu
     torch.manual_seed(cfg.seed + number)
     if init_cnn is None:
         cnn, epochs, scale = build_cnn(cfg.cnn, len(names)), cfg.cnn_train.epochs, 1.0
+        cap = cfg.cnn_train.max_per_label
+        if concepts is not None:
+            cnn.add_concept_head(len(concepts.names))
     else:
         cnn, epochs, scale = copy.deepcopy(init_cnn), cfg.cnn_train.finetune_epochs, cfg.cnn_train.finetune_body_lr_scale
+        cap = cfg.cnn_train.finetune_max_per_label
+        cap = cfg.cnn_train.max_per_label if cap < 0 else cap
         cnn.replace_head(len(names))
+    extra_rows = []
+    if concepts is not None and cfg.cnn_train.concept_extra > 0:    # training images without a label this round
+        extra_rows = [r for r, e in enumerate(corpus.entries) if e.split == "train" and r not in labels]
     with timer(f"iteration {number}: cnn"):
         cnn_history = train_cnn(cnn, corpus.images[train_rows], [labels[r] for r in train_rows], names, cfg.cnn,
                                 cfg.cnn_train, epochs=epochs, seed=cfg.seed + number, device=device,
                                 body_lr_scale=scale, normal_label=cfg.normal_label,
-                                desc=f"iter {number} CNN ({len(names)} labels)", progress=progress)
+                                desc=f"iter {number} CNN ({len(names)} labels)", progress=progress,
+                                max_per_label=cap,
+                                concept_targets=None if concepts is None else concepts.targets[train_rows],
+                                extra_images=corpus.images[extra_rows] if extra_rows else None,
+                                extra_concepts=concepts.targets[extra_rows] if extra_rows else None)
         probs, embeddings = predict(cnn, corpus.images, cfg.cnn, device, cfg.eval_batch_size)
+        concept_probs = None if concepts is None else concept_probabilities(cnn, embeddings)
     decoders, rnn_history = {}, {}
     for cell in ("lstm", "gru"):
         rnn_cfg = cfg.rnn(cell)
@@ -75,11 +111,14 @@ def run_iteration(number: int, cfg: CascadeConfig, corpus: Corpus, vocab: Vocabu
                               val=(embeddings[val_rows], [corpus.entries[r].words for r in val_rows]),
                               desc=f"iter {number} {cell.upper()}", progress=progress)
         decoders[cell], rnn_history[cell] = decoder, h.__dict__
-    cascade = Cascade(cfg, cnn, decoders, vocab, names, first_words(corpus, labels, train_rows), number)
+    cascade = Cascade(cfg, cnn, decoders, vocab, names, first_words(corpus, labels, train_rows), number,
+                      concept_names=[] if concepts is None else list(concepts.names))
+    text_rows = [r for r, e in enumerate(corpus.entries) if e.split == "train" and e.words]
+    cascade.set_text_means(embeddings[text_rows], [corpus.entries[r].words for r in text_rows])
     with timer(f"iteration {number}: generate"):
         _, _, generated = infer(cascade, corpus, device, embeddings=(probs, embeddings))
     history = {"cnn": cnn_history.__dict__, "rnn": rnn_history}
-    return Iteration(number, cascade, labels, probs, embeddings, generated, history)
+    return Iteration(number, cascade, labels, probs, embeddings, generated, concept_probs, history)
 
 
 def infer(cascade: Cascade, corpus: Corpus, device: torch.device,
@@ -139,23 +178,25 @@ def run_cascade(cfg: CascadeConfig, corpus: Corpus, out_dir: Path, device: torch
     max_words = max(cfg.lstm.max_words, cfg.gru.max_words)
     vocab = Vocabulary.build(e.words[:max_words] for e in corpus.entries if e.split == "train")
     labels0 = {i: e.label for i, e in enumerate(corpus.entries) if e.label and e.words}
+    concepts = concept_targets(cfg, corpus)
     log(f"iteration 0: {len(labels0)} labelled images, {len(set(labels0.values()))} labels, "
-        f"vocabulary {len(vocab)} words, device {device}")
-    iterations = [run_iteration(0, cfg, corpus, vocab, labels0, device, timer, progress=progress)]
+        f"vocabulary {len(vocab)} words, {0 if concepts is None else len(concepts.names)} concepts, device {device}")
+    iterations = [run_iteration(0, cfg, corpus, vocab, labels0, device, timer, progress=progress, concepts=concepts)]
     results: dict = {"relabel": None, "context_map": None}
     if cfg.iterations > 1:
         with timer("relabel"):
             labels1, results["relabel"], results["context_map"] = relabel_stage(
                 cfg, corpus, iterations[0], out_dir, corpus_note, log)
         iterations.append(run_iteration(1, cfg, corpus, vocab, labels1, device, timer,
-                                        init_cnn=iterations[0].cascade.cnn, progress=progress))
+                                        init_cnn=iterations[0].cascade.cnn, progress=progress, concepts=concepts))
     for it in iterations:
-        it.metrics = iteration_metrics(it, corpus, max_words)
+        it.metrics = iteration_metrics(it, corpus, max_words, None if concepts is None else concepts.targets)
         it.cascade.metrics = it.metrics
         it.cascade.save(out_dir / f"cascade_iter{it.number}.pt")
     iterations[-1].cascade.save(out_dir / "cascade.pt")
     results.update(bleu_report(iterations, corpus, max_words))
     results["timings_s"] = dict(timer.seconds, total=timer.total())
+    results["cpu_s"] = dict(timer.cpu_seconds, total=timer.cpu_total())
     results["history"] = {f"iteration {it.number}": it.history for it in iterations}
     return results
 

@@ -32,8 +32,28 @@ def bleu_for(generated: Sequence[Sequence[str]], corpus: Corpus, rows: Sequence[
             "cases": [s.cases for s in table.values()]}
 
 
-def iteration_metrics(it: "Iteration", corpus: Corpus, max_words: int) -> dict:
-    """CNN accuracy per split (on the labels this iteration trained on) and BLEU tables."""
+def concept_metrics(it: "Iteration", corpus: Corpus, targets=None) -> dict | None:
+    """Per-split mean/median AUC of the concept head and the test split's per-concept table (None: no head)."""
+    from pipelines.train.concepts import auc_summary, auc_table, image_concepts, target_matrix
+
+    names = it.cascade.concept_names
+    if it.concepts is None or not names:
+        return None
+    if targets is None:
+        targets = target_matrix(image_concepts(corpus.entries), names)
+    out: dict = {"names": len(names)}
+    for split in SPLITS:
+        rows = [i for i, e in enumerate(corpus.entries) if e.split == split]
+        if rows:
+            table = auc_table(it.concepts[rows].numpy(), targets[rows].numpy(), names)
+            out[split] = auc_summary(table)
+            if split == "test":
+                out["test_table"] = table
+    return out
+
+
+def iteration_metrics(it: "Iteration", corpus: Corpus, max_words: int, concept_targets=None) -> dict:
+    """CNN accuracy per split (on the labels this iteration trained on), BLEU tables and concept AUCs."""
     acc = {}
     for split in SPLITS:
         rows = [r for r in sorted(it.labels) if corpus.entries[r].split == split]
@@ -51,8 +71,12 @@ def iteration_metrics(it: "Iteration", corpus: Corpus, max_words: int) -> dict:
                             for split in SPLITS}
                      for cell, gen in it.generated.items()}
             for subset in EVAL_SETS}
-    return {"iteration": it.number, "labels": len(it.cascade.label_names), "cnn_accuracy": acc,
-            "mined_label_accuracy": base, "bleu": bleu}
+    metrics = {"iteration": it.number, "labels": len(it.cascade.label_names), "cnn_accuracy": acc,
+               "mined_label_accuracy": base, "bleu": bleu}
+    concepts = concept_metrics(it, corpus, concept_targets)
+    if concepts is not None:
+        metrics["concepts"] = concepts
+    return metrics
 
 
 def bleu_report(iterations: Sequence["Iteration"], corpus: Corpus, max_words: int, examples: int = 8) -> dict:
@@ -96,7 +120,10 @@ def to_markdown(results: dict) -> str:
         m = results["machine"]
         lines += [f"Machine: {m.get('processor')} ({m.get('cpus')} CPUs, {m.get('torch_threads')} torch threads), "
                   f"{m.get('cuda_device', 'no GPU')}, torch {m.get('torch')}; wall time "
-                  f"{results.get('timings_s', {}).get('total', '?')} s", ""]
+                  f"{results.get('timings_s', {}).get('total', '?')} s, process CPU time "
+                  f"{results.get('cpu_s', {}).get('total', '?')} s, load average "
+                  f"{results.get('load_average', {}).get('start', '?')} at the start, "
+                  f"{results.get('load_average', {}).get('end', '?')} at the end", ""]
     lines += ["## CNN accuracy (%)", "", "| iteration | labels | train | val | test |", "|---|---|---|---|---|"]
     for number, m in results["iterations"].items():
         cells = [f"{m['cnn_accuracy'][s]['accuracy']:.1f} (n={m['cnn_accuracy'][s]['images']})"
@@ -108,6 +135,14 @@ def to_markdown(results: dict) -> str:
         acc = m.get("mined_label_accuracy", {})
         lines.append(f"| {number} | " + " | ".join(f"{acc[s]['accuracy']:.1f}" if s in acc else "-"
                                                    for s in SPLITS) + " |")
+    concept_rows = [(n, m["concepts"]) for n, m in results["iterations"].items() if m.get("concepts")]
+    if concept_rows:
+        lines += ["", "## Concept head: ROC AUC over concept keys (mean / median, concepts scored)", "",
+                  "| iteration | concepts | train | val | test |", "|---|---|---|---|---|"]
+        for number, c in concept_rows:
+            cells = [f"{c[s]['mean_auc']:.3f} / {c[s]['median_auc']:.3f} ({c[s]['concepts']})"
+                     if c.get(s, {}).get("mean_auc") is not None else "-" for s in SPLITS]
+            lines.append(f"| {number} | {c['names']} | " + " | ".join(cells) + " |")
     for subset in EVAL_SETS:
         title = ("images with a mined label (same images in both iterations)" if subset == "labelled"
                  else "every annotated image")

@@ -39,19 +39,34 @@ def machine() -> dict:
 
 
 class Timer:
-    """Named wall-clock sections: `with timer('cnn iteration 0'): ...`; `timer.seconds` holds them."""
+    """Named sections: `with timer('cnn iteration 0'): ...`; `timer.seconds` holds their wall-clock
+    seconds and `timer.cpu_seconds` this process's CPU seconds (on a shared machine the two differ)."""
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
+        self.cpu_seconds: dict[str, float] = {}
         self.start = time.perf_counter()
+        self.cpu_start = time.process_time()
 
     @contextmanager
     def __call__(self, name: str) -> Iterator[None]:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         try:
             yield
         finally:
             self.seconds[name] = round(self.seconds.get(name, 0.0) + time.perf_counter() - t0, 2)
+            self.cpu_seconds[name] = round(self.cpu_seconds.get(name, 0.0) + time.process_time() - c0, 2)
 
     def total(self) -> float:
         return round(time.perf_counter() - self.start, 2)
+
+    def cpu_total(self) -> float:
+        return round(time.process_time() - self.cpu_start, 2)
+
+
+def load_average() -> list[float]:
+    """The 1-, 5- and 15-minute load averages (how busy the shared machine was)."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return []

@@ -77,3 +77,96 @@ def test_paper_preset_builds_googlenet_and_1024_state_rnns():
         assert model.decoders[cell].hidden_size == 1024 and model.decoders[cell].num_layers == 2
     (out,) = model.eval().annotate(np.random.default_rng(0).integers(0, 256, (1, 224, 224), dtype=np.uint8))
     assert out.embedding.shape == (1024,) and out.context_vector.shape == (1024,) and out.words
+
+
+CONCEPTS = ["findings:calcified granuloma", "findings:cardiomegaly", "laterality:right"]
+
+
+@pytest.fixture
+def with_concepts() -> Cascade:
+    cfg = apply_overrides(load_config("tiny"), ["cnn.arch=resnet", "cnn.width=0.125", "cnn.depth=1",
+                                                "cnn.input_size=64", "cnn.resize=64", "lstm.word_dim=8",
+                                                "gru.word_dim=8"])
+    labels = ["calcified granuloma", "cardiomegaly", "normal"]
+    model = Cascade.build(cfg, Vocabulary.build(ANNOTATIONS), labels, {x: x for x in labels},
+                          concept_names=CONCEPTS).eval()
+    emb = torch.randn(6, model.cnn.embedding_dim)
+    model.set_text_means(emb, [("calcified granuloma", "lung"), ("calcified granuloma",), ("cardiomegaly", "mild"),
+                               ("normal",), ("normal",), ("opacity", "lung")])
+    return model
+
+
+def test_concept_probabilities_are_aligned_with_the_saved_concept_names(with_concepts, tmp_path):
+    with torch.no_grad():     # make the head's rows distinguishable: row j has bias j - 1
+        with_concepts.cnn.concept_head.weight.zero_()
+        with_concepts.cnn.concept_head.bias.copy_(torch.tensor([-1.0, 0.0, 1.0]))
+    again = Cascade.load(with_concepts.save(tmp_path / "c.pt"))
+    assert again.concept_names == CONCEPTS
+    images = np.random.default_rng(0).integers(0, 256, (2, 64, 64), dtype=np.uint8)
+    (a, _), (b, _) = with_concepts.annotate(images), again.annotate(images)
+    assert a.concept_probabilities.shape == (3,)
+    np.testing.assert_allclose(a.concept_probabilities, b.concept_probabilities, rtol=1e-6)
+    expected = 1 / (1 + np.exp(-np.array([-1.0, 0.0, 1.0])))
+    np.testing.assert_allclose(b.concept_probabilities, expected, rtol=1e-5)   # key j <-> probability j
+
+
+def test_text_context_starts_from_the_first_words_mean_embedding(with_concepts, tmp_path):
+    model = Cascade.load(with_concepts.save(tmp_path / "c.pt"))
+    out = model.text_context([["calcified granuloma", "lung"], ["normal"], ["pneumonia", "lung"]])
+    assert out.shape == (3, model.decoders["gru"].hidden_size) and out.dtype == np.float32
+    h0 = model.first_word_mean_embeddings["calcified granuloma"]
+    assert set(model.first_word_mean_embeddings) == {"calcified granuloma", "cardiomegaly", "normal", "opacity"}
+    expected = model.context(h0[None], [["calcified granuloma", "lung"]]).numpy()
+    np.testing.assert_allclose(out[0], expected[0], rtol=1e-5)
+    unseen = model.context(model.mean_embedding[None], [["pneumonia", "lung"]]).numpy()   # fallback: the mean
+    np.testing.assert_allclose(out[2], unseen[0], rtol=1e-5)
+    assert not np.allclose(out[0], out[1])
+    assert model.text_context([]).shape == (0, model.decoders["gru"].hidden_size)
+
+
+def test_old_checkpoint_without_concept_head_still_loads(with_concepts, tmp_path):
+    """A format-1 checkpoint (before the concept head and first-word means) annotates with no concepts."""
+    state = with_concepts.state()
+    state["format_version"] = 1
+    for key in ("concept_names", "first_word_mean_embeddings", "mean_embedding"):
+        del state[key]
+    state["cnn"] = {k: v for k, v in state["cnn"].items() if not k.startswith("concept_head.")}
+    torch.save(state, tmp_path / "old.pt")
+    old = Cascade.load(tmp_path / "old.pt")
+    assert old.concept_names == [] and old.cnn.concept_head is None
+    (a,) = old.annotate(np.zeros((1, 64, 64), np.uint8))
+    assert a.concept_probabilities.shape == (0,) and a.words
+    with pytest.raises(CheckpointError, match="no mean training embeddings"):
+        old.text_context([["normal"]])
+
+
+def test_committed_v1_style_config_without_new_keys_loads(tmp_path):
+    """Configs saved before `depth`, `schedule`, ... existed (NIN-BN then) fill them with defaults."""
+    cfg = apply_overrides(load_config("tiny"), ["cnn.arch=nin", "cnn.width=0.0625", "cnn.input_size=64",
+                                                "cnn.resize=64", "cnn_train.concept_weight=0",
+                                                "cnn_train.channels_last=false", "lstm.word_dim=8", "gru.word_dim=8"])
+    cascade = Cascade.build(cfg, Vocabulary.build(ANNOTATIONS), ["cardiomegaly", "normal"],
+                            {"cardiomegaly": "cardiomegaly", "normal": "normal"})
+    state = cascade.state()
+    for key in ("depth", "stem"):
+        state["config"]["cnn"].pop(key)
+    for key in ("schedule", "shift", "intensity", "concept_weight", "channels_last", "finetune_max_per_label",
+                "concept_extra"):
+        state["config"]["cnn_train"].pop(key)
+    state["config"].pop("concept_min_positives")
+    torch.save(state, tmp_path / "older.pt")
+    again = Cascade.load(tmp_path / "older.pt").config
+    assert again.cnn.depth == 2 and again.cnn_train.schedule == "step" and again.cnn_train.concept_weight == 0
+    assert again.cnn.arch == "nin" and again.lstm == cascade.config.lstm
+
+
+def test_half_precision_checkpoint_is_smaller_and_loads_as_float32(with_concepts, tmp_path):
+    full = with_concepts.save(tmp_path / "full.pt")
+    half = with_concepts.save(tmp_path / "half.pt", half=True)
+    assert half.stat().st_size < 0.7 * full.stat().st_size
+    a, b = Cascade.load(full), Cascade.load(half)
+    assert next(b.cnn.parameters()).dtype == torch.float32
+    images = np.random.default_rng(2).integers(0, 256, (2, 64, 64), dtype=np.uint8)
+    for x, y in zip(a.annotate(images), b.annotate(images)):
+        np.testing.assert_allclose(x.probabilities, y.probabilities, atol=2e-2)
+        np.testing.assert_allclose(x.concept_probabilities, y.concept_probabilities, atol=2e-2)

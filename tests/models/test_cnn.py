@@ -68,3 +68,47 @@ def test_three_channel_input_and_bad_arch():
     assert model(torch.randn(2, 3, 64, 64))[0].shape == (2, 2)
     with pytest.raises(ConfigError):
         build_cnn(CNNConfig(arch="vgg"), 2)
+
+
+def test_small_resnet_shapes_depth_and_width():
+    model = build_cnn(CNNConfig(arch="resnet", width=0.25, depth=1, input_size=96, resize=96), num_classes=5)
+    logits, embedding = model(torch.randn(2, 1, 96, 96))
+    assert logits.shape == (2, 5) and embedding.shape == (2, 128) == (2, model.embedding_dim)
+    assert model.feature_maps(torch.randn(1, 1, 96, 96)).shape == (1, 128, 3, 3)   # stride 32
+    deeper = build_cnn(CNNConfig(arch="resnet", width=0.25, depth=2), num_classes=5)
+    assert sum(p.numel() for p in deeper.parameters()) > sum(p.numel() for p in model.parameters())
+
+
+def test_channels_last_gives_the_same_outputs():
+    model = build_cnn(CNNConfig(arch="resnet", width=0.25, depth=1, input_size=64, resize=64), num_classes=3).eval()
+    x = torch.randn(2, 1, 64, 64)
+    with torch.no_grad():
+        before, _ = model(x)
+        model.use_channels_last(True)
+        after, _ = model(x)
+    assert model.channels_last and torch.allclose(before, after, atol=1e-4)
+
+
+def test_concept_head_is_trained_with_the_body_and_kept_by_replace_head():
+    model = build_cnn(CNNConfig(arch="resnet", width=0.125, depth=1), num_classes=3)
+    with pytest.raises(ConfigError, match="no concept head"):
+        model.concept_logits(torch.zeros(1, model.embedding_dim))
+    model.add_concept_head(7)
+    _, embedding = model(torch.randn(2, 1, 64, 64))
+    assert model.concept_logits(embedding).shape == (2, 7) and model.num_concepts == 7
+    heads = {id(p) for p in model.head_parameters()}
+    assert {id(p) for p in model.concept_head.parameters()} <= heads
+    assert not heads & {id(p) for p in model.body_parameters()}
+    head = model.concept_head
+    model.replace_head(9)
+    assert model.concept_head is head and model.num_classes == 9
+
+
+def test_channels_last_is_skipped_for_layers_under_8_channels():
+    """torch 2.14.1 aborted (heap corruption) in the NHWC backward of 4-channel convolutions."""
+    narrow = build_cnn(CNNConfig(arch="resnet", width=0.0625, depth=1), num_classes=3).use_channels_last(True)
+    assert not narrow.channels_last
+    logits, _ = narrow(torch.randn(3, 1, 64, 64))
+    logits.sum().backward()
+    wide = build_cnn(CNNConfig(arch="resnet", width=0.125, depth=1), num_classes=3).use_channels_last(True)
+    assert wide.channels_last

@@ -30,8 +30,8 @@ def test_paper_preset_has_the_paper_settings():
 
 def test_tiny_preset_is_small():
     cfg = load_config("tiny")
-    assert cfg.cnn.input_size <= 96 and cfg.cnn.width < 1.0
-    assert cfg.iterations == 2
+    assert cfg.cnn.input_size <= 128 and cfg.cnn.width < 1.0 and cfg.cnn.arch == "resnet"
+    assert cfg.iterations == 2 and cfg.num_threads == 1 and cfg.cnn_train.concept_weight > 0
 
 
 def test_unknown_key_names_the_valid_ones():
@@ -41,7 +41,11 @@ def test_unknown_key_names_the_valid_ones():
 
 def test_bad_choice_and_type_are_rejected():
     with pytest.raises(ConfigError, match="cnn.arch must be one of"):
-        CascadeConfig.from_dict({"cnn": {"arch": "resnet"}})
+        CascadeConfig.from_dict({"cnn": {"arch": "vgg"}})
+    with pytest.raises(ConfigError, match="channels_last must be bool"):
+        CascadeConfig.from_dict({"cnn_train": {"channels_last": 1}})
+    with pytest.raises(ConfigError, match="schedule must be one of"):
+        CascadeConfig.from_dict({"cnn_train": {"schedule": "linear"}})
     with pytest.raises(ConfigError, match="epochs must be int"):
         CascadeConfig.from_dict({"cnn_train": {"epochs": "many"}})
 
@@ -72,7 +76,7 @@ def test_toml_config(tmp_path):
 def test_fingerprint_tracks_model_shape_not_name():
     a = load_config("tiny")
     b = apply_overrides(a, ['name="other"'])
-    c = apply_overrides(a, ["cnn.width=0.5"])
+    c = apply_overrides(a, ["cnn.width=0.25"])
     assert a.fingerprint() == b.fingerprint() != c.fingerprint()
 
 

@@ -69,3 +69,23 @@ def test_no_crop_and_random_crop_inputs():
     centre = to_input(batch, crop)
     assert torch.equal(centre[0], to_input(stored[4:68, 4:68][None], none)[0])
     assert abs(float(to_input(np.full((1, 64, 64), 128, np.uint8), none).mean()) - (128 / 255 - 0.5) / 0.25) < 1e-5
+
+
+def test_shift_and_intensity_augmentation_move_and_rescale_without_flipping():
+    from models.config import CNNConfig
+    from models.preprocess import random_shift
+
+    cfg = CNNConfig(arch="nin", input_size=32, resize=32)
+    image = np.zeros((1, 32, 32), np.uint8)
+    image[0, 8, 4] = 255                                              # a bright dot on the image's left
+    gen = torch.Generator().manual_seed(0)
+    shifted = random_shift(torch.as_tensor(image).float(), 3, gen)
+    y, x = divmod(int(shifted[0].argmax()), 32)
+    assert abs(y - 8) <= 3 and abs(x - 4) <= 3                         # moved a little, still on the left
+    plain = to_input(image, cfg, train=True, generator=torch.Generator().manual_seed(1))
+    jitter = to_input(np.full((4, 32, 32), 128, np.uint8), cfg, train=True,
+                      generator=torch.Generator().manual_seed(1), intensity=0.3)
+    assert plain.shape == jitter.shape[1:] or plain.shape == (1, 1, 32, 32)
+    assert len({round(float(v), 4) for v in jitter.mean(dim=(1, 2, 3))}) > 1   # per-image brightness differs
+    same = to_input(image, cfg, train=False, shift=3, intensity=0.3)           # no augmentation at eval time
+    assert torch.equal(same, to_input(image, cfg))

@@ -80,3 +80,41 @@ def test_all_bad_input_exits_non_zero_and_bad_checkpoint_is_clear(checkpoint, fo
                        "--out", str(tmp_path / "o")])
     with pytest.raises(PipelineError, match="no input images"):
         annotate.main(["--checkpoint", str(checkpoint), "--out", str(tmp_path / "o")])
+
+
+CONCEPTS = ["findings:cardiomegaly", "findings:opacity", "laterality:left"]
+
+
+@pytest.fixture
+def concept_checkpoint(tmp_path):
+    """An untrained cascade with a concept head over three keys."""
+    cfg = apply_overrides(load_config("tiny"), ["cnn.arch=resnet", "cnn.width=0.125", "cnn.depth=1",
+                                                "cnn.input_size=64", "cnn.resize=64"])
+    vocab = Vocabulary.build([("normal",), ("cardiomegaly", "mild"), ("opacity", "lung", "base")])
+    cascade = Cascade.build(cfg, vocab, ["cardiomegaly", "normal", "opacity"],
+                            {"cardiomegaly": "cardiomegaly", "normal": "normal", "opacity": "opacity"},
+                            concept_names=CONCEPTS)
+    return cascade.save(tmp_path / "concepts.pt")
+
+
+def test_concept_probabilities_in_annotations_jsonl_and_for_the_index(concept_checkpoint, folder, tmp_path):
+    from pipelines.annotator import load_annotator
+
+    out = tmp_path / "out3"
+    assert annotate.main(["--dir", str(folder), "--checkpoint", str(concept_checkpoint), "--out", str(out),
+                          "--no-progress"]) == 0
+    for line in (out / "annotations.jsonl").read_text().splitlines():
+        probs = json.loads(line)["concept_probabilities"]
+        assert list(probs) == CONCEPTS and all(0.0 <= p <= 1.0 for p in probs.values())
+    annotator = load_annotator(concept_checkpoint)
+    (done,) = annotator([("CXR2_IM-1", folder / "CXR2_IM-1.png")])
+    probs = done.annotation.concept_probabilities
+    assert list(probs) == CONCEPTS                                      # every kept concept
+    assert all(round(p, 4) == p for p in probs.values())                # rounded to 4 decimals
+
+
+def test_checkpoint_without_concept_head_gives_empty_concept_probabilities(checkpoint, folder):
+    from pipelines.annotator import load_annotator
+
+    (done,) = load_annotator(checkpoint)([("CXR2_IM-1", folder / "CXR2_IM-1.png")])
+    assert done.annotation.concept_probabilities == {} and done.annotation.words
