@@ -116,6 +116,10 @@ def index_settings(settings: ESSettings) -> dict:
 
 # Stored objects whose values are numbers that ranking reads (function_score), one dynamic float field per key.
 SCORE_OBJECTS = ("generated_scores", "concept_probabilities")
+# Every value of generated_scores.* is also copied (copy_to, mapping only: `_source` is unchanged) into this one
+# field, so "has the cascade's probabilities" is one doc-values lookup. `exists` on the object itself expands to
+# a disjunction over all its dynamic subfields (224 on the demo corpus), which cost most of a search's time.
+GENERATED_MARKER = "generated_scored"
 
 
 def score_field(obj: str, key: str) -> str:
@@ -135,7 +139,10 @@ def index_mappings() -> dict:
         props[name] = {"type": "object", "dynamic": True}
     props["content_hash"] = {"type": "keyword", "index": False}
     props["schema_version"] = {"type": "integer", "index": False}
-    templates = [{f"{name}_as_floats": {"path_match": f"{name}.*", "mapping": {"type": "float"}}} for name in SCORE_OBJECTS]
+    props[GENERATED_MARKER] = {"type": "float", "index": False}  # doc values only: for `exists`
+    templates = [{f"{name}_as_floats": {"path_match": f"{name}.*", "mapping": {
+        "type": "float", **({"copy_to": GENERATED_MARKER} if name == "generated_scores" else {})}}}
+        for name in SCORE_OBJECTS]
     return {"dynamic": "strict", "dynamic_templates": templates, "_meta": {"schema_version": SCHEMA_VERSION},
             "properties": props}
 
@@ -196,6 +203,7 @@ class ElasticsearchTextBackend(TextBackend):
         if self.settings.index != self.settings.index.lower() or not self.settings.index:
             raise IndexerError(f"Elasticsearch index name {self.settings.index!r} must be non-empty lower case")
         self._client = client
+        self._markers: dict[str, bool] = {}  # concrete index -> has GENERATED_MARKER (see _layout)
 
     # --- the client and the error boundary ---------------------------------------------------------
 
@@ -388,19 +396,53 @@ class ElasticsearchTextBackend(TextBackend):
         The same contract as the embedded backend (indexer.query.memory), as a query DSL: a clause is a
         dis_max over constant_score levels; cascade probabilities are function_score field_value_factor
         over numeric score fields; exclusions are must_not clauses; ties are broken by image id.
-        """
-        from indexer.query.memory import Retrieval
 
+        The search runs on the concrete index of the version (the live one, read from the alias, when
+        None), which the result names in `version`, so that the caller reads the page's documents from
+        the same version; if a reindex dropped that version in between, it is read again once.
+        """
         check_k(min(depth, 10_000))
-        wanted_facets = check_facets(facets)
-        where = normalise_filters(filters)
+        check_facets(facets)
+        normalise_filters(filters)
         if not plan.negation:
             raise IndexerError("the ablation without negation reads raw report text, which only the embedded "
                                "backend keeps; run it with --backend embedded")
-        index = self.settings.index if version is None else self.index_name(version)
+        for attempt in range(2):
+            try:
+                return self._retrieve(plan, filters, facets, depth, version, facet_size)
+            except IndexNotFound:
+                if version is not None or attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _layout(self, version: str | None) -> tuple[str, str, bool]:
+        """(version, concrete index, whether the index has the GENERATED_MARKER field) of a version or the live one.
+
+        One alias read when `version` is None; the mapping is read once per concrete index. Indices
+        built before the marker existed keep the slower `exists` on the score object.
+        """
+        name = self._target(version)
+        marker = self._markers.get(name)
+        if marker is None:
+            with self._guard(f"read the mapping of {name}"):
+                mapping = self.client.indices.get_mapping(index=name)
+            marker = GENERATED_MARKER in (mapping.get(name, {}).get("mappings", {}).get("properties") or {})
+            if len(self._markers) > 64:
+                self._markers.clear()
+            self._markers[name] = marker
+        return name[len(self.settings.index) + 2:], name, marker
+
+    def _retrieve(self, plan, filters, facets, depth, version, facet_size):
+        from indexer.query.memory import Retrieval
+
+        wanted_facets = check_facets(facets)
+        where = normalise_filters(filters)
+        version, index, marker = self._layout(version)
+        has_scores = {"exists": {"field": GENERATED_MARKER if marker else "generated_scores"}}
         base_filter: list[dict] = [{"terms": {name: values}} for name, values in where.items()]
-        must_not, generated_must_not = _exclusions(plan)
-        concept = _concept_query(plan, generated_must_not) if plan.wants("concepts") and plan.clauses else None
+        must_not, generated_must_not = _exclusions(plan, has_scores)
+        concept = (_concept_query(plan, generated_must_not, has_scores)
+                   if plan.wants("concepts") and plan.clauses else None)
         lexical = None
         if plan.wants("lexical") and plan.lexical:
             lexical = {"bool": {"should": [{"match": {name: {"query": plan.lexical, "boost": w}}}
@@ -410,9 +452,11 @@ class ElasticsearchTextBackend(TextBackend):
         searches: list[tuple[str, dict]] = []
 
         def body(query: dict | None, size: int, **extra) -> dict:
+            # no stored fields: the ids come back as sort values (image_id == _id), which spares loading
+            # _id from the stored fields of every hit (at depth 200 that was most of each search's time)
             b = {"query": {"bool": {"filter": base_filter, "must_not": must_not,
                                     **({"must": [query]} if query is not None else {})}},
-                 "size": size, "track_total_hits": False, "_source": False, **extra}
+                 "size": size, "track_total_hits": False, "stored_fields": "_none_", **extra}
             return b
 
         if concept is not None:
@@ -440,11 +484,11 @@ class ElasticsearchTextBackend(TextBackend):
         for a in answers:
             if "error" in a:
                 raise _answer_error(self.settings.safe_url, index, a["error"], a.get("status"))
-        out = Retrieval()
+        out = Retrieval(version=version)
         n = max(len(plan.clauses), 1)
         for (name, _), a in zip(searches, answers):
             scale = 1.0 / n if name == "concepts" else 1.0
-            out.rankings[name] = [(h["_id"], float(h.get("_score") or 0.0) * scale) for h in a["hits"]["hits"]]
+            out.rankings[name] = [(h["sort"][-1], float(h.get("_score") or 0.0) * scale) for h in a["hits"]["hits"]]
         counted = answers[-1]
         out.total = int(counted["hits"]["total"]["value"])
         out.facets = {name: {str(b.get("key_as_string", b["key"])): int(b["doc_count"])
@@ -511,22 +555,22 @@ def _levels_query(clause, fields: Sequence[tuple[str, float]]) -> dict:
     return {"bool": {"must": [best], "should": [bonus]}}
 
 
-def _generated_query(clause) -> dict:
+def _generated_query(clause, has_scores: dict) -> dict:
     """P(group) x (0.5 + 0.5 P(location)) x (0.5 + 0.5 P(side)) from the numeric score fields; images without
-    probabilities score by the levels of their hard annotation."""
+    probabilities (`has_scores` does not match) score by the levels of their hard annotation."""
     groups = [{"field_value_factor": {"field": score_field("generated_scores", g), "missing": 0}} for g in clause.groups]
-    query: dict = {"function_score": {"query": {"exists": {"field": "generated_scores"}}, "functions": groups,
+    query: dict = {"function_score": {"query": has_scores, "functions": groups,
                                       "score_mode": "max", "boost_mode": "replace"}}
     for key in ([clause.location_keys[0]] if clause.location_keys else []) + ([clause.side_key] if clause.side_key else []):
         query = {"function_score": {"query": query, "score_mode": "sum", "boost_mode": "multiply", "functions": [
             {"weight": 0.5},
             {"field_value_factor": {"field": score_field("concept_probabilities", key), "factor": 0.5, "missing": 0}}]}}
     hard = {"bool": {"must": [_levels_query(clause, (("generated_atoms", 1.0),))],
-                     "must_not": [{"exists": {"field": "generated_scores"}}]}}
+                     "must_not": [has_scores]}}
     return {"dis_max": {"queries": [query, hard], "tie_breaker": 0.0}}
 
 
-def _concept_query(plan, generated_must_not: list[dict]) -> dict:
+def _concept_query(plan, generated_must_not: list[dict], has_scores: dict) -> dict:
     """Sum over clauses of each clause's score in the plan's source mode (the caller divides by the clause count)."""
     from indexer.query.plan import GENERATED_IN_ALL, GENERATED_MIN_SCORE, TEXT_WEIGHT
 
@@ -535,7 +579,7 @@ def _concept_query(plan, generated_must_not: list[dict]) -> dict:
                                   for c in plan.clauses], "minimum_should_match": 1}}
     weight = GENERATED_IN_ALL if plan.source == "all" else 1.0  # a cascade match counts less beside reports
     generated = {"function_score": {
-        "query": {"bool": {"should": [_generated_query(c) for c in plan.clauses], "minimum_should_match": 1,
+        "query": {"bool": {"should": [_generated_query(c, has_scores) for c in plan.clauses], "minimum_should_match": 1,
                            "must_not": generated_must_not}},
         "functions": [{"weight": weight}], "boost_mode": "multiply",
         "min_score": (GENERATED_MIN_SCORE - 1e-6) * n * weight}}  # the same threshold as the embedded ranker
@@ -546,8 +590,10 @@ def _concept_query(plan, generated_must_not: list[dict]) -> dict:
     return {"dis_max": {"queries": [report, generated], "tie_breaker": 0.0}}
 
 
-def _exclusions(plan) -> tuple[list[dict], list[dict]]:
-    """(must_not for every search, must_not for the cascade's evidence only) of the plan's negated clauses."""
+def _exclusions(plan, has_scores: dict) -> tuple[list[dict], list[dict]]:
+    """(must_not for every search, must_not for the cascade's evidence only) of the plan's negated clauses.
+
+    `has_scores` is the query matching documents with the cascade's probabilities."""
     from indexer.query.plan import EXCLUDE_MIN_PROBABILITY
 
     stated, seen = [], []
@@ -557,7 +603,7 @@ def _exclusions(plan) -> tuple[list[dict], list[dict]]:
             stated += [{"terms": {"report_atoms": atoms}}, {"terms": {"text_atoms": atoms}}]
         if plan.uses_generated:
             seen.append({"function_score": {
-                "query": {"exists": {"field": "generated_scores"}},
+                "query": has_scores,
                 "functions": [{"field_value_factor": {"field": score_field("generated_scores", g), "missing": 0}}
                               for g in clause.groups],
                 "score_mode": "max", "boost_mode": "replace", "min_score": EXCLUDE_MIN_PROBABILITY}})

@@ -315,7 +315,9 @@ class EmbeddedTextBackend(TextBackend):
         where = normalise_filters(filters)
         wanted_facets = check_facets(facets)
         version = self._resolve(version)
-        return self.memory_index(version).rank(plan, where, wanted_facets, depth, facet_size)
+        out = self.memory_index(version).rank(plan, where, wanted_facets, depth, facet_size)
+        out.version = version
+        return out
 
     def memory_index(self, version: str | None = None):
         """The version's in-memory ranker; rebuilt when the version changes or its database was written to."""
