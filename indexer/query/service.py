@@ -142,7 +142,7 @@ class QueryService:
         used = [name for name in rankings]
         skipped: dict[str, str] = {}
         if plan.wants("vectors") and request.source != "report" and parsed.positive:
-            ranking, why = self._vector_ranking(parsed, retrieval.candidates)
+            ranking, why = self._vector_ranking(parsed, retrieval.candidates, retrieval.version)
             if ranking:
                 rankings["vectors"] = ranking
                 used.append("vectors")
@@ -171,7 +171,8 @@ class QueryService:
             body["note"] = SYNTHETIC_NOTE
         return body
 
-    def _vector_ranking(self, parsed: ParsedQuery, candidates) -> tuple[list[tuple[str, float]], str | None]:
+    def _vector_ranking(self, parsed: ParsedQuery, candidates,
+                        version: str | None = None) -> tuple[list[tuple[str, float]], str | None]:
         """Nearest images to the query's annotation words in the joint context space, among the candidates;
         or no ranking and why."""
         if self.vectors is None:
@@ -183,7 +184,7 @@ class QueryService:
             return [], None
         try:
             vector = self.encoder.encode([words])          # (1, H)
-            _, store = self.vectors.get("context")
+            _, store = self.vectors.get("context", version)
             neighbours = store.search(vector, min(VECTOR_DEPTH, len(store)))[0]
         except IndexerError as e:
             return [], getattr(e, "reason", None) or type(e).__name__  # short: answers must not leak server paths

@@ -109,7 +109,7 @@ def test_an_unusable_encoder_is_tried_once_and_named_without_paths(service, tmp_
     service.vectors, service.encoder = object(), encoder  # vectors present, encoder broken
 
     class Vectors:
-        def get(self, kind):
+        def get(self, kind, version=None):
             raise AssertionError("not reached: the encoder fails first")
 
     service.vectors = Vectors()
