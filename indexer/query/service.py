@@ -122,6 +122,7 @@ class QueryService:
         self.parser = parser or default_parser()
         self._synthetic: dict[str, bool] = {}
         self._warnings: dict[str, list[str]] = {}
+        self._vector_counts: dict[str, int] = {}
         self._lock = threading.Lock()
 
     # --- search ------------------------------------------------------------------------------------
@@ -184,11 +185,26 @@ class QueryService:
             return [], None
         try:
             vector = self.encoder.encode([words])          # (1, H)
-            _, store = self.vectors.get("context", version)
-            neighbours = store.search(vector, min(VECTOR_DEPTH, len(store)))[0]
+            live, store = self.vectors.get("context", version)
+            neighbours = store.search(vector, min(VECTOR_DEPTH, self._vector_count(live, store)))[0]
         except IndexerError as e:
             return [], getattr(e, "reason", None) or type(e).__name__  # short: answers must not leak server paths
         return [(i, s) for i, s in neighbours.pairs() if candidates is None or i in candidates], None
+
+    def _vector_count(self, version: str | None, store) -> int:
+        """len(store), remembered per live version (a version's vectors never change once it is live; on
+        Elasticsearch each len() is a _count request)."""
+        if version is None:
+            return len(store)
+        with self._lock:
+            cached = self._vector_counts.get(version)
+        if cached is None:
+            cached = len(store)
+            with self._lock:
+                if len(self._vector_counts) > 16:
+                    self._vector_counts.clear()
+                self._vector_counts[version] = cached
+        return cached
 
     def _result(self, image_id: str, score: float, doc: Mapping, parsed: ParsedQuery, plan: RankPlan,
                 positions: Mapping[str, Mapping[str, tuple[int, float]]], explain: bool) -> dict:
