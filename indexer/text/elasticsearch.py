@@ -39,6 +39,7 @@ from indexer.text.base import (
 )
 
 DEFAULT_URL = "http://127.0.0.1:9200"
+MAX_RESULT_WINDOW = 10_000  # Elasticsearch's default index.max_result_window: hits one search may return
 DEFAULT_INDEX = "cxrsearch-images"
 FACET_SIZE = 20
 ANALYZER = "report_text"
@@ -401,7 +402,7 @@ class ElasticsearchTextBackend(TextBackend):
         None), which the result names in `version`, so that the caller reads the page's documents from
         the same version; if a reindex dropped that version in between, it is read again once.
         """
-        check_k(min(depth, 10_000))
+        check_k(min(depth, MAX_RESULT_WINDOW))
         check_facets(facets)
         normalise_filters(filters)
         if not plan.negation:
@@ -459,6 +460,9 @@ class ElasticsearchTextBackend(TextBackend):
                  "size": size, "track_total_hits": False, "stored_fields": "_none_", **extra}
             return b
 
+        # a ranking deeper than one Elasticsearch page (index.max_result_window) cannot be asked for; the service
+        # never pages past result MAX_RESULT_WINDOW, so that deep a ranking holds every page it may show
+        depth = min(depth, MAX_RESULT_WINDOW)
         if concept is not None:
             searches.append(("concepts", body(concept, depth, sort=sort)))
         if lexical is not None:
@@ -620,7 +624,12 @@ def _answer_error(url: str, index: str, error: Mapping, status: int | None = Non
         return IndexNotFound(f"Elasticsearch at {url}: no index {index!r}; build it with `cxrsearch reindex --backend es`")
     if status is not None and (status >= 500 or status == 429):
         return IndexUnavailable(f"Elasticsearch at {url} cannot answer now (HTTP {status}, {kind}: {reason})")
-    return IndexerError(f"Elasticsearch at {url}: search {index} failed: {kind}: {reason}")
+    root = error.get("root_cause") if isinstance(error, Mapping) else None
+    if isinstance(root, list) and root and isinstance(root[0], Mapping):  # the cause, not "all shards failed"
+        kind, reason = root[0].get("type", kind), root[0].get("reason", reason)
+    failed = IndexerError(f"Elasticsearch at {url}: search {index} failed (HTTP {status}): {kind}: {reason}")
+    failed.es_status = status  # the item's own status: a 4xx is a refused query, not a server (re)starting
+    return failed
 
 
 def _reason(e: ApiError) -> str:

@@ -228,3 +228,10 @@ def test_elasticsearch_search_reads_the_live_version_again_when_a_reindex_droppe
     es_backend.live_version = lambda: next(reads, None) or real()  # the first read is stale
     body = QueryService(es_backend).search(SearchRequest("", k=50, source="all"))
     assert body["total"] == 4 and len(body["results"]) == 4
+
+
+def test_a_deep_page_within_the_result_limit_is_answered(service):
+    """k x page up to 10,000 is valid; ranking twice as deep must not exceed what Elasticsearch returns in one page."""
+    body = service.search(SearchRequest("", k=20, page=408))
+    assert body["results"] == [] and body["total"] == len(REPORTS) + len(PIXELS) and body["page"] == 408
+    assert service.search(SearchRequest("pleural effusion", k=100, page=100, source="report"))["results"] == []
