@@ -267,7 +267,11 @@ class Report:
 
 
 def _value(f: Figure) -> str:
-    return "n/a" if f.value is None else f"{f.value:,.4g} {f.unit}"
+    if f.value is None:
+        return "n/a"
+    if f.kind == COUNT and float(f.value).is_integer():
+        return f"{int(f.value):,} {f.unit}"
+    return f"{f.value:,.4g} {f.unit}"
 
 
 def _met(f: Figure) -> str:

@@ -125,8 +125,8 @@ def test_fuzz_section_counts_requests_and_5xx_from_the_server(tiny, tmp_path):
     [section] = report["sections"]
     assert section["status"] == "ok", section["reason"]
     f = figures(report)
-    assert f["fuzz.requests"]["value"] >= 300 and f["fuzz.test_cases"]["value"] > 0
-    assert f["fuzz.server_errors"]["value"] == 0 and f["fuzz.failures"]["value"] == 0
+    assert f["fuzz.embedded.requests"]["value"] >= 300 and f["fuzz.embedded.test_cases"]["value"] > 0
+    assert f["fuzz.embedded.server_errors"]["value"] == 0 and f["fuzz.embedded.failures"]["value"] == 0
     statuses = {row[2] for row in section["tables"][0]["rows"]}
     assert 200 in statuses and 400 in statuses and 404 in statuses  # it reached real answers and rejections
 

@@ -2,7 +2,8 @@
 
 Issue 11 asks for at least 10,000 requests generated from `/api/openapi.json` against the app on the
 embedded backend over a small corpus, with no answer in the 5xx range. This section indexes a small
-corpus of its own (so it runs alone: `--sections fuzz`), starts the app (`pipelines.bench.server`),
+corpus of its own (so it runs alone: `--sections fuzz`) on each backend of the run (embedded, and
+Elasticsearch with its kNN vectors under `--backend both`), starts the app (`pipelines.bench.server`),
 and runs `schemathesis run` (its coverage, fuzzing and stateful phases, the `not_a_server_error`
 check) round after round, one seed each, until the server has answered the number of requests
 asked for. The counts come from the server itself (`/metrics`: requests by endpoint and status,
@@ -74,15 +75,25 @@ class Fuzz(Section):
         return None
 
     def run(self, ctx: BenchContext) -> SectionResult:
+        result = SectionResult(self.name, self.title)
+        for backend in ctx.backends:  # the embedded backend, and Elasticsearch when the run measures it
+            self._fuzz(ctx, result, backend)
+        result.notes.append(
+            f"Each backend: rounds of `schemathesis run` (coverage, fuzzing and stateful phases, --max-examples "
+            f"{EXAMPLES_PER_ROUND} per operation, one seed per round from {ctx.seed}, check not_a_server_error) "
+            f"against `cxrsearch serve` over {FUZZ_IMAGES} images of the synthetic corpus indexed for this section "
+            "(text and vectors), until the server has answered at least "
+            f"{ctx.fuzz_requests:,} requests. Admin endpoints without a token (admin off: 401/403).")
+        return result
+
+    def _fuzz(self, ctx: BenchContext, result: SectionResult, backend: str) -> None:
         from pipelines.bench.server import start_app
 
-        result = SectionResult(self.name, self.title)
-        build, images = self._corpus(ctx)
-        server = start_app(ctx, build, name="fuzz")
+        build = self._corpus(ctx, backend)
+        server = start_app(ctx, build, name=f"fuzz-{backend}")
         before = served(server.url)
         started = time.monotonic()
-        rounds, cases, failures, logs = 0, 0, [], []
-        total = 0
+        rounds, cases, failures, logs, total = 0, 0, [], [], 0
         while total < ctx.fuzz_requests:
             report = run_schemathesis(server.url, ctx.seed + rounds, EXAMPLES_PER_ROUND, ctx.work,
                                       timeout_s=max(600.0, ctx.fuzz_requests / 5))
@@ -94,43 +105,42 @@ class Fuzz(Section):
             now = served(server.url) - before
             grown = sum(now.values())
             if ctx.progress:
-                print(f"bench: fuzz: round {rounds}: {grown} requests served, "
+                print(f"bench: fuzz {backend}: round {rounds}: {grown} requests served, "
                       f"{sum(n for k, n in now.items() if k[2] >= 500)} with 5xx", file=sys.stderr)
             if grown <= total:
                 raise RuntimeError(f"schemathesis round {rounds} sent no request: {report['log_tail'][-800:]}")
             total = grown
         seconds = time.monotonic() - started
         answered = served(server.url) - before
+        server.stop()
         fives = {k: n for k, n in answered.items() if k[2] >= 500}
-        result.add(Figure("fuzz.requests", "requests the app answered (from /metrics)", sum(answered.values()),
-                          "requests", COUNT))
-        result.add(Figure("fuzz.server_errors", "answers with a 5xx status (must be 0)", sum(fives.values()),
-                          "requests", COUNT))
-        result.add(Figure("fuzz.test_cases", "schemathesis test cases", cases, "cases", COUNT))
-        result.add(Figure("fuzz.failures", "schemathesis failures and errors (not_a_server_error; must be 0)",
+        label = f"{backend} backend"
+        result.add(Figure(f"fuzz.{backend}.requests", f"{label}: requests the app answered (from /metrics)",
+                          sum(answered.values()), "requests", COUNT))
+        result.add(Figure(f"fuzz.{backend}.server_errors", f"{label}: answers with a 5xx status (must be 0)",
+                          sum(fives.values()), "requests", COUNT))
+        result.add(Figure(f"fuzz.{backend}.test_cases", f"{label}: schemathesis test cases", cases, "cases", COUNT))
+        result.add(Figure(f"fuzz.{backend}.failures", f"{label}: schemathesis failures and errors (must be 0)",
                           len(failures), "failures", COUNT))
-        result.add(Figure("fuzz.requests_per_s", "fuzzing rate (schemathesis, 2 workers, one server)",
+        result.add(Figure(f"fuzz.{backend}.requests_per_s", f"{label}: fuzzing rate (schemathesis, 2 workers)",
                           sum(answered.values()) / seconds if seconds else None, "requests/s", SPEED, baseline=True,
                           higher_is_better=True))
         rows = [[endpoint, method, status, n] for (endpoint, method, status), n in sorted(answered.items())]
-        result.table("Answers by endpoint and status", ["endpoint", "method", "status", "requests"], rows)
-        result.notes.append(
-            f"{rounds} round(s) of `schemathesis run` (coverage, fuzzing and stateful phases, --max-examples "
-            f"{EXAMPLES_PER_ROUND} per operation, seeds {ctx.seed}..{ctx.seed + rounds - 1}, check "
-            f"not_a_server_error) against `cxrsearch serve` on the embedded backend over {images} images of the "
-            f"synthetic corpus, {seconds:.0f} s. Admin endpoints without a token (admin off).")
+        result.table(f"{label}: answers by endpoint and status ({rounds} rounds, {seconds:.0f} s)",
+                     ["endpoint", "method", "status", "requests"], rows)
         if fives or failures:
-            result.notes.append("**5xx answers or failures:** " + json.dumps(
+            result.notes.append(f"**{label}: 5xx answers or failures:** " + json.dumps(
                 {"5xx": {f"{m} {e} {s}": n for (e, m, s), n in fives.items()}, "failures": failures[:5]},
                 default=str)[:3000] + "\n\n```\n" + "\n".join(logs)[-3000:] + "\n```")
-        return result
 
-    def _corpus(self, ctx: BenchContext) -> tuple[dict, int]:
-        """A small embedded index (text and vectors) of the first FUZZ_IMAGES images, built for this section."""
+    def _corpus(self, ctx: BenchContext, backend: str) -> dict:
+        """A small index (text and vectors) of the first FUZZ_IMAGES images on `backend`, built for this section."""
         import os
         import shutil
+        from dataclasses import replace
 
         from pipelines.annotator import load_annotator
+        from pipelines.bench.sections.indexing import es_alias
         from pipelines.reindex import ReindexConfig, run_reindex
         from pipelines.reindex.stages import list_images
 
@@ -142,7 +152,9 @@ class Fuzz(Section):
             marker = Path(ctx.images) / "SYNTHETIC.json"
             if marker.is_file():
                 shutil.copy(marker, folder / marker.name)
-        config = ReindexConfig(images=folder, index_dir=ctx.work / "index-fuzz", backend="embedded",
-                               manifest=ctx.manifest, reports=ctx.reports, progress_bar=ctx.progress)
-        summary = run_reindex(config, annotator=load_annotator(ctx.checkpoint))
-        return {"backend": "embedded", "index_dir": config.index_dir, "es": None}, summary.images
+        es = replace(ctx.es, index=es_alias(ctx) + "-fuzz") if backend == "es" else None
+        config = ReindexConfig(images=folder, index_dir=ctx.work / f"index-fuzz-{backend}", backend=backend, es=es,
+                               vector_backend="es" if backend == "es" else "faiss", manifest=ctx.manifest,
+                               reports=ctx.reports, progress_bar=ctx.progress)
+        run_reindex(config, annotator=load_annotator(ctx.checkpoint))
+        return {"backend": backend, "index_dir": config.index_dir, "es": config.es}
