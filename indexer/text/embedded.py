@@ -82,7 +82,8 @@ class EmbeddedTextBackend(TextBackend):
         self.root = Path(root)
         self._connections: dict[str, sqlite3.Connection] = {}
         self._lock = threading.RLock()
-        self._memory: tuple[str, int, object] | None = None  # (version, data_version, MemoryIndex)
+        self._memory: tuple[str, int, object] | None = None  # (version, _stamp, MemoryIndex)
+        self._scratch_changes: dict[str, int] = {}  # version -> rows a plain search wrote to its temp table
         self._live_cache: tuple[tuple[int, int], str | None] | None = None  # ((inode, mtime) of LIVE, its version)
 
     # --- paths and connections ----------------------------------------------------------------------
@@ -284,6 +285,7 @@ class EmbeddedTextBackend(TextBackend):
             " WHERE " + " AND ".join(clauses) if clauses else "")
         with self._lock:
             conn = self._connect(version)
+            changes = conn.total_changes
             try:  # the match set is computed once, then ranked, counted and faceted
                 conn.execute("CREATE TEMP TABLE IF NOT EXISTS matched (doc INTEGER PRIMARY KEY, score REAL)")
                 conn.execute("DELETE FROM temp.matched")
@@ -299,6 +301,8 @@ class EmbeddedTextBackend(TextBackend):
                 conn.execute("DELETE FROM temp.matched")
             except sqlite3.Error as e:
                 raise IndexUnavailable(f"text index {self.database_path(version)} failed a search: {e}") from e
+            finally:  # rows of the temp table are not writes to the index: keep them out of the snapshot's stamp
+                self._scratch_changes[version] = self._scratch_changes.get(version, 0) + conn.total_changes - changes
         hits = []
         for image_id, score, text in rows:
             doc = _unpack(text)
@@ -326,7 +330,7 @@ class EmbeddedTextBackend(TextBackend):
         version = self._resolve(version)
         with self._lock:
             conn = self._connect(version)
-            stamp = conn.execute("PRAGMA data_version").fetchone()[0] + conn.total_changes
+            stamp = self._stamp(conn, version)
             if self._memory is not None and self._memory[0] == version and self._memory[1] == stamp:
                 return self._memory[2]
             try:
@@ -337,6 +341,12 @@ class EmbeddedTextBackend(TextBackend):
             self._memory = (version, stamp, index)
             return index
 
+    def _stamp(self, conn: sqlite3.Connection, version: str) -> int:
+        """Changes to the version's data so far: commits by other connections (data_version) and this
+        connection's own writes, not counting the temp table a plain search fills (call with the lock held)."""
+        own = conn.total_changes - self._scratch_changes.get(version, 0)
+        return conn.execute("PRAGMA data_version").fetchone()[0] + own
+
     def get_many(self, image_ids: Sequence[str], version: str | None = None) -> dict[str, dict]:
         version = self._resolve(version)
         ids = list(dict.fromkeys(image_ids))
@@ -344,7 +354,7 @@ class EmbeddedTextBackend(TextBackend):
         if memory is not None and memory[0] == version:  # the in-memory snapshot, when it is current
             with self._lock:
                 conn = self._connect(version)
-                current = conn.execute("PRAGMA data_version").fetchone()[0] + conn.total_changes == memory[1]
+                current = self._stamp(conn, version) == memory[1]
             if current:
                 return {i: dict(d) for i, d in memory[2].documents(ids).items()}
         out: dict[str, dict] = {}

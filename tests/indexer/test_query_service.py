@@ -134,3 +134,18 @@ def test_an_index_of_an_older_document_schema_is_named(tmp_path, vocabulary):
     body = QueryService(backend).search(SearchRequest("granuloma"))
     assert body["warnings"] and "run `cxrsearch reindex`" in body["warnings"][0]
     backend.close()
+
+
+def test_embedded_in_memory_ranker_survives_plain_searches_and_follows_writes(tmp_path, documents):
+    """A plain search (its temp table) is not a write to the index: the in-memory ranker must not be rebuilt
+    for it (that took seconds on the full corpus, e.g. after every /api/stats); a real write still rebuilds it."""
+    with EmbeddedTextBackend(tmp_path / "text") as backend:
+        backend.index(documents)
+        ranker = backend.memory_index()
+        backend.search("granuloma", k=5, facets=("view",))
+        backend.search("", filters={"synthetic": True}, k=1, facets=())
+        assert backend.memory_index() is ranker
+        assert backend.get_many(["IMG-A"])["IMG-A"]["image_id"] == "IMG-A"
+        backend.update("IMG-A", {"split": "test"})
+        rebuilt = backend.memory_index()
+        assert rebuilt is not ranker and backend.get_many(["IMG-A"])["IMG-A"]["split"] == "test"
