@@ -11,7 +11,7 @@ from pathlib import Path
 from pipelines.settings import data_dir, manifest_path, reports_dir
 
 QUICK = {"index_images": 200, "scale_sizes": [10_000], "scale_queries": 100, "http_seconds": 2.0,
-         "http_connections": [1, 4, 16], "sustained_seconds": 5.0, "service_rounds": 20, "uploads": 20,
+         "http_connections": [1, 4, 16], "sustained_seconds": 5.0, "service_rounds": 10, "uploads": 10,
          "fuzz_requests": 1_000}
 FULL = {"index_images": None, "scale_sizes": [10_000, 100_000, 1_000_000], "scale_queries": 200,
         "http_seconds": 10.0, "http_connections": [1, 4, 16], "sustained_seconds": 300.0, "service_rounds": 100,
@@ -67,9 +67,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--http-connections", type=_ints, help="wrk connection counts (1,4,16)")
     p.add_argument("--sustained-seconds", type=float, help="sustained-load duration (5 quick, 300 full; 0 skips it)")
     p.add_argument("--service-rounds", type=_positive, help="passes over the query set in the service section "
-                                                       "(20 quick, 100 full)")
+                                                       "(10 quick, 100 full)")
     p.add_argument("--uploads", type=_positive, help="POST /api/similar uploads per server in the http section "
-                                                "(20 quick, 100 full)")
+                                                "(10 quick, 100 full)")
     p.add_argument("--fuzz-requests", type=_positive, help="requests the fuzz section sends at least (10000 full; the "
                                                       "section is not part of --quick unless named in --sections)")
     p.add_argument("--seed", type=int, default=0, help="seed of every sample (0)")
