@@ -25,8 +25,8 @@ from indexer.documents import REPORT, SCHEMA_VERSION, display_annotation
 from indexer.errors import IndexerError, InvalidQuery, UnknownImageId
 from indexer.query.fusion import FUSIONS, fuse
 from indexer.query.parse import ParsedQuery, QueryParser, default_parser
-from indexer.query.plan import (GENERATED_IN_ALL, GENERATED_MIN_SCORE, RETRIEVERS, SOURCES, TEXT_WEIGHT, ClausePlan,
-                                RankPlan, build_plan, generated_clause_score)
+from indexer.query.plan import (DEFAULT_RETRIEVERS, GENERATED_IN_ALL, GENERATED_MIN_SCORE, SOURCES, TEXT_WEIGHT,
+                                ClausePlan, RankPlan, build_plan, generated_clause_score)
 from indexer.text.base import check_facets, normalise_filters, tokenize
 
 MAX_K = 100
@@ -80,7 +80,7 @@ class SearchRequest:
     filters: Mapping[str, Sequence[str] | str | bool] = field(default_factory=dict)
     facets: Sequence[str] | None = None
     facet_size: int = 20                        # values counted per facet field (the most frequent first)
-    retrievers: Sequence[str] | None = None     # None: every retriever available
+    retrievers: Sequence[str] | None = None     # None: DEFAULT_RETRIEVERS (concepts, lexical); add "vectors" to re-rank
     negation: bool = True                       # False: the ablation without assertion
     fusion: str = "tiered"                      # measured better than RRF on the val split (README)
     explain: bool = True
@@ -133,7 +133,7 @@ class QueryService:
         filters = check_filters(request.filters)
         facets = check_facets(request.facets)
         parsed = self.parser.parse(request.text or "")
-        wanted = tuple(request.retrievers) if request.retrievers is not None else RETRIEVERS
+        wanted = tuple(request.retrievers) if request.retrievers is not None else DEFAULT_RETRIEVERS
         plan = build_plan(parsed, request.source, wanted, request.negation)
         depth = max(DEPTH, 2 * request.k * request.page)
         retrieval = self.backend.retrieve(plan, filters=filters, facets=facets, depth=depth,
