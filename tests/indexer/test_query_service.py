@@ -49,7 +49,9 @@ def test_answer_explains_each_hit(service):
     assert first["explanation"]["retrievers"]["concepts"]["rank"] == 1
     assert "report_annotation" in first["explanation"]["lexical_fields"]
     assert body["parsed"]["concepts"][0]["text"] == "calcified granuloma"
-    assert body["retrievers"] == ["concepts", "lexical"] and body["skipped"]["vectors"] == "no vector stores"
+    assert body["retrievers"] == ["concepts", "lexical"] and body["skipped"] == {}  # vectors are opt-in
+    asked = service.search(SearchRequest("calcified granuloma", retrievers=("concepts", "lexical", "vectors")))
+    assert asked["skipped"] == {"vectors": "no vector stores"}
 
 
 def test_generated_source_uses_only_what_the_cascade_wrote(service):
@@ -113,7 +115,7 @@ def test_an_unusable_encoder_is_tried_once_and_named_without_paths(service, tmp_
             raise AssertionError("not reached: the encoder fails first")
 
     service.vectors = Vectors()
-    body = service.search(SearchRequest("opacity"))
+    body = service.search(SearchRequest("opacity", retrievers=("concepts", "lexical", "vectors")))
     assert "vectors" not in body["retrievers"]
     assert str(tmp_path) not in str(body["skipped"])
 
