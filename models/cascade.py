@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -178,10 +179,13 @@ class Cascade:
 
     def save(self, path: str | Path, half: bool = False) -> Path:
         """Write the checkpoint atomically (float16 weights when `half`, see `state`)."""
+        # the same three steps as indexer.files.atomic_path (models imports no other package of the project)
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         torch.save(self.state(half), tmp)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
         tmp.replace(path)
         return path
 

@@ -19,6 +19,7 @@ import traceback
 from datetime import datetime, timezone
 from pathlib import Path
 
+from indexer.files import atomic_write
 from search_web.errors import BadRequest, Conflict, NotFound
 
 JOB_ID = re.compile(r"^[0-9]{8}t[0-9]{6}-[0-9a-f]{6}$")
@@ -43,11 +44,7 @@ class JobStore:
         return self.root / f"{job_id}.json"
 
     def write(self, state: dict) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
-        path = self.path(state["id"])
-        tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
-        tmp.write_text(json.dumps(state, indent=1, default=str), encoding="utf-8")
-        tmp.replace(path)
+        atomic_write(self.path(state["id"]), json.dumps(state, indent=1, default=str))
 
     def read(self, job_id: str) -> dict:
         path = self.path(job_id)

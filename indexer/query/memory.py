@@ -21,7 +21,7 @@ import numpy as np
 from scipy import sparse
 
 from indexer.concepts import concept_atoms
-from indexer.documents import ATOM_FIELDS, FILTER_FIELDS, TEXT_FIELDS, keyword_values
+from indexer.documents import ATOM_FIELDS, FILTER_FIELDS, keyword_values
 from indexer.query.plan import (EXCLUDE_MIN_PROBABILITY, GENERATED_IN_ALL, GENERATED_MIN_SCORE, SEVERITY_BONUS,
                                 TEXT_WEIGHT, ClausePlan, RankPlan, generated_clause_score)
 from indexer.text.base import tokenize

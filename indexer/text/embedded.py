@@ -36,7 +36,7 @@ import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
-from indexer.files import fsync_dir
+from indexer.files import atomic_write
 from indexer.documents import FILTER_FIELDS, TEXT_FIELDS, keyword_values, validate_document
 from indexer.errors import DocumentNotFound, IndexerError, IndexNotFound, IndexUnavailable
 from indexer.text.base import (
@@ -167,13 +167,7 @@ class EmbeddedTextBackend(TextBackend):
             conn = self._connect(version)
             conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             previous = self.live_version()
-            tmp = self.root / f".LIVE.{os.getpid()}.{threading.get_ident()}.tmp"
-            with open(tmp, "w", encoding="utf-8") as fh:
-                fh.write(version + "\n")
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.root / "LIVE")  # the atomic step
-            fsync_dir(self.root)
+            atomic_write(self.root / "LIVE", version + "\n")  # the atomic step
             if previous and previous != version and not keep_previous:
                 self.drop(previous)
             return previous if previous != version else None

@@ -17,7 +17,6 @@ from __future__ import annotations
 import fcntl
 import json
 import logging
-import os
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -25,7 +24,7 @@ from typing import Any, Callable
 import faiss
 
 from indexer.errors import VectorStoreCorrupt, VectorStoreNotFound
-from indexer.files import fsync_dir
+from indexer.files import atomic_path, fsync_dir
 
 log = logging.getLogger("indexer.vectors.faiss_store")
 
@@ -74,16 +73,9 @@ def current_generation(root: Path) -> int:
 
 
 def write_atomic(target: Path, write: Callable[[Path], Any]) -> None:
-    """Write ``target`` through a temporary file beside it, fsync, then rename over it."""
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
+    """Write ``target`` through ``write(tmp_path)`` and indexer.files.atomic_path (fsync, rename, fsync dir)."""
+    with atomic_path(target) as tmp:
         write(tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def delete_other_generations(root: Path, keep: dict[str, str]) -> None:
