@@ -15,7 +15,7 @@ from models.cnn import CascadeCNN, build_cnn
 from models.config import CascadeConfig
 from models.relabel import RelabelResult, relabel
 from models.rnn import build_decoder
-from models.vocab import Vocabulary
+from models.vocab import WordVocabulary
 from pipelines.train.cnn_train import concept_probabilities, predict, train_cnn
 from pipelines.train.concepts import image_concepts, select_concepts, target_matrix
 from pipelines.train.data import Corpus
@@ -68,7 +68,7 @@ def concept_targets(cfg: CascadeConfig, corpus: Corpus) -> ConceptTargets | None
     return ConceptTargets(names, target_matrix(keys, names)) if names else None
 
 
-def run_iteration(number: int, cfg: CascadeConfig, corpus: Corpus, vocab: Vocabulary, labels: dict[int, str],
+def run_iteration(number: int, cfg: CascadeConfig, corpus: Corpus, vocab: WordVocabulary, labels: dict[int, str],
                   device: torch.device, timer: Timer, init_cnn: CascadeCNN | None = None,
                   progress: bool = True, concepts: ConceptTargets | None = None) -> Iteration:
     """Train the CNN (from scratch, or fine-tuned from `init_cnn`), then both decoders, then generate."""
@@ -176,7 +176,7 @@ def run_cascade(cfg: CascadeConfig, corpus: Corpus, out_dir: Path, device: torch
     out_dir.mkdir(parents=True, exist_ok=True)
     timer = Timer()
     max_words = max(cfg.lstm.max_words, cfg.gru.max_words)
-    vocab = Vocabulary.build(e.words[:max_words] for e in corpus.entries if e.split == "train")
+    vocab = WordVocabulary.build(e.words[:max_words] for e in corpus.entries if e.split == "train")
     labels0 = {i: e.label for i, e in enumerate(corpus.entries) if e.label and e.words}
     concepts = concept_targets(cfg, corpus)
     log(f"iteration 0: {len(labels0)} labelled images, {len(set(labels0.values()))} labels, "
