@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-import faiss
+from indexer.vectors.faiss_import import faiss
 from filelock import FileLock
 
 from indexer.errors import VectorStoreCorrupt, VectorStoreNotFound
