@@ -159,10 +159,10 @@ class MemoryIndex:
                     cols.append(vals.setdefault(v, len(vals)))
             for v, r in post.items():
                 self.postings[(name, v)] = np.asarray(r, dtype=np.int64)
+        # per facet field: the (row, value id) pairs, counted with one weighted bincount per field
         self.facet_values = {name: list(vals) for name, vals in values.items()}
-        self.facet_matrix = {name: sparse.csr_matrix((np.ones(len(coords[name][0]), dtype=np.int8), coords[name]),
-                                                     shape=(self.n, max(len(values[name]), 1)))
-                             for name in values}
+        self.facet_entries = {name: (np.asarray(coords[name][0], dtype=np.int64), np.asarray(coords[name][1], dtype=np.int64))
+                              for name in values}
         self._bm25: dict[tuple, _BM25] = {}
 
     @classmethod
@@ -232,22 +232,19 @@ class MemoryIndex:
 
     def facets(self, mask: np.ndarray, names: Sequence[str], size: int = FACET_SIZE) -> dict[str, dict[str, int]]:
         """Value counts of each facet field over the documents in `mask` (the `size` most frequent)."""
-        if not names:
-            return {}
-        rows = np.flatnonzero(mask)
         out = {}
         for name in names:
-            matrix = self.facet_matrix.get(name)
-            if matrix is None or not len(rows):
+            entries = self.facet_entries.get(name)
+            if entries is None or not mask.any():
                 out[name] = {}
                 continue
-            picked = matrix if len(rows) == self.n else matrix[rows]  # only the candidates' values
-            counts = np.bincount(picked.indices, minlength=matrix.shape[1])
+            rows, cols = entries
+            values = self.facet_values[name]
+            counts = np.bincount(cols, weights=mask[rows], minlength=len(values)).astype(np.int64)
             nz = np.flatnonzero(counts)
             if len(nz) > size:  # the most frequent; every value tied with the last one kept is sorted by name
                 cut = np.sort(counts[nz])[-size]
                 nz = nz[counts[nz] >= cut]
-            values = self.facet_values[name]
             top = sorted(nz.tolist(), key=lambda i: (-counts[i], values[i]))[:size]
             out[name] = {values[i]: int(counts[i]) for i in top}
         return out
