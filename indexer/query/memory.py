@@ -13,6 +13,7 @@ while the version is live. It executes a `RankPlan` (indexer.query.plan):
 """
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ from indexer.text.base import tokenize
 
 K1, B = 1.2, 0.75
 FACET_SIZE = 20
+SNAPSHOT_FORMAT = 1
 
 
 @dataclass
@@ -56,6 +58,12 @@ class _RowSet:
 
 class _BM25:
     """BM25F over a set of weighted text fields: a (documents x terms) matrix of term scores."""
+
+    @classmethod
+    def from_parts(cls, vocab: dict[str, int], matrix: sparse.csc_matrix) -> "_BM25":
+        self = cls.__new__(cls)
+        self.vocab, self.matrix = vocab, matrix
+        return self
 
     def __init__(self, docs: Sequence[Mapping], fields: Mapping[str, float], text_of=None):
         text_of = text_of or (lambda doc, name: doc.get(name) or "")
@@ -104,16 +112,25 @@ class _BM25:
 
 
 class MemoryIndex:
-    """One index version in memory (see the module docstring)."""
+    """One index version in memory (see the module docstring).
 
-    def __init__(self, docs: Sequence[Mapping]):
-        self.ids = [d["image_id"] for d in docs]
-        self.n = len(self.ids)
-        self.row_of = {image_id: row for row, image_id in enumerate(self.ids)}
-        self.order = np.argsort(np.asarray(self.ids, dtype=object)).astype(np.int64)  # tie-break by image id
+    Built from the stored documents (`MemoryIndex(docs)`), or loaded from a snapshot file written by
+    `save` (`MemoryIndex.load(path, documents=...)`): the arrays only, so that a one-shot command
+    does not decode every document; `documents` then fetches the few documents a caller needs.
+    """
+
+    def _set_ids(self, ids: list[str]) -> None:
+        self.ids = ids
+        self.n = len(ids)
+        self.row_of = {image_id: row for row, image_id in enumerate(ids)}
+        self.order = np.argsort(np.asarray(ids, dtype=object)).astype(np.int64)  # tie-break by image id
         self.rank_of_id = np.empty(self.n, dtype=np.int64)
         self.rank_of_id[self.order] = np.arange(self.n)
-        self._docs = docs
+
+    def __init__(self, docs: Sequence[Mapping]):
+        self._set_ids([d["image_id"] for d in docs])
+        self._docs: Sequence[Mapping] | None = docs
+        self._load_docs = None
         self.atoms: dict[str, dict[str, np.ndarray]] = {}
         for name in ATOM_FIELDS:
             postings: dict[str, list[int]] = defaultdict(list)
@@ -169,6 +186,81 @@ class MemoryIndex:
     def from_documents(cls, docs: Iterable[Mapping]) -> "MemoryIndex":
         return cls(list(docs))
 
+    # --- the snapshot file --------------------------------------------------------------------------
+
+    def save(self, path, stamp: str, bm25_fields: Sequence[Mapping[str, float]] = ()) -> None:
+        """Write the arrays (and the BM25 of each field set in `bm25_fields`) to one .npz; `stamp` says
+        which state of the catalogue they describe (`load` refuses another)."""
+        from indexer.files import atomic_path
+
+        arrays: dict[str, np.ndarray] = {"has_probabilities": self.has_probabilities}
+        meta: dict = {"format": SNAPSHOT_FORMAT, "stamp": stamp, "ids": self.ids, "atoms": {}, "bm25": [],
+                      "postings": None, "groups": None, "keys": list(self.key_probs), "facets": {}}
+        for name, table in self.atoms.items():
+            if name.startswith("_"):
+                continue
+            meta["atoms"][name] = _pack(arrays, f"atoms.{name}", table)
+        meta["postings"] = _pack(arrays, "postings", {f"{f}\x1f{v}": r for (f, v), r in self.postings.items()})
+        meta["groups"] = _pack(arrays, "groups", {g: rows for g, (rows, _) in self.group_scores.items()})
+        arrays["groups.vals"] = (np.concatenate([v for _, v in self.group_scores.values()])
+                                 if self.group_scores else np.zeros(0, dtype=np.float32))
+        arrays["keys"] = (np.stack([self.key_probs[k] for k in meta["keys"]]) if self.key_probs
+                          else np.zeros((0, self.n), dtype=np.float32))
+        for name, (rows, cols) in self.facet_entries.items():
+            meta["facets"][name] = self.facet_values[name]
+            arrays[f"facet.{name}.rows"], arrays[f"facet.{name}.cols"] = rows, cols
+        for i, fields in enumerate(bm25_fields):
+            index = self.bm25(fields)
+            m = index.matrix
+            meta["bm25"].append({"fields": list(fields.items()), "vocab": list(index.vocab)})
+            arrays[f"bm25.{i}.data"], arrays[f"bm25.{i}.indices"], arrays[f"bm25.{i}.indptr"] = m.data, m.indices, m.indptr
+        arrays["meta"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
+        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)
+
+    @classmethod
+    def load(cls, path, stamp: str, documents=None) -> "MemoryIndex | None":
+        """The snapshot at `path` if it describes catalogue state `stamp`, else None.
+
+        Args:
+            documents: a callable returning every stored document in row order, for what needs them
+                (the page's documents come through it too, when it takes ids).
+        """
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                meta = json.loads(bytes(z["meta"]).decode("utf-8"))
+                if meta.get("format") != SNAPSHOT_FORMAT or meta.get("stamp") != stamp:
+                    return None
+                data = {k: z[k] for k in z.files if k != "meta"}
+        except (OSError, ValueError, KeyError):
+            return None
+        self = cls.__new__(cls)
+        self._set_ids(meta["ids"])
+        self._docs, self._load_docs = None, documents
+        self.atoms = {name: _unpack(data, f"atoms.{name}", keys) for name, keys in meta["atoms"].items()}
+        self.postings = {tuple(k.split("\x1f", 1)): r for k, r in _unpack(data, "postings", meta["postings"]).items()}
+        rows = _unpack(data, "groups", meta["groups"])
+        vals, offsets = data["groups.vals"], data["groups.offsets"]
+        self.group_scores = {g: (rows[g], vals[offsets[i]:offsets[i + 1]]) for i, g in enumerate(meta["groups"])}
+        self.key_probs = {k: data["keys"][i] for i, k in enumerate(meta["keys"])}
+        self.has_probabilities = data["has_probabilities"]
+        self.facet_values = meta["facets"]
+        self.facet_entries = {name: (data[f"facet.{name}.rows"], data[f"facet.{name}.cols"]) for name in meta["facets"]}
+        self._bm25 = {}
+        for i, entry in enumerate(meta["bm25"]):
+            vocab = {t: j for j, t in enumerate(entry["vocab"])}
+            matrix = sparse.csc_matrix((data[f"bm25.{i}.data"], data[f"bm25.{i}.indices"], data[f"bm25.{i}.indptr"]),
+                                       shape=(self.n, max(len(vocab), 1)))
+            self._bm25[(tuple((f, w) for f, w in entry["fields"]), False)] = _BM25.from_parts(vocab, matrix)
+        return self
+
+    def _all_docs(self) -> Sequence[Mapping]:
+        if self._docs is None:
+            if self._load_docs is None:
+                raise RuntimeError("this snapshot was loaded without a way to read the documents")
+            self._docs = self._load_docs()
+        return self._docs
+
     # --- pieces -------------------------------------------------------------------------------------
 
     def bm25(self, fields: Mapping[str, float], raw: bool = False) -> _BM25:
@@ -181,7 +273,7 @@ class MemoryIndex:
                     written = doc.get("sections") or {}
                     section = name.split("_", 1)[1]
                     return written.get(section, doc.get(name) or "") if name.startswith("report_") else doc.get(name) or ""
-            self._bm25[key] = _BM25(self._docs, fields, text_of)
+            self._bm25[key] = _BM25(self._all_docs(), fields, text_of)
         return self._bm25[key]
 
     def _postings(self, field_name: str, atoms: Iterable[str], raw_mentions: bool = False) -> list[np.ndarray]:
@@ -203,7 +295,7 @@ class MemoryIndex:
 
             vocab = Vocabulary.load()
             postings: dict[str, list[int]] = defaultdict(list)
-            for row, doc in enumerate(self._docs):
+            for row, doc in enumerate(self._all_docs()):
                 seen = set()
                 for m in doc.get("mentions", ()):
                     term = _parse_term(m["term"])
@@ -350,10 +442,26 @@ class MemoryIndex:
         ids, values = self.ids, scores[rows].tolist()
         return [(ids[i], v) for i, v in zip(rows.tolist(), values)]
 
-    def documents(self, image_ids: Sequence[str]) -> dict[str, Mapping]:
-        """The stored documents of those ids that exist (from memory)."""
+    def documents(self, image_ids: Sequence[str]) -> dict[str, Mapping] | None:
+        """The stored documents of those ids that exist, from memory; None when this snapshot holds none."""
+        if self._docs is None:
+            return None
         return {i: self._docs[self.row_of[i]] for i in image_ids if i in self.row_of}
 
     def _browse(self, mask: np.ndarray, depth: int) -> list[tuple[str, float]]:
         rows = self.order[mask[self.order]][:depth]
         return [(self.ids[i], 0.0) for i in rows]
+
+
+def _pack(arrays: dict[str, np.ndarray], prefix: str, table: Mapping[str, np.ndarray]) -> list[str]:
+    """Store a str -> rows table as one concatenated array plus offsets; returns its keys in order."""
+    keys = list(table)
+    lengths = [len(table[k]) for k in keys]
+    arrays[f"{prefix}.rows"] = np.concatenate([table[k] for k in keys]) if keys else np.zeros(0, dtype=np.int64)
+    arrays[f"{prefix}.offsets"] = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    return keys
+
+
+def _unpack(data: Mapping[str, np.ndarray], prefix: str, keys: Sequence[str]) -> dict[str, np.ndarray]:
+    rows, offsets = data[f"{prefix}.rows"], data[f"{prefix}.offsets"]
+    return {k: rows[offsets[i]:offsets[i + 1]] for i, k in enumerate(keys)}

@@ -45,6 +45,9 @@ from indexer.text.base import (
 )
 
 DATABASE_NAME = "catalogue.sqlite"
+SNAPSHOT_NAME = "ranker.npz"  # the in-memory ranker's arrays (indexer.query.memory), rebuilt after any write
+_COUNT_WRITE = ("INSERT INTO meta (key, value) VALUES ('writes', 1) "
+                "ON CONFLICT(key) DO UPDATE SET value = value + 1")
 FACET_SIZE = 20
 _COLUMNS = list(TEXT_FIELDS)
 
@@ -70,6 +73,7 @@ CREATE VIRTUAL TABLE IF NOT EXISTS images_fts USING fts5(
     {", ".join(_COLUMNS)}, content = '', tokenize = 'unicode61 remove_diacritics 2'
 );
 CREATE TABLE IF NOT EXISTS build_parts (part TEXT PRIMARY KEY, stats TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);  -- 'writes': a counter of changes
 """
 
 
@@ -212,6 +216,7 @@ class EmbeddedTextBackend(TextBackend):
             try:
                 for doc in valid:
                     _upsert(conn, doc)
+                conn.execute(_COUNT_WRITE)
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
@@ -231,6 +236,7 @@ class EmbeddedTextBackend(TextBackend):
             conn.execute("BEGIN IMMEDIATE")
             try:
                 _upsert(conn, doc)
+                conn.execute(_COUNT_WRITE)
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
@@ -245,6 +251,7 @@ class EmbeddedTextBackend(TextBackend):
             try:
                 for image_id in dict.fromkeys(image_ids):
                     deleted += _remove(conn, image_id)
+                conn.execute(_COUNT_WRITE)
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
@@ -312,33 +319,49 @@ class EmbeddedTextBackend(TextBackend):
         return self.memory_index(version).rank(plan, where, wanted_facets, depth, facet_size)
 
     def memory_index(self, version: str | None = None):
-        """The version's in-memory ranker; rebuilt when the version changes or its database was written to."""
+        """The version's in-memory ranker (indexer.query.memory), rebuilt when the catalogue was written to.
+
+        The ranker's arrays are kept beside the catalogue (SNAPSHOT_NAME) so that the next process
+        loads them instead of decoding every document again; a snapshot of another state is ignored.
+        """
         from indexer.query.memory import MemoryIndex
+        from indexer.query.plan import SOURCES, RankPlan
 
         version = self._resolve(version)
         with self._lock:
             conn = self._connect(version)
-            stamp = conn.execute("PRAGMA data_version").fetchone()[0] + conn.total_changes
+            stamp = _stamp(conn)
             if self._memory is not None and self._memory[0] == version and self._memory[1] == stamp:
                 return self._memory[2]
-            try:
-                docs = [_unpack(blob) for (blob,) in conn.execute("SELECT document FROM images ORDER BY rowid")]
-            except sqlite3.Error as e:
-                raise IndexUnavailable(f"text index {self.database_path(version)} cannot be read: {e}") from e
-            index = MemoryIndex.from_documents(docs)
+            snapshot = self._version_dir(version) / SNAPSHOT_NAME
+            index = MemoryIndex.load(snapshot, stamp, documents=lambda: self._all_documents(version))
+            if index is None:
+                index = MemoryIndex.from_documents(self._all_documents(version))
+                try:  # best effort: a read-only index folder still serves, only slower to start
+                    index.save(snapshot, stamp, [RankPlan(source=source).text_fields for source in SOURCES])
+                except OSError:
+                    pass
             self._memory = (version, stamp, index)
             return index
+
+    def _all_documents(self, version: str) -> list[dict]:
+        with self._lock:
+            try:
+                return [_unpack(blob) for (blob,) in
+                        self._connect(version).execute("SELECT document FROM images ORDER BY rowid")]
+            except sqlite3.Error as e:
+                raise IndexUnavailable(f"text index {self.database_path(version)} cannot be read: {e}") from e
 
     def get_many(self, image_ids: Sequence[str], version: str | None = None) -> dict[str, dict]:
         version = self._resolve(version)
         ids = list(dict.fromkeys(image_ids))
         memory = self._memory
-        if memory is not None and memory[0] == version:  # the in-memory snapshot, when it is current
+        if memory is not None and memory[0] == version:  # the in-memory ranker's documents, when it is current
             with self._lock:
-                conn = self._connect(version)
-                current = conn.execute("PRAGMA data_version").fetchone()[0] + conn.total_changes == memory[1]
-            if current:
-                return {i: dict(d) for i, d in memory[2].documents(ids).items()}
+                current = _stamp(self._connect(version)) == memory[1]
+            held = memory[2].documents(ids) if current else None
+            if held is not None:
+                return {i: dict(d) for i, d in held.items()}
         out: dict[str, dict] = {}
         with self._lock:
             conn = self._connect(version)
@@ -370,6 +393,13 @@ class EmbeddedTextBackend(TextBackend):
 
 
 # --- SQL helpers -------------------------------------------------------------------------------------
+
+
+def _stamp(conn: sqlite3.Connection) -> str:
+    """Which state the catalogue is in: its write counter and document count (changes with every write)."""
+    writes, count = conn.execute("SELECT (SELECT value FROM meta WHERE key = 'writes'), "
+                                 "(SELECT count(*) FROM images)").fetchone()
+    return f"{writes or 0}:{count}"
 
 
 def _marks(values: Sequence) -> str:

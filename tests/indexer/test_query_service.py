@@ -136,3 +136,29 @@ def test_an_index_of_an_older_document_schema_is_named(tmp_path, vocabulary):
     body = QueryService(backend).search(SearchRequest("granuloma"))
     assert body["warnings"] and "run `cxrsearch reindex`" in body["warnings"][0]
     backend.close()
+
+
+def test_the_ranker_snapshot_is_reused_by_the_next_process_and_refused_after_a_write(tmp_path, vocabulary):
+    from indexer.text.embedded import SNAPSHOT_NAME
+
+    docs = [build_document(i, vocabulary) for i in make_inputs()]
+    first = EmbeddedTextBackend(tmp_path / "text")
+    first.index(docs[:8])
+    built = first.memory_index()
+    snapshot = tmp_path / "text" / "versions" / first.live_version() / SNAPSHOT_NAME
+    assert snapshot.is_file() and built.documents(["IMG-A"]) is not None
+    query = SearchRequest("right upper lobe granuloma", facets=("findings", "view"))
+    expected = QueryService(first).search(query)
+
+    second = EmbeddedTextBackend(tmp_path / "text")  # another process: loads the arrays, decodes no document
+    loaded = second.memory_index()
+    assert loaded.documents(["IMG-A"]) is None
+    again = QueryService(second).search(query)
+    assert [r["image_id"] for r in again["results"]] == [r["image_id"] for r in expected["results"]]
+    assert again["facets"] == expected["facets"] and again["results"][0]["report_annotation"]
+
+    second.index(docs[8:])  # a write: the snapshot no longer describes the catalogue
+    assert second.memory_index() is not loaded and second.memory_index().n == 10
+    assert EmbeddedTextBackend(tmp_path / "text").memory_index().n == 10
+    first.close()
+    second.close()
