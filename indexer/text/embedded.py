@@ -27,13 +27,14 @@ On disk, under `root`:
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import sqlite3
 import threading
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from indexer.files import atomic_write
@@ -211,16 +212,9 @@ class EmbeddedTextBackend(TextBackend):
             except IndexerError as e:
                 result.failed[str(doc.get("image_id") if isinstance(doc, Mapping) else doc)] = str(e)
         with self._lock:
-            conn = self._connect(version)
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+            with _writing(self._connect(version)) as conn:
                 for doc in valid:
                     _upsert(conn, doc)
-                conn.execute(_COUNT_WRITE)
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
         result.written += len(valid)
 
     def update(self, image_id: str, fields: Mapping, version: str | None = None, refresh: bool = True) -> None:
@@ -233,29 +227,16 @@ class EmbeddedTextBackend(TextBackend):
             doc = {**_unpack(row[0]), **fields, "image_id": image_id}
             doc = {k: v for k, v in doc.items() if v is not None}
             validate_document(doc)
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+            with _writing(conn):
                 _upsert(conn, doc)
-                conn.execute(_COUNT_WRITE)
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
 
     def delete(self, image_ids: Iterable[str], version: str | None = None, refresh: bool = True) -> int:
         version = self._resolve(version)
         deleted = 0
         with self._lock:
-            conn = self._connect(version)
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+            with _writing(self._connect(version)) as conn:
                 for image_id in dict.fromkeys(image_ids):
                     deleted += _remove(conn, image_id)
-                conn.execute(_COUNT_WRITE)
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
         return deleted
 
     # --- reads --------------------------------------------------------------------------------------
@@ -393,6 +374,19 @@ class EmbeddedTextBackend(TextBackend):
 
 
 # --- SQL helpers -------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _writing(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One write transaction that also counts the write (see _stamp); rolled back on any error."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+        conn.execute(_COUNT_WRITE)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
 
 
 def _stamp(conn: sqlite3.Connection) -> str:
