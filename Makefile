@@ -7,10 +7,12 @@ STAMP := $(VENV)/.installed
 .PHONY: venv demo test test-fast bench es es-stop es-status vocabulary clean browser test-tools serve
 
 # Create/reuse the virtual environment and install the project with its test tools.
-$(STAMP): setup.cfg pyproject.toml
+# Exact versions from constraints.txt; FAISS from the `cpu` extra (`gpu` on a CUDA machine: EXTRAS=dev,gpu).
+EXTRAS ?= dev,cpu
+$(STAMP): setup.cfg pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade --quiet pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[$(EXTRAS)]'
 	touch $(STAMP)
 
 venv: $(STAMP)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -15,7 +16,7 @@ from models.context import context_vectors
 from models.errors import CheckpointError, ModelError
 from models.preprocess import to_input
 from models.rnn import AnnotationDecoder, build_decoder, encode_annotations
-from models.vocab import Vocabulary
+from models.vocab import WordVocabulary
 
 FORMAT, FORMAT_VERSION = "cxrsearch-cascade", 2
 READABLE_VERSIONS = (1, 2)   # version 1 (before the concept head and the first-word means) still loads
@@ -42,7 +43,7 @@ class Cascade:
     config: CascadeConfig
     cnn: CascadeCNN
     decoders: dict[str, AnnotationDecoder]
-    vocab: Vocabulary
+    vocab: WordVocabulary
     label_names: list[str]
     label_first_words: dict[str, str]
     iteration: int = 0
@@ -54,7 +55,7 @@ class Cascade:
     mean_embedding: torch.Tensor | None = None                                         # (E,)
 
     @classmethod
-    def build(cls, config: CascadeConfig, vocab: Vocabulary, label_names: Sequence[str],
+    def build(cls, config: CascadeConfig, vocab: WordVocabulary, label_names: Sequence[str],
               label_first_words: dict[str, str], iteration: int = 0,
               concept_names: Sequence[str] = ()) -> "Cascade":
         """Fresh (untrained) networks shaped by `config` for this vocabulary, label set and concept keys."""
@@ -178,10 +179,13 @@ class Cascade:
 
     def save(self, path: str | Path, half: bool = False) -> Path:
         """Write the checkpoint atomically (float16 weights when `half`, see `state`)."""
+        # the same three steps as indexer.files.atomic_path (models imports no other package of the project)
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         torch.save(self.state(half), tmp)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
         tmp.replace(path)
         return path
 
@@ -202,7 +206,7 @@ class Cascade:
                                   f"this code reads {list(READABLE_VERSIONS)}; retrain with `cxrsearch train`")
         try:
             config = CascadeConfig.from_dict(data["config"])
-            model = cls.build(config, Vocabulary.from_dict(data["vocab"]), data["label_names"],
+            model = cls.build(config, WordVocabulary.from_dict(data["vocab"]), data["label_names"],
                               data["label_first_words"], int(data["iteration"]),
                               concept_names=data.get("concept_names") or ())
             model.cnn.load_state_dict(data["cnn"])

@@ -33,6 +33,16 @@ def _scale(channels: int, width: float) -> int:
     return channels if width == 1.0 else max(4, int(round(channels * width)))
 
 
+def _init_relu_net(module: nn.Module) -> None:
+    """He initialisation of every convolution (fan out, ReLU), batch norm at identity."""
+    for m in module.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+
+
 def _init(module: nn.Module) -> None:
     """torchvision's GoogLeNet initialisation (truncated normal weights, BN at identity)."""
     for m in module.modules():
@@ -194,11 +204,7 @@ class NINBN(CascadeCNN):
         self.embedding_dim = c(1024)
         self.dropout = nn.Dropout(p=dropout)
         self.fc = nn.Linear(self.embedding_dim, num_classes)
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight), nn.init.zeros_(m.bias)
+        _init_relu_net(self)
         _init(self.fc)
 
     def feature_maps(self, x: torch.Tensor) -> torch.Tensor:
@@ -260,11 +266,7 @@ class ResNetBN(CascadeCNN):
         self.embedding_dim = in_ch
         self.dropout = nn.Dropout(p=dropout)
         self.fc = nn.Linear(self.embedding_dim, num_classes)
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight), nn.init.zeros_(m.bias)
+        _init_relu_net(self)
         for block in self.layers:       # zero-init the last BN of each block: every block starts as identity
             nn.init.zeros_(block.bn2.weight)
         _init(self.fc)

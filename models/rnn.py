@@ -9,7 +9,7 @@ from torch import nn
 
 from models.config import RNNConfig
 from models.errors import ConfigError, ModelError
-from models.vocab import Vocabulary
+from models.vocab import WordVocabulary
 
 State = Union[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]
 
@@ -35,7 +35,7 @@ class AnnotationDecoder(nn.Module):
         self.max_words = max_words
         self.embedding_dim = embedding_dim
         word_dim = word_dim or self.hidden_size
-        self.words = nn.Embedding(vocab_size, word_dim, padding_idx=Vocabulary.pad_id)
+        self.words = nn.Embedding(vocab_size, word_dim, padding_idx=WordVocabulary.pad_id)
         self.init_proj: nn.Module = (nn.Identity() if embedding_dim == self.hidden_size
                                      else nn.Linear(embedding_dim, self.hidden_size))
         rnn_cls = nn.LSTM if cell == "lstm" else nn.GRU
@@ -62,7 +62,7 @@ class AnnotationDecoder(nn.Module):
     def loss(self, embedding: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
         """Negative log likelihood of the words after the first (paper eq. 11), per word.
 
-        `tokens` is (B, max_words + 1): the annotation padded with <eos> (Vocabulary.encode).
+        `tokens` is (B, max_words + 1): the annotation padded with <eos> (WordVocabulary.encode).
         """
         logits = self(embedding, tokens[:, :-1])                       # (B, T, V)
         return F.cross_entropy(logits.reshape(-1, logits.size(-1)), tokens[:, 1:].reshape(-1))
@@ -90,17 +90,17 @@ class AnnotationDecoder(nn.Module):
     def greedy(self, embedding: torch.Tensor, first_ids: torch.Tensor, max_words: int | None = None) -> torch.Tensor:
         """Greedy annotation: (B, E), (B,) first-word ids -> (B, max_words) ids (<eos>-padded)."""
         max_words = max_words or self.max_words
-        banned = torch.tensor([Vocabulary.pad_id, Vocabulary.unk_id], device=embedding.device)
+        banned = torch.tensor([WordVocabulary.pad_id, WordVocabulary.unk_id], device=embedding.device)
         state = self.init_state(embedding)
         word = first_ids
         out = [first_ids]
-        finished = first_ids == Vocabulary.eos_id
+        finished = first_ids == WordVocabulary.eos_id
         for _ in range(max_words - 1):
             logits, state = self.step(word, state)                     # (B, V)
             logits[:, banned] = float("-inf")
             word = logits.argmax(dim=-1)                               # (B,)
-            word = torch.where(finished, torch.full_like(word, Vocabulary.eos_id), word)
-            finished = finished | (word == Vocabulary.eos_id)
+            word = torch.where(finished, torch.full_like(word, WordVocabulary.eos_id), word)
+            finished = finished | (word == WordVocabulary.eos_id)
             out.append(word)
         return torch.stack(out, dim=1)                                 # (B, max_words)
 
@@ -112,7 +112,7 @@ def build_decoder(cfg: RNNConfig, vocab_size: int, embedding_dim: int) -> Annota
                              max_words=cfg.max_words)
 
 
-def encode_annotations(vocab: Vocabulary, annotations: Sequence[Sequence[str]],
+def encode_annotations(vocab: WordVocabulary, annotations: Sequence[Sequence[str]],
                        max_words: int = 5) -> tuple[torch.Tensor, torch.Tensor]:
     """Token ids (B, max_words + 1) and word counts (B,) (at most max_words) of annotations."""
     if any(len(words) == 0 for words in annotations):

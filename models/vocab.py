@@ -12,7 +12,7 @@ SPECIALS = (PAD, EOS, UNK)
 
 
 @dataclass(frozen=True)
-class Vocabulary:
+class WordVocabulary:
     """An ordered word list; ids 0, 1, 2 are <pad>, <eos>, <unk>."""
 
     words: tuple[str, ...]
@@ -29,7 +29,7 @@ class Vocabulary:
     unk_id = 2
 
     @classmethod
-    def build(cls, annotations: Iterable[Sequence[str]], min_count: int = 1) -> "Vocabulary":
+    def build(cls, annotations: Iterable[Sequence[str]], min_count: int = 1) -> "WordVocabulary":
         """Vocabulary of every word seen at least `min_count` times, most frequent first."""
         counts = Counter(w for words in annotations for w in words)
         kept = sorted((w for w, n in counts.items() if n >= min_count and w not in SPECIALS),
@@ -70,7 +70,7 @@ class Vocabulary:
         return {"words": list(self.words)}
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Vocabulary":
+    def from_dict(cls, data: dict) -> "WordVocabulary":
         try:
             return cls(tuple(data["words"]))
         except (KeyError, TypeError) as e:

@@ -1,13 +1,13 @@
 """The cascade's annotate API as the reindex job sees it: one AnnotatedImage (annotation + vectors) per image."""
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from indexer.checkpoints import model_version
 from indexer.documents import GeneratedAnnotation
 from pipelines.errors import PipelineError
 
@@ -101,8 +101,4 @@ def load_annotator(checkpoint: str | os.PathLike, device: str | None = None) -> 
         cascade = Cascade.load(path, pick_device(device))
     except CheckpointError as e:
         raise AnnotatorError(f"--checkpoint: {e} (train one with `cxrsearch train --preset tiny`)") from e
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return CascadeAnnotator(cascade, f"it{cascade.iteration}-{h.hexdigest()[:12]}")
+    return CascadeAnnotator(cascade, model_version(path, cascade.iteration))

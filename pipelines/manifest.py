@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from indexer.files import atomic_path
 from pipelines.errors import DataNotPreparedError
 
 
@@ -47,15 +47,11 @@ class ManifestEntry:
 
 def write_manifest(path: str | Path, entries: Iterable[ManifestEntry]) -> int:
     """Write entries atomically (to a temporary file, then rename); returns the count."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
     n = 0
-    with open(tmp, "w", encoding="utf-8") as fh:
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
         for entry in entries:
             fh.write(entry.to_json() + "\n")
             n += 1
-    os.replace(tmp, path)
     return n
 
 

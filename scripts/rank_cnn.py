@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--name", required=True, help="variant name for the log")
     p.add_argument("--preset", default="tiny")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    p.add_argument("--data", help="data directory (default $CXRSEARCH_DATA or ./data)")
+    p.add_argument("--data-dir", help="data directory (default $CXRSEARCH_DATA or ./data)")
     p.add_argument("--train-fraction", type=float, default=1.0, help="use this share of the training images")
     p.add_argument("--log", type=Path, default=ROOT / "models" / "presets" / "variants.jsonl")
     args = p.parse_args(argv)
@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
 
     cfg = apply_overrides(load_config(args.preset), args.overrides)
     seed_everything(cfg.seed, cfg.num_threads)
-    root = data_dir(args.data)
+    root = data_dir(args.data_dir)
     entries = read_manifest(manifest_path(root))
     image_set = load_image_set([e.image_id for e in entries], default_image_dir(root), stored_size(cfg.cnn),
                                cache_dir=root / "cache" / "rank", progress=False)

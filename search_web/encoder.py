@@ -7,7 +7,6 @@ as the reindex job names it).
 """
 from __future__ import annotations
 
-import hashlib
 import threading
 import time
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from indexer.checkpoints import made_by, model_version
 from indexer.settings import PROJECT_ROOT
 from search_web.errors import Conflict, ServiceUnavailable
 
@@ -38,15 +38,6 @@ class Encoded:
         return " ".join(self.words)
 
 
-def model_version_of(path: Path, iteration: int) -> str:
-    """The reindex job's model version of a checkpoint file."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return f"it{iteration}-{h.hexdigest()[:12]}"
-
-
 def candidate_checkpoints(data_dir: Path) -> list[Path]:
     """Trained cascades in the data directory, then the committed ones."""
     found = sorted((data_dir / "models").glob("*/cascade.pt")) + sorted(
@@ -62,20 +53,11 @@ def find_checkpoint(setting: str, data_dir: Path, want_version: str) -> Path | N
         return Path(setting)
     for path in candidate_checkpoints(data_dir):
         try:
-            if _cheap_version(path).endswith(want_version.rsplit("-", 1)[-1]):
+            if made_by(path, want_version):
                 return path
         except OSError:
             continue
     return None
-
-
-def _cheap_version(path: Path) -> str:
-    """'<sha256[:12]>' of a checkpoint file (the model version's suffix; no torch needed)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()[:12]
 
 
 class UploadEncoder:
@@ -96,7 +78,7 @@ class UploadEncoder:
         key = (str(path), stat.st_mtime_ns, stat.st_size)
         if key not in self._versions:
             data = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-            self._versions[key] = model_version_of(path, int(data.get("iteration", 0)))
+            self._versions[key] = model_version(path, int(data.get("iteration", 0)))
         return self._versions[key]
 
     def cascade_for(self, want_version: str):

@@ -3,14 +3,12 @@
 The job itself is `pipelines.reindex.ReindexJob` (the one narrow job API search_web may import from
 `pipelines`). Each job's state is a JSON file under `<index_dir>/jobs/`, rewritten atomically on
 every progress report, so any gunicorn worker can answer GET /api/jobs/<id>; an exclusive lock
-file (flock) keeps two workers from running two jobs at once, and tells a reader whether a
+file (filelock) keeps two workers from running two jobs at once, and tells a reader whether a
 'running' job's process is still alive.
 """
 from __future__ import annotations
 
-import fcntl
 import json
-import os
 import re
 import secrets
 import threading
@@ -19,6 +17,9 @@ import traceback
 from datetime import datetime, timezone
 from pathlib import Path
 
+from filelock import FileLock, Timeout
+
+from indexer.files import atomic_write
 from search_web.errors import BadRequest, Conflict, NotFound
 
 JOB_ID = re.compile(r"^[0-9]{8}t[0-9]{6}-[0-9a-f]{6}$")
@@ -43,11 +44,7 @@ class JobStore:
         return self.root / f"{job_id}.json"
 
     def write(self, state: dict) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
-        path = self.path(state["id"])
-        tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
-        tmp.write_text(json.dumps(state, indent=1, default=str), encoding="utf-8")
-        tmp.replace(path)
+        atomic_write(self.path(state["id"]), json.dumps(state, indent=1, default=str))
 
     def read(self, job_id: str) -> dict:
         path = self.path(job_id)
@@ -75,23 +72,25 @@ class JobStore:
     def _lock_path(self) -> Path:
         return self.root / "run.lock"
 
-    def try_lock(self) -> int | None:
-        """An fd holding the exclusive run lock, or None when another job holds it."""
+    def try_lock(self) -> FileLock | None:
+        """The exclusive run lock (held, released by the job's thread), or None when another job holds it.
+
+        A file lock (filelock: fcntl on POSIX, msvcrt on Windows, where `cxrsearch serve` runs waitress),
+        so any worker process sees it; not thread-local, since the job's thread releases it.
+        """
         self.root.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self._lock_path(), os.O_RDWR | os.O_CREAT, 0o600)
+        lock = FileLock(self._lock_path(), thread_local=False)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
+            lock.acquire(timeout=0)
+        except Timeout:
             return None
-        return fd
+        return lock
 
     def locked(self) -> bool:
-        fd = self.try_lock()
-        if fd is None:
+        lock = self.try_lock()
+        if lock is None:
             return True
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
+        lock.release()
         return False
 
 
@@ -120,14 +119,14 @@ def start_job(config: dict, options: dict, checkpoint: Path | None, runner=None)
         runner: for tests, a callable(job_config, progress, cancel) -> summary dict; default ReindexJob.
     """
     store = JobStore(Path(config["INDEX_DIR"]))
-    fd = store.try_lock()
+    lock = store.try_lock()
     deadline = time.monotonic() + FINISHING_WAIT_S
-    while fd is None and time.monotonic() < deadline and not any(
+    while lock is None and time.monotonic() < deadline and not any(
             j.get("state") in ("queued", "running") for j in store.recent(20)):
         # the last job has written its final state and is releasing the lock: wait for it, not a 409
         time.sleep(0.05)
-        fd = store.try_lock()
-    if fd is None:
+        lock = store.try_lock()
+    if lock is None:
         running = [j["id"] for j in store.recent(20) if j.get("state") in ("queued", "running")]
         raise Conflict(f"a reindex job is already running ({', '.join(running) or 'in another worker'}); "
                        "wait for it to finish")
@@ -138,7 +137,7 @@ def start_job(config: dict, options: dict, checkpoint: Path | None, runner=None)
     store.write(state)
     cancel = threading.Event()
     _cancel_events[job_id] = cancel
-    thread = threading.Thread(target=_run, args=(store, fd, state, dict(config), checkpoint, runner, cancel),
+    thread = threading.Thread(target=_run, args=(store, lock, state, dict(config), checkpoint, runner, cancel),
                               name=f"reindex-{job_id}", daemon=True)
     thread.start()
     return state
@@ -155,7 +154,7 @@ def cancel_job(store: JobStore, job_id: str) -> dict:
     return state
 
 
-def _run(store: JobStore, fd: int, state: dict, config: dict, checkpoint: Path | None, runner, cancel) -> None:
+def _run(store: JobStore, lock: FileLock, state: dict, config: dict, checkpoint: Path | None, runner, cancel) -> None:
     last_write = [0.0]
 
     def progress(p) -> None:
@@ -184,8 +183,7 @@ def _run(store: JobStore, fd: int, state: dict, config: dict, checkpoint: Path |
         state["finished"] = _now()
         store.write(state)
         _cancel_events.pop(state["id"], None)
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
+        lock.release()
 
 
 def _reindex(config: dict, options: dict, checkpoint: Path | None, progress, cancel) -> dict:

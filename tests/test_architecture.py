@@ -19,7 +19,7 @@ def test_import_contracts_are_kept():
 
 
 def test_a_text_only_search_loads_neither_faiss_nor_torch(tmp_path):
-    """`cxrsearch search --no-vectors` (and --source report) must stay light: no FAISS, no torch."""
+    """`cxrsearch search` (without --vectors, and with --source report) must stay light: no FAISS, no torch."""
     from tests.indexer.conftest import make_inputs
     from indexer.documents import build_document
     from indexer.text.embedded import EmbeddedTextBackend
@@ -30,7 +30,7 @@ def test_a_text_only_search_loads_neither_faiss_nor_torch(tmp_path):
     code = (
         "import sys, json\n"
         "from pipelines.cli import main\n"
-        f"rc1 = main(['search', 'granuloma', '--index-dir', {str(tmp_path / 'index')!r}, '--no-vectors', '--json'])\n"
+        f"rc1 = main(['search', 'granuloma', '--index-dir', {str(tmp_path / 'index')!r}, '--json'])\n"
         f"rc2 = main(['search', 'granuloma', '--index-dir', {str(tmp_path / 'index')!r}, '--source', 'report'])\n"
         "print(json.dumps({'rc': [rc1, rc2], 'faiss': 'faiss' in sys.modules, 'torch': 'torch' in sys.modules}))\n"
     )

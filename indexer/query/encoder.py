@@ -7,12 +7,12 @@ models do not share a space.
 """
 from __future__ import annotations
 
-import hashlib
 import threading
 from pathlib import Path
 
 import numpy as np
 
+from indexer.checkpoints import made_by
 from indexer.errors import IndexerError
 
 
@@ -25,15 +25,6 @@ class EncoderUnavailable(IndexerError):
     def __init__(self, message: str, reason: str = "no usable query encoder"):
         super().__init__(message)
         self.reason = reason
-
-
-def checkpoint_version(path: str | Path) -> str:
-    """The first 12 hex digits of a checkpoint's sha256 (what the index's model_version ends with)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()[:12]
 
 
 class QueryEncoder:
@@ -62,7 +53,7 @@ class QueryEncoder:
     def _open(self):
         if not self.checkpoint.is_file():
             raise EncoderUnavailable(f"no cascade checkpoint at {self.checkpoint}", "no cascade checkpoint found")
-        if self.expect and not self.expect.endswith(checkpoint_version(self.checkpoint)):
+        if self.expect and not made_by(self.checkpoint, self.expect):
             raise EncoderUnavailable(f"{self.checkpoint} is not the model the index's vectors were made with "
                                      f"({self.expect}); reindex with it or pass that checkpoint",
                                      "the checkpoint is not the model that made the index's vectors")

@@ -13,6 +13,7 @@ while the version is live. It executes a `RankPlan` (indexer.query.plan):
 """
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,13 +22,14 @@ import numpy as np
 from scipy import sparse
 
 from indexer.concepts import concept_atoms
-from indexer.documents import ATOM_FIELDS, FILTER_FIELDS, TEXT_FIELDS, keyword_values
+from indexer.documents import ATOM_FIELDS, FILTER_FIELDS, keyword_values
 from indexer.query.plan import (EXCLUDE_MIN_PROBABILITY, GENERATED_IN_ALL, GENERATED_MIN_SCORE, SEVERITY_BONUS,
                                 TEXT_WEIGHT, ClausePlan, RankPlan, generated_clause_score)
 from indexer.text.base import tokenize
 
 K1, B = 1.2, 0.75
 FACET_SIZE = 20
+SNAPSHOT_FORMAT = 1
 
 
 @dataclass
@@ -57,6 +59,12 @@ class _RowSet:
 
 class _BM25:
     """BM25F over a set of weighted text fields: a (documents x terms) matrix of term scores."""
+
+    @classmethod
+    def from_parts(cls, vocab: dict[str, int], matrix: sparse.csc_matrix) -> "_BM25":
+        self = cls.__new__(cls)
+        self.vocab, self.matrix = vocab, matrix
+        return self
 
     def __init__(self, docs: Sequence[Mapping], fields: Mapping[str, float], text_of=None):
         text_of = text_of or (lambda doc, name: doc.get(name) or "")
@@ -105,16 +113,25 @@ class _BM25:
 
 
 class MemoryIndex:
-    """One index version in memory (see the module docstring)."""
+    """One index version in memory (see the module docstring).
 
-    def __init__(self, docs: Sequence[Mapping]):
-        self.ids = [d["image_id"] for d in docs]
-        self.n = len(self.ids)
-        self.row_of = {image_id: row for row, image_id in enumerate(self.ids)}
-        self.order = np.argsort(np.asarray(self.ids, dtype=object)).astype(np.int64)  # tie-break by image id
+    Built from the stored documents (`MemoryIndex(docs)`), or loaded from a snapshot file written by
+    `save` (`MemoryIndex.load(path, documents=...)`): the arrays only, so that a one-shot command
+    does not decode every document; `documents` then fetches the few documents a caller needs.
+    """
+
+    def _set_ids(self, ids: list[str]) -> None:
+        self.ids = ids
+        self.n = len(ids)
+        self.row_of = {image_id: row for row, image_id in enumerate(ids)}
+        self.order = np.argsort(np.asarray(ids, dtype=object)).astype(np.int64)  # tie-break by image id
         self.rank_of_id = np.empty(self.n, dtype=np.int64)
         self.rank_of_id[self.order] = np.arange(self.n)
-        self._docs = docs
+
+    def __init__(self, docs: Sequence[Mapping]):
+        self._set_ids([d["image_id"] for d in docs])
+        self._docs: Sequence[Mapping] | None = docs
+        self._load_docs = None
         self.atoms: dict[str, dict[str, np.ndarray]] = {}
         for name in ATOM_FIELDS:
             postings: dict[str, list[int]] = defaultdict(list)
@@ -160,15 +177,90 @@ class MemoryIndex:
                     cols.append(vals.setdefault(v, len(vals)))
             for v, r in post.items():
                 self.postings[(name, v)] = np.asarray(r, dtype=np.int64)
+        # per facet field: the (row, value id) pairs, counted with one weighted bincount per field
         self.facet_values = {name: list(vals) for name, vals in values.items()}
-        self.facet_matrix = {name: sparse.csr_matrix((np.ones(len(coords[name][0]), dtype=np.int8), coords[name]),
-                                                     shape=(self.n, max(len(values[name]), 1)))
-                             for name in values}
+        self.facet_entries = {name: (np.asarray(coords[name][0], dtype=np.int64), np.asarray(coords[name][1], dtype=np.int64))
+                              for name in values}
         self._bm25: dict[tuple, _BM25] = {}
 
     @classmethod
     def from_documents(cls, docs: Iterable[Mapping]) -> "MemoryIndex":
         return cls(list(docs))
+
+    # --- the snapshot file --------------------------------------------------------------------------
+
+    def save(self, path, stamp: str, bm25_fields: Sequence[Mapping[str, float]] = ()) -> None:
+        """Write the arrays (and the BM25 of each field set in `bm25_fields`) to one .npz; `stamp` says
+        which state of the catalogue they describe (`load` refuses another)."""
+        from indexer.files import atomic_path
+
+        arrays: dict[str, np.ndarray] = {"has_probabilities": self.has_probabilities}
+        meta: dict = {"format": SNAPSHOT_FORMAT, "stamp": stamp, "ids": self.ids, "atoms": {}, "bm25": [],
+                      "postings": None, "groups": None, "keys": list(self.key_probs), "facets": {}}
+        for name, table in self.atoms.items():
+            if name.startswith("_"):
+                continue
+            meta["atoms"][name] = _pack(arrays, f"atoms.{name}", table)
+        meta["postings"] = _pack(arrays, "postings", {f"{f}\x1f{v}": r for (f, v), r in self.postings.items()})
+        meta["groups"] = _pack(arrays, "groups", {g: rows for g, (rows, _) in self.group_scores.items()})
+        arrays["groups.vals"] = (np.concatenate([v for _, v in self.group_scores.values()])
+                                 if self.group_scores else np.zeros(0, dtype=np.float32))
+        arrays["keys"] = (np.stack([self.key_probs[k] for k in meta["keys"]]) if self.key_probs
+                          else np.zeros((0, self.n), dtype=np.float32))
+        for name, (rows, cols) in self.facet_entries.items():
+            meta["facets"][name] = self.facet_values[name]
+            arrays[f"facet.{name}.rows"], arrays[f"facet.{name}.cols"] = rows, cols
+        for i, fields in enumerate(bm25_fields):
+            index = self.bm25(fields)
+            m = index.matrix
+            meta["bm25"].append({"fields": list(fields.items()), "vocab": list(index.vocab)})
+            arrays[f"bm25.{i}.data"], arrays[f"bm25.{i}.indices"], arrays[f"bm25.{i}.indptr"] = m.data, m.indices, m.indptr
+        arrays["meta"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
+        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)
+
+    @classmethod
+    def load(cls, path, stamp: str, documents=None) -> "MemoryIndex | None":
+        """The snapshot at `path` if it describes catalogue state `stamp`, else None.
+
+        Args:
+            documents: a callable returning every stored document in row order, for what needs them
+                (the page's documents come through it too, when it takes ids).
+        """
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                meta = json.loads(bytes(z["meta"]).decode("utf-8"))
+                if meta.get("format") != SNAPSHOT_FORMAT or meta.get("stamp") != stamp:
+                    return None
+                data = {k: z[k] for k in z.files if k != "meta"}
+        except (OSError, ValueError, KeyError):
+            return None
+        self = cls.__new__(cls)
+        self._set_ids(meta["ids"])
+        self._docs, self._load_docs = None, documents
+        self.atoms = {name: _unpack(data, f"atoms.{name}", keys) for name, keys in meta["atoms"].items()}
+        self.postings = {tuple(k.split("\x1f", 1)): r for k, r in _unpack(data, "postings", meta["postings"]).items()}
+        rows = _unpack(data, "groups", meta["groups"])
+        vals, offsets = data["groups.vals"], data["groups.offsets"]
+        self.group_scores = {g: (rows[g], vals[offsets[i]:offsets[i + 1]]) for i, g in enumerate(meta["groups"])}
+        self.key_probs = {k: data["keys"][i] for i, k in enumerate(meta["keys"])}
+        self.has_probabilities = data["has_probabilities"]
+        self.facet_values = meta["facets"]
+        self.facet_entries = {name: (data[f"facet.{name}.rows"], data[f"facet.{name}.cols"]) for name in meta["facets"]}
+        self._bm25 = {}
+        for i, entry in enumerate(meta["bm25"]):
+            vocab = {t: j for j, t in enumerate(entry["vocab"])}
+            matrix = sparse.csc_matrix((data[f"bm25.{i}.data"], data[f"bm25.{i}.indices"], data[f"bm25.{i}.indptr"]),
+                                       shape=(self.n, max(len(vocab), 1)))
+            self._bm25[(tuple((f, w) for f, w in entry["fields"]), False)] = _BM25.from_parts(vocab, matrix)
+        return self
+
+    def _all_docs(self) -> Sequence[Mapping]:
+        if self._docs is None:
+            if self._load_docs is None:
+                raise RuntimeError("this snapshot was loaded without a way to read the documents")
+            self._docs = self._load_docs()
+        return self._docs
 
     # --- pieces -------------------------------------------------------------------------------------
 
@@ -182,7 +274,7 @@ class MemoryIndex:
                     written = doc.get("sections") or {}
                     section = name.split("_", 1)[1]
                     return written.get(section, doc.get(name) or "") if name.startswith("report_") else doc.get(name) or ""
-            self._bm25[key] = _BM25(self._docs, fields, text_of)
+            self._bm25[key] = _BM25(self._all_docs(), fields, text_of)
         return self._bm25[key]
 
     def _postings(self, field_name: str, atoms: Iterable[str], raw_mentions: bool = False) -> list[np.ndarray]:
@@ -204,7 +296,7 @@ class MemoryIndex:
 
             vocab = Vocabulary.load()
             postings: dict[str, list[int]] = defaultdict(list)
-            for row, doc in enumerate(self._docs):
+            for row, doc in enumerate(self._all_docs()):
                 seen = set()
                 for m in doc.get("mentions", ()):
                     term = _parse_term(m["term"])
@@ -233,22 +325,19 @@ class MemoryIndex:
 
     def facets(self, mask: np.ndarray, names: Sequence[str], size: int = FACET_SIZE) -> dict[str, dict[str, int]]:
         """Value counts of each facet field over the documents in `mask` (the `size` most frequent)."""
-        if not names:
-            return {}
-        rows = np.flatnonzero(mask)
         out = {}
         for name in names:
-            matrix = self.facet_matrix.get(name)
-            if matrix is None or not len(rows):
+            entries = self.facet_entries.get(name)
+            if entries is None or not mask.any():
                 out[name] = {}
                 continue
-            picked = matrix if len(rows) == self.n else matrix[rows]  # only the candidates' values
-            counts = np.bincount(picked.indices, minlength=matrix.shape[1])
+            rows, cols = entries
+            values = self.facet_values[name]
+            counts = np.bincount(cols, weights=mask[rows], minlength=len(values)).astype(np.int64)
             nz = np.flatnonzero(counts)
             if len(nz) > size:  # the most frequent; every value tied with the last one kept is sorted by name
                 cut = np.sort(counts[nz])[-size]
                 nz = nz[counts[nz] >= cut]
-            values = self.facet_values[name]
             top = sorted(nz.tolist(), key=lambda i: (-counts[i], values[i]))[:size]
             out[name] = {values[i]: int(counts[i]) for i in top}
         return out
@@ -354,10 +443,26 @@ class MemoryIndex:
         ids, values = self.ids, scores[rows].tolist()
         return [(ids[i], v) for i, v in zip(rows.tolist(), values)]
 
-    def documents(self, image_ids: Sequence[str]) -> dict[str, Mapping]:
-        """The stored documents of those ids that exist (from memory)."""
+    def documents(self, image_ids: Sequence[str]) -> dict[str, Mapping] | None:
+        """The stored documents of those ids that exist, from memory; None when this snapshot holds none."""
+        if self._docs is None:
+            return None
         return {i: self._docs[self.row_of[i]] for i in image_ids if i in self.row_of}
 
     def _browse(self, mask: np.ndarray, depth: int) -> list[tuple[str, float]]:
         rows = self.order[mask[self.order]][:depth]
         return [(self.ids[i], 0.0) for i in rows]
+
+
+def _pack(arrays: dict[str, np.ndarray], prefix: str, table: Mapping[str, np.ndarray]) -> list[str]:
+    """Store a str -> rows table as one concatenated array plus offsets; returns its keys in order."""
+    keys = list(table)
+    lengths = [len(table[k]) for k in keys]
+    arrays[f"{prefix}.rows"] = np.concatenate([table[k] for k in keys]) if keys else np.zeros(0, dtype=np.int64)
+    arrays[f"{prefix}.offsets"] = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    return keys
+
+
+def _unpack(data: Mapping[str, np.ndarray], prefix: str, keys: Sequence[str]) -> dict[str, np.ndarray]:
+    rows, offsets = data[f"{prefix}.rows"], data[f"{prefix}.offsets"]
+    return {k: rows[offsets[i]:offsets[i + 1]] for i, k in enumerate(keys)}

@@ -25,8 +25,8 @@ from indexer.documents import REPORT, SCHEMA_VERSION, display_annotation
 from indexer.errors import IndexerError, InvalidQuery, UnknownImageId
 from indexer.query.fusion import FUSIONS, fuse
 from indexer.query.parse import ParsedQuery, QueryParser, default_parser
-from indexer.query.plan import (GENERATED_IN_ALL, GENERATED_MIN_SCORE, RETRIEVERS, SOURCES, TEXT_WEIGHT, ClausePlan,
-                                RankPlan, build_plan, generated_clause_score)
+from indexer.query.plan import (DEFAULT_RETRIEVERS, GENERATED_IN_ALL, GENERATED_MIN_SCORE, SOURCES, TEXT_WEIGHT,
+                                ClausePlan, RankPlan, build_plan, generated_clause_score)
 from indexer.text.base import check_facets, normalise_filters, tokenize
 
 MAX_K = 100
@@ -35,7 +35,7 @@ MAX_RESULTS = 10_000           # k x page may reach this far into a ranking
 MAX_DISTINCT_WORDS = 1024
 MAX_FILTER_VALUE_BYTES = 32_000
 VECTOR_DEPTH = 500             # neighbours the vector retriever looks at
-DEPTH = 200                    # documents each retriever ranks for fusion (at least 2 x the last result asked for)
+DEPTH = 100                    # documents each retriever ranks for fusion (at least 2 x the last result asked for)
 SYNTHETIC_NOTE = ("synthetic stand-in corpus: scores and neighbours measure the system, "
                   "not clinical accuracy or likeness")
 
@@ -80,7 +80,7 @@ class SearchRequest:
     filters: Mapping[str, Sequence[str] | str | bool] = field(default_factory=dict)
     facets: Sequence[str] | None = None
     facet_size: int = 20                        # values counted per facet field (the most frequent first)
-    retrievers: Sequence[str] | None = None     # None: every retriever available
+    retrievers: Sequence[str] | None = None     # None: DEFAULT_RETRIEVERS (concepts, lexical); add "vectors" to re-rank
     negation: bool = True                       # False: the ablation without assertion
     fusion: str = "tiered"                      # measured better than RRF on the val split (README)
     explain: bool = True
@@ -134,7 +134,7 @@ class QueryService:
         filters = check_filters(request.filters)
         facets = check_facets(request.facets)
         parsed = self.parser.parse(request.text or "")
-        wanted = tuple(request.retrievers) if request.retrievers is not None else RETRIEVERS
+        wanted = tuple(request.retrievers) if request.retrievers is not None else DEFAULT_RETRIEVERS
         plan = build_plan(parsed, request.source, wanted, request.negation)
         depth = max(DEPTH, 2 * request.k * request.page)
         retrieval = self.backend.retrieve(plan, filters=filters, facets=facets, depth=depth,

@@ -1,4 +1,4 @@
-"""Elasticsearch text backend: the only module in the project that talks to the Elasticsearch client.
+"""Elasticsearch text backend: versioned indices behind an alias, bulk writes, and retrieval plans in one _msearch.
 
 - Explicit mapping derived from `indexer.documents`: report and annotation text through the
   `standard` analyzer with English stop words (the server's core analysis; the project's test server,
@@ -9,92 +9,30 @@
   `_aliases` call (atomic on the server), and only then deletes the previous version.
 - Bulk writes through `elasticsearch.helpers.streaming_bulk`; per-document rejections are reported
   in the WriteResult, not raised.
-- Every client error is wrapped at this boundary: unreachable/refused/TLS/auth -> IndexUnavailable
-  naming the URL; a missing index -> IndexNotFound; anything else -> IndexerError.
-
-Connection settings come from `ESSettings` (typed config), usually `ESSettings.from_env()`:
-CXRSEARCH_ES_URL, CXRSEARCH_ES_API_KEY or CXRSEARCH_ES_USER/CXRSEARCH_ES_PASSWORD,
-CXRSEARCH_ES_CA (CA certificate file for https), CXRSEARCH_ES_INDEX (alias name),
-CXRSEARCH_ES_TIMEOUT (seconds).
+- Every client error is wrapped at one boundary (indexer.es_connection, shared with the kNN vector
+  index): unreachable/refused/TLS/auth -> IndexUnavailable naming the URL; a missing index ->
+  IndexNotFound; anything else -> IndexerError. Connection settings: `ESSettings` there.
+- Retrieval plans become query DSL in indexer.query.dsl (pure, no client).
 """
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from urllib.parse import urlsplit, urlunsplit
 
-import elastic_transport
-from elasticsearch import (
-    ApiError, AuthenticationException, AuthorizationException, Elasticsearch, NotFoundError, UnsupportedProductError,
-    helpers,
-)
+from elasticsearch import ApiError, Elasticsearch, NotFoundError, helpers
 
 from indexer.documents import KEYWORD_FIELDS, SCHEMA_VERSION, STORED_FIELDS, TEXT_FIELDS, validate_document
+from indexer.es_connection import ESConnection, ESSettings
 from indexer.errors import DocumentNotFound, IndexerError, IndexNotFound, IndexUnavailable
+from indexer.query import dsl
 from indexer.text.base import (
     Filters, Hit, SearchResult, TextBackend, WriteResult, check_facets, check_k, check_version_name,
     new_version_name, normalise_filters,
 )
 
-DEFAULT_URL = "http://127.0.0.1:9200"
-MAX_RESULT_WINDOW = 10_000  # Elasticsearch's default index.max_result_window: hits one search may return
-DEFAULT_INDEX = "cxrsearch-images"
 FACET_SIZE = 20
+MAX_RESULT_WINDOW = 10_000  # Elasticsearch's default index.max_result_window: hits one search may return
 ANALYZER = "report_text"
-
-
-@dataclass(frozen=True)
-class ESSettings:
-    """How to reach Elasticsearch and which alias to serve.
-
-    Attributes:
-        url: server URL, e.g. https://es.hospital.local:9200.
-        index: the alias searches use; versions are concrete indices `<index>-v<version>`.
-        api_key: an API key (base64 'id:key' form), preferred over basic auth when both are set.
-        user, password: basic auth.
-        ca_certs: path of a CA certificate bundle for https with a private CA.
-        request_timeout: seconds per request.
-    """
-
-    url: str = DEFAULT_URL
-    index: str = DEFAULT_INDEX
-    api_key: str | None = field(default=None, repr=False)
-    user: str | None = None
-    password: str | None = field(default=None, repr=False)
-    ca_certs: str | None = None
-    request_timeout: float = 30.0
-    shards: int = 1
-    replicas: int = 0
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides) -> "ESSettings":
-        """Settings from CXRSEARCH_ES_* variables; keyword overrides that are not None win."""
-        env = os.environ if environ is None else environ
-        settings = cls(
-            url=env.get("CXRSEARCH_ES_URL") or DEFAULT_URL,
-            index=env.get("CXRSEARCH_ES_INDEX") or DEFAULT_INDEX,
-            api_key=env.get("CXRSEARCH_ES_API_KEY") or None,
-            user=env.get("CXRSEARCH_ES_USER") or None,
-            password=env.get("CXRSEARCH_ES_PASSWORD") or None,
-            ca_certs=env.get("CXRSEARCH_ES_CA") or None,
-            request_timeout=float(env.get("CXRSEARCH_ES_TIMEOUT") or 30.0),
-        )
-        return replace(settings, **{k: v for k, v in overrides.items() if v is not None})
-
-    def __repr__(self) -> str:  # never print a password or key
-        return (f"ESSettings(url={self.safe_url!r}, index={self.index!r}, api_key={'***' if self.api_key else None}, "
-                f"user={self.user!r}, ca_certs={self.ca_certs!r}, request_timeout={self.request_timeout})")
-
-    @property
-    def safe_url(self) -> str:
-        """The URL with any password in it masked, for messages."""
-        parts = urlsplit(self.url)
-        if parts.password:
-            netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-            return urlunsplit(parts._replace(netloc=netloc))
-        return self.url
 
 
 LIVE_REFRESH_INTERVAL = "1s"
@@ -115,19 +53,6 @@ def index_settings(settings: ESSettings) -> dict:
     }
 
 
-# Stored objects whose values are numbers that ranking reads (function_score), one dynamic float field per key.
-SCORE_OBJECTS = ("generated_scores", "concept_probabilities")
-# Every value of generated_scores.* is also copied (copy_to, mapping only: `_source` is unchanged) into this one
-# field, so "has the cascade's probabilities" is one doc-values lookup. `exists` on the object itself expands to
-# a disjunction over all its dynamic subfields (224 on the demo corpus), which cost most of a search's time.
-GENERATED_MARKER = "generated_scored"
-
-
-def score_field(obj: str, key: str) -> str:
-    """The field of one key of a score object; a '.' would be read as an object path, so it becomes '_'."""
-    return f"{obj}.{key.replace('.', '_')}"
-
-
 def index_mappings() -> dict:
     """The explicit mapping of an image document (from the schema in indexer.documents)."""
     props: dict[str, dict] = {name: {"type": "text", "analyzer": ANALYZER} for name in TEXT_FIELDS}
@@ -136,62 +61,25 @@ def index_mappings() -> dict:
     for name in STORED_FIELDS:
         if name not in ("content_hash", "schema_version"):
             props[name] = {"type": "object", "enabled": False}
-    for name in SCORE_OBJECTS:
+    for name in dsl.SCORE_OBJECTS:
         props[name] = {"type": "object", "dynamic": True}
     props["content_hash"] = {"type": "keyword", "index": False}
     props["schema_version"] = {"type": "integer", "index": False}
-    props[GENERATED_MARKER] = {"type": "float", "index": False}  # doc values only: for `exists`
+    props[dsl.GENERATED_MARKER] = {"type": "float", "index": False}  # doc values only: for `exists`
     templates = [{f"{name}_as_floats": {"path_match": f"{name}.*", "mapping": {
-        "type": "float", **({"copy_to": GENERATED_MARKER} if name == "generated_scores" else {})}}}
-        for name in SCORE_OBJECTS]
+        "type": "float", **({"copy_to": dsl.GENERATED_MARKER} if name == "generated_scores" else {})}}}
+        for name in dsl.SCORE_OBJECTS]
     return {"dynamic": "strict", "dynamic_templates": templates, "_meta": {"schema_version": SCHEMA_VERSION},
             "properties": props}
 
 
 def _for_es(doc: Mapping) -> dict:
-    """A document as Elasticsearch stores it: score-object keys without dots (see score_field)."""
+    """A document as Elasticsearch stores it: score-object keys without dots (see indexer.query.dsl.score_field)."""
     out = dict(doc)
-    for name in SCORE_OBJECTS:
+    for name in dsl.SCORE_OBJECTS:
         if isinstance(out.get(name), Mapping):
             out[name] = {k.replace(".", "_"): v for k, v in out[name].items()}
     return out
-
-
-def connection_problem(url: str, action: str, e: Exception) -> IndexUnavailable | None:
-    """The IndexUnavailable for a client error that means "cannot use this server", else None.
-
-    Unreachable (refused, timeout, TLS), refused credentials and a server that is not Elasticsearch
-    all name the URL; both ES modules (text and kNN vectors) translate errors through this.
-    """
-    if isinstance(e, (AuthenticationException, AuthorizationException)):
-        return IndexUnavailable(f"Elasticsearch at {url} refused the credentials ({action}): {_reason(e)}; "
-                                "check CXRSEARCH_ES_API_KEY or CXRSEARCH_ES_USER/CXRSEARCH_ES_PASSWORD")
-    if isinstance(e, UnsupportedProductError):
-        return IndexUnavailable(f"the server at {url} is not Elasticsearch ({action}): {e}")
-    if isinstance(e, elastic_transport.TransportError):
-        return IndexUnavailable(f"Elasticsearch at {url} is unavailable ({action}): {type(e).__name__}: "
-                                f"{e.message if hasattr(e, 'message') else e}")
-    return None
-
-
-def connect(settings: ESSettings) -> Elasticsearch:
-    """An Elasticsearch client from `settings` (URL, API key or basic auth, CA certificate).
-
-    Raises:
-        IndexUnavailable: a malformed URL or an unreadable CA file, naming the URL.
-    """
-    s = settings
-    kwargs: dict = {"request_timeout": s.request_timeout, "max_retries": 1, "retry_on_timeout": False}
-    if s.api_key:
-        kwargs["api_key"] = s.api_key
-    elif s.user:
-        kwargs["basic_auth"] = (s.user, s.password or "")
-    if s.ca_certs:
-        kwargs["ca_certs"] = s.ca_certs
-    try:
-        return Elasticsearch(s.url, **kwargs)
-    except (ValueError, elastic_transport.TransportError) as e:
-        raise IndexUnavailable(f"cannot connect to Elasticsearch at {s.safe_url}: {e}") from e
 
 
 class ElasticsearchTextBackend(TextBackend):
@@ -203,30 +91,18 @@ class ElasticsearchTextBackend(TextBackend):
         self.settings = settings or ESSettings.from_env()
         if self.settings.index != self.settings.index.lower() or not self.settings.index:
             raise IndexerError(f"Elasticsearch index name {self.settings.index!r} must be non-empty lower case")
-        self._client = client
-        self._markers: dict[str, bool] = {}  # concrete index -> has GENERATED_MARKER (see _layout)
+        self._connection = ESConnection(self.settings, client)
+        self._markers: dict[str, bool] = {}  # concrete index -> has dsl.GENERATED_MARKER (see _layout)
 
-    # --- the client and the error boundary ---------------------------------------------------------
+    # --- the client and the error boundary (indexer.es_connection) ----------------------------------
 
     @property
     def client(self) -> Elasticsearch:
-        if self._client is None:
-            self._client = connect(self.settings)
-        return self._client
+        return self._connection.client
 
-    @contextlib.contextmanager
-    def _guard(self, action: str) -> Iterator[None]:
-        url = self.settings.safe_url
-        try:
-            yield
-        except NotFoundError as e:
-            raise IndexNotFound(f"Elasticsearch at {url}: {action}: not found ({_reason(e)}); "
-                                "build the index with `cxrsearch reindex --backend es`") from e
-        except (ApiError, elastic_transport.TransportError) as e:
-            problem = connection_problem(url, action, e)
-            if problem is not None:
-                raise problem from e
-            raise IndexerError(f"Elasticsearch at {url}: {action} failed: {_reason(e)}") from e
+    def _guard(self, action: str):
+        return self._connection.guard(
+            action, lambda message: IndexNotFound(f"{message}; build the index with `cxrsearch reindex --backend es`"))
 
     def check(self) -> dict:
         """Cluster health; raises IndexUnavailable (naming the URL) when the server does not answer."""
@@ -394,9 +270,10 @@ class ElasticsearchTextBackend(TextBackend):
                  version: str | None = None, facet_size: int = FACET_SIZE):
         """Execute a plan on the server (one _msearch): concept and lexical rankings, total and facets.
 
-        The same contract as the embedded backend (indexer.query.memory), as a query DSL: a clause is a
-        dis_max over constant_score levels; cascade probabilities are function_score field_value_factor
-        over numeric score fields; exclusions are must_not clauses; ties are broken by image id.
+        The same contract as the embedded backend (indexer.query.memory), as a query DSL (indexer.query.dsl):
+        a clause is a dis_max over constant_score levels; cascade probabilities are function_score
+        field_value_factor over numeric score fields; exclusions are must_not clauses; ties are broken by
+        image id.
 
         The search runs on the concrete index of the version (the live one, read from the alias, when
         None), which the result names in `version`, so that the caller reads the page's documents from
@@ -417,7 +294,7 @@ class ElasticsearchTextBackend(TextBackend):
         raise AssertionError("unreachable")
 
     def _layout(self, version: str | None) -> tuple[str, str, bool]:
-        """(version, concrete index, whether the index has the GENERATED_MARKER field) of a version or the live one.
+        """(version, concrete index, whether the index has dsl.GENERATED_MARKER) of a version or the live one.
 
         One alias read when `version` is None; the mapping is read once per concrete index. Indices
         built before the marker existed keep the slower `exists` on the score object.
@@ -427,7 +304,7 @@ class ElasticsearchTextBackend(TextBackend):
         if marker is None:
             with self._guard(f"read the mapping of {name}"):
                 mapping = self.client.indices.get_mapping(index=name)
-            marker = GENERATED_MARKER in (mapping.get(name, {}).get("mappings", {}).get("properties") or {})
+            marker = dsl.GENERATED_MARKER in (mapping.get(name, {}).get("mappings", {}).get("properties") or {})
             if len(self._markers) > 64:
                 self._markers.clear()
             self._markers[name] = marker
@@ -439,10 +316,13 @@ class ElasticsearchTextBackend(TextBackend):
         wanted_facets = check_facets(facets)
         where = normalise_filters(filters)
         version, index, marker = self._layout(version)
-        has_scores = {"exists": {"field": GENERATED_MARKER if marker else "generated_scores"}}
+        has_scores = dsl.HAS_SCORES if marker else dsl.HAS_SCORES_OLD
+        # a ranking deeper than one Elasticsearch page (index.max_result_window) cannot be asked for; the service
+        # never pages past result MAX_RESULT_WINDOW, so that deep a ranking holds every page it may show
+        depth = min(depth, MAX_RESULT_WINDOW)
         base_filter: list[dict] = [{"terms": {name: values}} for name, values in where.items()]
-        must_not, generated_must_not = _exclusions(plan, has_scores)
-        concept = (_concept_query(plan, generated_must_not, has_scores)
+        must_not, generated_must_not = dsl.exclusions(plan, has_scores)
+        concept = (dsl.concept_query(plan, generated_must_not, has_scores)
                    if plan.wants("concepts") and plan.clauses else None)
         lexical = None
         if plan.wants("lexical") and plan.lexical:
@@ -460,9 +340,6 @@ class ElasticsearchTextBackend(TextBackend):
                  "size": size, "track_total_hits": False, "stored_fields": "_none_", **extra}
             return b
 
-        # a ranking deeper than one Elasticsearch page (index.max_result_window) cannot be asked for; the service
-        # never pages past result MAX_RESULT_WINDOW, so that deep a ranking holds every page it may show
-        depth = min(depth, MAX_RESULT_WINDOW)
         if concept is not None:
             searches.append(("concepts", body(concept, depth, sort=sort)))
         if lexical is not None:
@@ -537,107 +414,23 @@ class ElasticsearchTextBackend(TextBackend):
                                                                             key=lambda h: h["_source"]["part"])}
 
     def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
-
-
-# --- retrieval plans as query DSL (indexer.query.plan) ---------------------------------------------------
-
-
-def _levels_query(clause, fields: Sequence[tuple[str, float]]) -> dict:
-    """The best level a document matches, as a dis_max of constant scores (plus the severity bonus)."""
-    from indexer.query.plan import SEVERITY_BONUS
-
-    levels = [{"constant_score": {"filter": {"terms": {name: list(level.atoms)}}, "boost": level.weight * w}}
-              for level in clause.levels for name, w in fields]
-    best = {"dis_max": {"queries": levels, "tie_breaker": 0.0}}
-    if not clause.bonus:
-        return best
-    bonus = {"constant_score": {"filter": {"bool": {"should": [{"terms": {name: list(clause.bonus)}} for name, _ in fields]}},
-                                "boost": SEVERITY_BONUS}}
-    return {"bool": {"must": [best], "should": [bonus]}}
-
-
-def _generated_query(clause, has_scores: dict) -> dict:
-    """P(group) x (0.5 + 0.5 P(location)) x (0.5 + 0.5 P(side)) from the numeric score fields; images without
-    probabilities (`has_scores` does not match) score by the levels of their hard annotation."""
-    groups = [{"field_value_factor": {"field": score_field("generated_scores", g), "missing": 0}} for g in clause.groups]
-    query: dict = {"function_score": {"query": has_scores, "functions": groups,
-                                      "score_mode": "max", "boost_mode": "replace"}}
-    for key in ([clause.location_keys[0]] if clause.location_keys else []) + ([clause.side_key] if clause.side_key else []):
-        query = {"function_score": {"query": query, "score_mode": "sum", "boost_mode": "multiply", "functions": [
-            {"weight": 0.5},
-            {"field_value_factor": {"field": score_field("concept_probabilities", key), "factor": 0.5, "missing": 0}}]}}
-    hard = {"bool": {"must": [_levels_query(clause, (("generated_atoms", 1.0),))],
-                     "must_not": [has_scores]}}
-    return {"dis_max": {"queries": [query, hard], "tie_breaker": 0.0}}
-
-
-def _concept_query(plan, generated_must_not: list[dict], has_scores: dict) -> dict:
-    """Sum over clauses of each clause's score in the plan's source mode (the caller divides by the clause count)."""
-    from indexer.query.plan import GENERATED_IN_ALL, GENERATED_MIN_SCORE, TEXT_WEIGHT
-
-    n = len(plan.clauses)
-    report = {"bool": {"should": [_levels_query(c, (("report_atoms", 1.0), ("text_atoms", TEXT_WEIGHT)))
-                                  for c in plan.clauses], "minimum_should_match": 1}}
-    weight = GENERATED_IN_ALL if plan.source == "all" else 1.0  # a cascade match counts less beside reports
-    generated = {"function_score": {
-        "query": {"bool": {"should": [_generated_query(c, has_scores) for c in plan.clauses], "minimum_should_match": 1,
-                           "must_not": generated_must_not}},
-        "functions": [{"weight": weight}], "boost_mode": "multiply",
-        "min_score": (GENERATED_MIN_SCORE - 1e-6) * n * weight}}  # the same threshold as the embedded ranker
-    if plan.source == "report":
-        return report
-    if plan.source == "generated":
-        return generated
-    return {"dis_max": {"queries": [report, generated], "tie_breaker": 0.0}}
-
-
-def _exclusions(plan, has_scores: dict) -> tuple[list[dict], list[dict]]:
-    """(must_not for every search, must_not for the cascade's evidence only) of the plan's negated clauses.
-
-    `has_scores` is the query matching documents with the cascade's probabilities."""
-    from indexer.query.plan import EXCLUDE_MIN_PROBABILITY
-
-    stated, seen = [], []
-    for clause in plan.exclusions:
-        atoms = list(clause.levels[0].atoms)
-        if plan.uses_report:
-            stated += [{"terms": {"report_atoms": atoms}}, {"terms": {"text_atoms": atoms}}]
-        if plan.uses_generated:
-            seen.append({"function_score": {
-                "query": has_scores,
-                "functions": [{"field_value_factor": {"field": score_field("generated_scores", g), "missing": 0}}
-                              for g in clause.groups],
-                "score_mode": "max", "boost_mode": "replace", "min_score": EXCLUDE_MIN_PROBABILITY}})
-    if plan.source == "generated":
-        return stated + seen, []
-    return stated, seen
+        self._connection.close()
 
 
 def _answer_error(url: str, index: str, error: Mapping, status: int | None = None) -> IndexerError:
     """The error of one _msearch answer: a missing index, the server unable to answer now (5xx, 429), or else."""
-    reason = error.get("reason") if isinstance(error, Mapping) else error
+    why = error.get("reason") if isinstance(error, Mapping) else error
     kind = error.get("type") if isinstance(error, Mapping) else ""
     if kind == "index_not_found_exception":
         return IndexNotFound(f"Elasticsearch at {url}: no index {index!r}; build it with `cxrsearch reindex --backend es`")
     if status is not None and (status >= 500 or status == 429):
-        return IndexUnavailable(f"Elasticsearch at {url} cannot answer now (HTTP {status}, {kind}: {reason})")
+        return IndexUnavailable(f"Elasticsearch at {url} cannot answer now (HTTP {status}, {kind}: {why})")
     root = error.get("root_cause") if isinstance(error, Mapping) else None
     if isinstance(root, list) and root and isinstance(root[0], Mapping):  # the cause, not "all shards failed"
-        kind, reason = root[0].get("type", kind), root[0].get("reason", reason)
-    failed = IndexerError(f"Elasticsearch at {url}: search {index} failed (HTTP {status}): {kind}: {reason}")
+        kind, why = root[0].get("type", kind), root[0].get("reason", why)
+    failed = IndexerError(f"Elasticsearch at {url}: search {index} failed (HTTP {status}): {kind}: {why}")
     failed.es_status = status  # the item's own status: a 4xx is a refused query, not a server (re)starting
     return failed
-
-
-def _reason(e: ApiError) -> str:
-    info = getattr(e, "info", None)
-    if isinstance(info, dict) and isinstance(info.get("error"), dict):
-        err = info["error"]
-        return f"{err.get('type')}: {err.get('reason')}"
-    return str(getattr(e, "message", e))
 
 
 def _item_reason(info: Mapping) -> str:

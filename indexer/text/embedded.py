@@ -27,16 +27,17 @@ On disk, under `root`:
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import sqlite3
 import threading
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
-from indexer.files import fsync_dir
+from indexer.files import atomic_write
 from indexer.documents import FILTER_FIELDS, TEXT_FIELDS, keyword_values, validate_document
 from indexer.errors import DocumentNotFound, IndexerError, IndexNotFound, IndexUnavailable
 from indexer.text.base import (
@@ -45,6 +46,9 @@ from indexer.text.base import (
 )
 
 DATABASE_NAME = "catalogue.sqlite"
+SNAPSHOT_NAME = "ranker.npz"  # the in-memory ranker's arrays (indexer.query.memory), rebuilt after any write
+_COUNT_WRITE = ("INSERT INTO meta (key, value) VALUES ('writes', 1) "
+                "ON CONFLICT(key) DO UPDATE SET value = value + 1")
 FACET_SIZE = 20
 _COLUMNS = list(TEXT_FIELDS)
 
@@ -70,6 +74,7 @@ CREATE VIRTUAL TABLE IF NOT EXISTS images_fts USING fts5(
     {", ".join(_COLUMNS)}, content = '', tokenize = 'unicode61 remove_diacritics 2'
 );
 CREATE TABLE IF NOT EXISTS build_parts (part TEXT PRIMARY KEY, stats TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);  -- 'writes': a counter of changes
 """
 
 
@@ -82,8 +87,7 @@ class EmbeddedTextBackend(TextBackend):
         self.root = Path(root)
         self._connections: dict[str, sqlite3.Connection] = {}
         self._lock = threading.RLock()
-        self._memory: tuple[str, int, object] | None = None  # (version, _stamp, MemoryIndex)
-        self._scratch_changes: dict[str, int] = {}  # version -> rows a plain search wrote to its temp table
+        self._memory: tuple[str, str, object] | None = None  # (version, _stamp, MemoryIndex)
         self._live_cache: tuple[tuple[int, int], str | None] | None = None  # ((inode, mtime) of LIVE, its version)
 
     # --- paths and connections ----------------------------------------------------------------------
@@ -168,13 +172,7 @@ class EmbeddedTextBackend(TextBackend):
             conn = self._connect(version)
             conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             previous = self.live_version()
-            tmp = self.root / f".LIVE.{os.getpid()}.{threading.get_ident()}.tmp"
-            with open(tmp, "w", encoding="utf-8") as fh:
-                fh.write(version + "\n")
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.root / "LIVE")  # the atomic step
-            fsync_dir(self.root)
+            atomic_write(self.root / "LIVE", version + "\n")  # the atomic step
             if previous and previous != version and not keep_previous:
                 self.drop(previous)
             return previous if previous != version else None
@@ -214,15 +212,9 @@ class EmbeddedTextBackend(TextBackend):
             except IndexerError as e:
                 result.failed[str(doc.get("image_id") if isinstance(doc, Mapping) else doc)] = str(e)
         with self._lock:
-            conn = self._connect(version)
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+            with _writing(self._connect(version)) as conn:
                 for doc in valid:
                     _upsert(conn, doc)
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
         result.written += len(valid)
 
     def update(self, image_id: str, fields: Mapping, version: str | None = None, refresh: bool = True) -> None:
@@ -235,27 +227,16 @@ class EmbeddedTextBackend(TextBackend):
             doc = {**_unpack(row[0]), **fields, "image_id": image_id}
             doc = {k: v for k, v in doc.items() if v is not None}
             validate_document(doc)
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+            with _writing(conn):
                 _upsert(conn, doc)
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
 
     def delete(self, image_ids: Iterable[str], version: str | None = None, refresh: bool = True) -> int:
         version = self._resolve(version)
         deleted = 0
         with self._lock:
-            conn = self._connect(version)
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+            with _writing(self._connect(version)) as conn:
                 for image_id in dict.fromkeys(image_ids):
                     deleted += _remove(conn, image_id)
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
         return deleted
 
     # --- reads --------------------------------------------------------------------------------------
@@ -285,7 +266,6 @@ class EmbeddedTextBackend(TextBackend):
             " WHERE " + " AND ".join(clauses) if clauses else "")
         with self._lock:
             conn = self._connect(version)
-            changes = conn.total_changes
             try:  # the match set is computed once, then ranked, counted and faceted
                 conn.execute("CREATE TEMP TABLE IF NOT EXISTS matched (doc INTEGER PRIMARY KEY, score REAL)")
                 conn.execute("DELETE FROM temp.matched")
@@ -301,8 +281,6 @@ class EmbeddedTextBackend(TextBackend):
                 conn.execute("DELETE FROM temp.matched")
             except sqlite3.Error as e:
                 raise IndexUnavailable(f"text index {self.database_path(version)} failed a search: {e}") from e
-            finally:  # rows of the temp table are not writes to the index: keep them out of the snapshot's stamp
-                self._scratch_changes[version] = self._scratch_changes.get(version, 0) + conn.total_changes - changes
         hits = []
         for image_id, score, text in rows:
             doc = _unpack(text)
@@ -324,39 +302,49 @@ class EmbeddedTextBackend(TextBackend):
         return out
 
     def memory_index(self, version: str | None = None):
-        """The version's in-memory ranker; rebuilt when the version changes or its database was written to."""
+        """The version's in-memory ranker (indexer.query.memory), rebuilt when the catalogue was written to.
+
+        The ranker's arrays are kept beside the catalogue (SNAPSHOT_NAME) so that the next process
+        loads them instead of decoding every document again; a snapshot of another state is ignored.
+        """
         from indexer.query.memory import MemoryIndex
+        from indexer.query.plan import SOURCES, RankPlan
 
         version = self._resolve(version)
         with self._lock:
             conn = self._connect(version)
-            stamp = self._stamp(conn, version)
+            stamp = _stamp(conn)
             if self._memory is not None and self._memory[0] == version and self._memory[1] == stamp:
                 return self._memory[2]
-            try:
-                docs = [_unpack(blob) for (blob,) in conn.execute("SELECT document FROM images ORDER BY rowid")]
-            except sqlite3.Error as e:
-                raise IndexUnavailable(f"text index {self.database_path(version)} cannot be read: {e}") from e
-            index = MemoryIndex.from_documents(docs)
+            snapshot = self._version_dir(version) / SNAPSHOT_NAME
+            index = MemoryIndex.load(snapshot, stamp, documents=lambda: self._all_documents(version))
+            if index is None:
+                index = MemoryIndex.from_documents(self._all_documents(version))
+                try:  # best effort: a read-only index folder still serves, only slower to start
+                    index.save(snapshot, stamp, [RankPlan(source=source).text_fields for source in SOURCES])
+                except OSError:
+                    pass
             self._memory = (version, stamp, index)
             return index
 
-    def _stamp(self, conn: sqlite3.Connection, version: str) -> int:
-        """Changes to the version's data so far: commits by other connections (data_version) and this
-        connection's own writes, not counting the temp table a plain search fills (call with the lock held)."""
-        own = conn.total_changes - self._scratch_changes.get(version, 0)
-        return conn.execute("PRAGMA data_version").fetchone()[0] + own
+    def _all_documents(self, version: str) -> list[dict]:
+        with self._lock:
+            try:
+                return [_unpack(blob) for (blob,) in
+                        self._connect(version).execute("SELECT document FROM images ORDER BY rowid")]
+            except sqlite3.Error as e:
+                raise IndexUnavailable(f"text index {self.database_path(version)} cannot be read: {e}") from e
 
     def get_many(self, image_ids: Sequence[str], version: str | None = None) -> dict[str, dict]:
         version = self._resolve(version)
         ids = list(dict.fromkeys(image_ids))
         memory = self._memory
-        if memory is not None and memory[0] == version:  # the in-memory snapshot, when it is current
+        if memory is not None and memory[0] == version:  # the in-memory ranker's documents, when it is current
             with self._lock:
-                conn = self._connect(version)
-                current = self._stamp(conn, version) == memory[1]
-            if current:
-                return {i: dict(d) for i, d in memory[2].documents(ids).items()}
+                current = _stamp(self._connect(version)) == memory[1]
+            held = memory[2].documents(ids) if current else None
+            if held is not None:
+                return {i: dict(d) for i, d in held.items()}
         out: dict[str, dict] = {}
         with self._lock:
             conn = self._connect(version)
@@ -388,6 +376,26 @@ class EmbeddedTextBackend(TextBackend):
 
 
 # --- SQL helpers -------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _writing(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One write transaction that also counts the write (see _stamp); rolled back on any error."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+        conn.execute(_COUNT_WRITE)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def _stamp(conn: sqlite3.Connection) -> str:
+    """Which state the catalogue is in: its write counter and document count (changes with every write)."""
+    writes, count = conn.execute("SELECT (SELECT value FROM meta WHERE key = 'writes'), "
+                                 "(SELECT count(*) FROM images)").fetchone()
+    return f"{writes or 0}:{count}"
 
 
 def _marks(values: Sequence) -> str:

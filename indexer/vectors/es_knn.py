@@ -23,20 +23,18 @@ client. Connection settings are the text backend's ``ESSettings`` (``CXRSEARCH_E
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Mapping
 from typing import Any, Iterable, Iterator, Sequence
 
-import elastic_transport
 import numpy as np
-from elasticsearch import ApiError, Elasticsearch, NotFoundError, helpers
+from elasticsearch import Elasticsearch, NotFoundError, helpers
 
 from indexer.documents import BOOLEAN_FIELDS, FILTER_FIELDS, keyword_values
 from indexer.errors import (
     DimensionMismatch, InvalidVectorConfig, InvalidVectors, UnknownImageId, VectorStoreError, VectorStoreNotFound,
 )
 from indexer.text.base import check_version_name, normalise_filters
-from indexer.text.elasticsearch import ESSettings, connect, connection_problem
+from indexer.es_connection import ESConnection, ESSettings
 from indexer.vectors.base import (
     AddResult, Neighbours, VectorFilters, check_image_ids, check_k, check_kind, unit_vectors,
 )
@@ -148,7 +146,7 @@ class EsVectorIndex:
         self.kind, self.model_version = check_kind(kind), model_version
         self.settings = settings or ESSettings.from_env()
         self.num_candidates = num_candidates
-        self._client = client
+        self._connection = ESConnection(self.settings, client)
 
     @classmethod
     def open(cls, index: str, *, settings: ESSettings | None = None, client: Elasticsearch | None = None,
@@ -178,30 +176,19 @@ class EsVectorIndex:
 
             raise ModelVersionMismatch(f"Elasticsearch index {index!r} was built by model version {model_version!r}, "
                                        f"but {expect_model_version!r} was expected")
-        return cls(index, dims, kind=kind, model_version=model_version, settings=probe.settings, client=probe._client)
+        return cls(index, dims, kind=kind, model_version=model_version, settings=probe.settings, client=probe.client)
 
     @property
     def client(self) -> Elasticsearch:
         """The Elasticsearch client (made from ``settings`` on first use)."""
-        if self._client is None:
-            self._client = connect(self.settings)
-        return self._client
+        return self._connection.client
 
-    @contextlib.contextmanager
-    def _guard(self, action: str) -> Iterator[None]:
-        """Wrap client errors: unusable server -> IndexUnavailable naming the URL; others -> VectorStoreError."""
-        url = self.settings.safe_url
-        try:
-            yield
-        except NotFoundError as e:
-            raise VectorStoreNotFound(
-                f"Elasticsearch at {url}: {action}: index {self.index!r} not found; create it with EsVectorIndex.create()"
-            ) from e
-        except (ApiError, elastic_transport.TransportError) as e:
-            problem = connection_problem(url, action, e)
-            if problem is not None:
-                raise problem from e
-            raise VectorStoreError(f"Elasticsearch at {url}: {action} failed: {e.message} ({e.meta.status})") from e
+    def _guard(self, action: str):
+        """Client errors: unusable server -> IndexUnavailable naming the URL (indexer.es_connection); a missing
+        index -> VectorStoreNotFound; others -> VectorStoreError."""
+        return self._connection.guard(
+            action, lambda message: VectorStoreNotFound(f"{message}: index {self.index!r}; create it with "
+                                                        "EsVectorIndex.create()"), VectorStoreError)
 
     def _owner(self) -> str:
         return f"Elasticsearch index {self.index!r} ({self.kind}, model version {self.model_version!r})"

@@ -11,14 +11,14 @@ import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-import faiss
+from indexer.vectors.faiss_import import faiss
 
 from indexer.errors import GpuUnavailable, InvalidVectorConfig
 
 INDEX_TYPES = ("auto", "flat", "ivf_flat", "hnsw", "ivf_pq")
 DEVICES = ("auto", "cpu", "gpu")
 GPU_INDEX_TYPES = ("flat", "ivf_flat", "ivf_pq")
-GPU_EXTRA = "faiss-gpu-cu12"
+GPU_EXTRA = "gpu"  # pip install "cxrsearch[gpu]": faiss-gpu-cu12 instead of faiss-cpu
 
 RANK = {"flat": 0, "hnsw": 0, "ivf_flat": 1, "ivf_pq": 2}
 POINTS_PER_CENTROID = 39  # faiss warns below 39 training points per k-means centroid
@@ -116,7 +116,7 @@ def choose_device(requested: str, gpu_build: bool, num_gpus: int) -> str:
     usable = gpu_build and num_gpus > 0
     if requested == "gpu" and not usable:
         why = (
-            f"the installed faiss {faiss.__version__} has no GPU support (install the optional extra {GPU_EXTRA})"
+            f"the installed faiss {faiss.__version__} has no GPU support (pip install 'cxrsearch[{GPU_EXTRA}]')"
             if not gpu_build
             else "faiss sees no GPU (faiss.get_num_gpus() == 0)"
         )

@@ -14,18 +14,17 @@ always sees one complete generation, and a crash mid-save leaves the previous on
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
-import os
 import time
 from pathlib import Path
 from typing import Any, Callable
 
-import faiss
+from indexer.vectors.faiss_import import faiss
+from filelock import FileLock
 
 from indexer.errors import VectorStoreCorrupt, VectorStoreNotFound
-from indexer.files import fsync_dir
+from indexer.files import atomic_path, fsync_dir
 
 log = logging.getLogger("indexer.vectors.faiss_store")
 
@@ -74,16 +73,9 @@ def current_generation(root: Path) -> int:
 
 
 def write_atomic(target: Path, write: Callable[[Path], Any]) -> None:
-    """Write ``target`` through a temporary file beside it, fsync, then rename over it."""
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
+    """Write ``target`` through ``write(tmp_path)`` and indexer.files.atomic_path (fsync, rename, fsync dir)."""
+    with atomic_path(target) as tmp:
         write(tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def delete_other_generations(root: Path, keep: dict[str, str]) -> None:
@@ -96,22 +88,17 @@ def delete_other_generations(root: Path, keep: dict[str, str]) -> None:
 def write_generation(root: Path, index: Any, table: dict[str, list], meta: dict[str, Any]) -> tuple[int, dict[str, str]]:
     """Save index + id table as the next generation under ``root`` and commit it; returns (generation, files).
 
-    One writer at a time per directory (an fcntl lock on ``root/.lock``; POSIX only, as FAISS's
-    memory-mapped reads are).
+    One writer at a time per directory (a file lock on ``root/.lock``, filelock: cross-platform).
     """
     root.mkdir(parents=True, exist_ok=True)
-    with open(root / ".lock", "w") as lock_file:
-        fcntl.flock(lock_file, fcntl.LOCK_EX)
-        try:
-            generation = current_generation(root) + 1
-            files = {"index": f"index.{generation:06d}.faiss", "ids": f"ids.{generation:06d}.json"}
-            write_atomic(root / files["index"], lambda tmp: faiss.write_index(index, str(tmp)))
-            write_atomic(root / files["ids"], lambda tmp: tmp.write_text(json.dumps(table), "utf-8"))
-            meta = {**meta, "generation": generation, "files": files,
-                    "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-            write_atomic(root / META_FILE, lambda tmp: tmp.write_text(json.dumps(meta, indent=2), "utf-8"))
-            fsync_dir(root)
-            delete_other_generations(root, files)
-        finally:
-            fcntl.flock(lock_file, fcntl.LOCK_UN)
+    with FileLock(root / ".lock", thread_local=False):
+        generation = current_generation(root) + 1
+        files = {"index": f"index.{generation:06d}.faiss", "ids": f"ids.{generation:06d}.json"}
+        write_atomic(root / files["index"], lambda tmp: faiss.write_index(index, str(tmp)))
+        write_atomic(root / files["ids"], lambda tmp: tmp.write_text(json.dumps(table), "utf-8"))
+        meta = {**meta, "generation": generation, "files": files,
+                "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        write_atomic(root / META_FILE, lambda tmp: tmp.write_text(json.dumps(meta, indent=2), "utf-8"))
+        fsync_dir(root)
+        delete_other_generations(root, files)
     return generation, files

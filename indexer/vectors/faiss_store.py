@@ -53,7 +53,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
-import faiss
+from indexer.vectors.faiss_import import faiss
 import numpy as np
 
 from indexer.errors import (

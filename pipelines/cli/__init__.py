@@ -7,6 +7,8 @@ adding one line to COMMANDS.
 from __future__ import annotations
 
 import importlib
+import logging
+import os
 import sys
 
 # subcommand -> module (in this package)
@@ -26,13 +28,23 @@ COMMANDS: dict[str, str] = {
 }
 
 
+def version() -> str:
+    """The installed package's version (from its metadata), or 'unknown' when it is not installed."""
+    from importlib.metadata import PackageNotFoundError, version as package_version
+
+    try:
+        return package_version("cxrsearch")
+    except PackageNotFoundError:
+        return "unknown"
+
+
 def _summary(module_name: str) -> str:
     module = importlib.import_module(f"pipelines.cli.{module_name}")
     return (module.__doc__ or "").strip().splitlines()[0]
 
 
 def usage() -> str:
-    lines = ["usage: cxrsearch COMMAND [ARGS...]", "", "commands:"]
+    lines = ["usage: cxrsearch [--version] COMMAND [ARGS...]", "", "commands:"]
     for name, module in COMMANDS.items():
         lines.append(f"  {name:12s} {_summary(module)}")
     lines.append("")
@@ -45,6 +57,9 @@ def dispatch(table: dict[str, str], argv: list[str], prog: str, usage_text) -> i
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(usage_text())
         return 0 if argv else 2
+    if argv[0] in ("--version", "-V"):
+        print(f"{prog} {version()}")
+        return 0
     name, rest = argv[0], argv[1:]
     if name not in table:
         print(f"{prog}: unknown command {name!r}; valid: {', '.join(table)}", file=sys.stderr)
@@ -53,10 +68,20 @@ def dispatch(table: dict[str, str], argv: list[str], prog: str, usage_text) -> i
     return int(module.main(rest) or 0)
 
 
+def setup_logging() -> None:
+    """The project's messages (loggers of its packages) go to stderr, plain, at INFO (CXRSEARCH_LOG_LEVEL);
+    other libraries' only from WARNING."""
+    level = os.environ.get("CXRSEARCH_LOG_LEVEL", "INFO").upper()
+    logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr)
+    for package in ("models", "indexer", "pipelines", "search_web"):
+        logging.getLogger(package).setLevel(level if level in logging.getLevelNamesMapping() else "INFO")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `cxrsearch` console script."""
     from pipelines.errors import PipelineError
 
+    setup_logging()
     argv = sys.argv[1:] if argv is None else argv
     try:
         return dispatch(COMMANDS, argv, "cxrsearch", usage)

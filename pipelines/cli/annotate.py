@@ -30,7 +30,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--top", type=int, default=0, help="keep only the top N label probabilities (0 = all)")
     p.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
-    p.add_argument("--data", help="data directory (for the default checkpoint)")
+    p.add_argument("--data-dir", help="data directory (for the default checkpoint)")
     p.add_argument("--no-progress", action="store_true")
     return p
 
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     paths = collect_inputs(args.images, args.dir)
     if not paths:
         raise AnnotateError("no input images: give IMAGES... or --dir DIR")
-    checkpoint = Path(args.checkpoint) if args.checkpoint else data_dir(args.data) / "models" / "tiny" / "cascade.pt"
+    checkpoint = Path(args.checkpoint) if args.checkpoint else data_dir(args.data_dir) / "models" / "tiny" / "cascade.pt"
     try:
         cascade = Cascade.load(checkpoint, pick_device(args.device))
     except CheckpointError as e:

@@ -16,7 +16,7 @@ class EvaluateError(PipelineError):
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="cxrsearch evaluate", description=__doc__)
     p.add_argument("--checkpoint", help="cascade checkpoint (default <data>/models/tiny/cascade.pt)")
-    p.add_argument("--data", help="data directory (default $CXRSEARCH_DATA or ./data)")
+    p.add_argument("--data-dir", help="data directory (default $CXRSEARCH_DATA or ./data)")
     p.add_argument("--images", help="folder of <image_id>.png (default <data>/images/synthetic/NLMCXR_png)")
     p.add_argument("--manifest", help="manifest JSONL (default <data>/manifest.jsonl)")
     p.add_argument("--out", help="write results.json and results.md here (default: print only)")
@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     from pipelines.train.evaluate import bleu_report, iteration_metrics, to_markdown, write_results
     from pipelines.train.runtime import machine, pick_device
 
-    root = data_dir(args.data)
+    root = data_dir(args.data_dir)
     checkpoint = Path(args.checkpoint) if args.checkpoint else root / "models" / "tiny" / "cascade.pt"
     device = pick_device(args.device)
     try:

@@ -20,7 +20,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--target", help="label ('opacity', 'opacity#2') or concept key ('findings:opacity'); "
                                     "default: the CNN's predicted label")
     p.add_argument("--checkpoint", help="cascade checkpoint (default <data>/models/tiny/cascade.pt)")
-    p.add_argument("--data", help="data directory (default $CXRSEARCH_DATA or ./data)")
+    p.add_argument("--data-dir", help="data directory (default $CXRSEARCH_DATA or ./data)")
     p.add_argument("--images", help="folder of <image_id>.png (default <data>/images/synthetic/NLMCXR_png)")
     p.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
     return p
@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     from pipelines.train.data import default_image_dir, image_path
     from pipelines.train.runtime import pick_device
 
-    root = data_dir(args.data)
+    root = data_dir(args.data_dir)
     checkpoint = Path(args.checkpoint) if args.checkpoint else root / "models" / "tiny" / "cascade.pt"
     try:
         cascade = Cascade.load(checkpoint, pick_device(args.device))

@@ -24,8 +24,9 @@ def parser() -> argparse.ArgumentParser:
                    help="keep results whose FIELD has VALUE (repeatable; values of one field are OR-ed), "
                         "e.g. --filter view=frontal --filter split=test --filter ancestors='Lung Diseases'")
     p.add_argument("--facets", nargs="*", metavar="FIELD", help="facet fields to count (default: a standard set)")
-    p.add_argument("--no-vectors", action="store_true",
-                   help="do not use the cascade's context vectors to re-rank (no FAISS, no torch)")
+    p.add_argument("--vectors", action="store_true",
+                   help="also re-rank by the cascade's joint context vectors (loads torch and FAISS; it did not "
+                        "improve relevance in the evaluation, see the README)")
     p.add_argument("--checkpoint", help="cascade checkpoint for the vector retriever (default: DATA_DIR/models/"
                                         "tiny/cascade.pt when the index's vectors were made with it)")
     add_backend_options(p)
@@ -106,10 +107,11 @@ def main(argv: list[str]) -> int:
     query = " ".join(args.text)
     try:
         filters = parse_filters([f"{item}" for item in args.filter])
+        retrievers = ("concepts", "lexical", "vectors") if args.vectors else None
         request = SearchRequest(query, k=args.k, page=args.page, source=args.source, filters=filters,
-                                facets=args.facets)
+                                facets=args.facets, retrievers=retrievers)
         with open_backend(args.backend, index_dir=index_dir(args), es_settings=es_settings(args)) as backend:
-            service = open_service(args, backend, vectors_wanted=not args.no_vectors and args.source != "report")
+            service = open_service(args, backend, vectors_wanted=args.vectors and args.source != "report")
             body = service.search(request)
     except IndexerError as e:
         print(f"cxrsearch search: error: {e}", file=sys.stderr)

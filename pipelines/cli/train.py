@@ -24,7 +24,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", default="tiny", help="preset name (tiny, paper) or a .json/.toml config file")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value, e.g. --set cnn_train.epochs=3 (repeatable)")
-    p.add_argument("--data", help="data directory (default $CXRSEARCH_DATA or ./data)")
+    p.add_argument("--data-dir", help="data directory (default $CXRSEARCH_DATA or ./data)")
     p.add_argument("--images", help="folder of <image_id>.png (default <data>/images/synthetic/NLMCXR_png)")
     p.add_argument("--manifest", help="manifest JSONL (default <data>/manifest.jsonl)")
     p.add_argument("--out", help="output folder (default <data>/models/<preset>)")
@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         cfg = apply_overrides(load_config(args.preset), args.overrides)
     except ModelError as e:
         raise TrainError(str(e)) from e
-    root = data_dir(args.data)
+    root = data_dir(args.data_dir)
     from pipelines.train.data import default_image_dir
     images = Path(args.images) if args.images else default_image_dir(root)
     manifest = Path(args.manifest) if args.manifest else manifest_path(root)

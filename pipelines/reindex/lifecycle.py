@@ -160,6 +160,8 @@ class BuildLifecycle:
                 summary.vectors = self.vectors.publish(version, sorted(parts))
                 summary.vectors_dir = self.vectors.location(version)
                 summary.vector_backend = self.vectors.name
+            if hasattr(self.backend, "memory_index"):  # embedded: the ranker's snapshot is ready before it goes live
+                self.backend.memory_index(version)
             # the atomic step: the text index's live version now names `version`, and with it its vectors
             summary.previous_version = self.backend.switch(version, keep_previous=self.config.keep_previous)
             summary.switched, summary.live_version = True, version

@@ -42,7 +42,7 @@ from typing import Protocol
 
 import numpy as np
 
-from indexer.files import fsync_dir
+from indexer.files import atomic_path
 from indexer.errors import VectorStoreError, VectorStoreNotFound
 from indexer.text.base import TextBackend
 from indexer.vectors.base import VECTOR_KINDS
@@ -206,13 +206,8 @@ class FaissVectorWriter:
         folder = segment_dir(self.index_dir, version, part)
         folder.mkdir(parents=True, exist_ok=True)
         name = f"seg-{seq:06d}-{secrets.token_hex(3)}.npz"
-        tmp = folder / f".{name}.tmp"
-        with open(tmp, "wb") as fh:
+        with atomic_path(folder / name) as tmp, open(tmp, "wb") as fh:
             np.savez(fh, image_ids=np.array(ids), model_version=np.array(self.model_version), **arrays)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, folder / name)
-        fsync_dir(folder)
         return name
 
     def delete(self, version: str, image_ids: Sequence[str]) -> None:

@@ -6,6 +6,7 @@ is never installed nor imported.
 """
 from __future__ import annotations
 
+import logging
 import hashlib
 import json
 import shutil
@@ -17,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipelines.errors import DataFetchError
+
+logger = logging.getLogger(__name__)
 
 WHEEL_REQUIREMENT = "torchxrayvision==1.5.7"
 
@@ -48,12 +51,12 @@ def _verified(path: Path, artifact: Artifact) -> bool:
     return path.is_file() and sha256_of(path) == artifact.sha256
 
 
-def _download_wheel(cache: Path, log) -> Path:
+def _download_wheel(cache: Path) -> Path:
     cache.mkdir(parents=True, exist_ok=True)
     wheels = sorted(cache.glob("torchxrayvision-1.5.7-*.whl"))
     if wheels:
         return wheels[0]
-    log(f"downloading the {WHEEL_REQUIREMENT} wheel from PyPI (read as a zip, never installed)")
+    logger.info(f"downloading the {WHEEL_REQUIREMENT} wheel from PyPI (read as a zip, never installed)")
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--dest", str(cache), WHEEL_REQUIREMENT]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     wheels = sorted(cache.glob("torchxrayvision-1.5.7-*.whl"))
@@ -72,7 +75,7 @@ def _extract_member(wheel: Path, artifact: Artifact, dest: Path) -> None:
     dest.with_suffix(".part").replace(dest)
 
 
-def _place(artifact: Artifact, dest: Path, source: Path | None, wheel_cache: Path, log, verify: bool = True) -> str:
+def _place(artifact: Artifact, dest: Path, source: Path | None, wheel_cache: Path, verify: bool = True) -> str:
     """Make `dest` hold the artifact; returns what was done ('cached', 'copied', 'from wheel')."""
     if _verified(dest, artifact):
         return "cached"
@@ -83,7 +86,7 @@ def _place(artifact: Artifact, dest: Path, source: Path | None, wheel_cache: Pat
                                  f"{artifact.name} ({artifact.sha256}); pass --no-verify to use it anyway")
         shutil.copyfile(source, dest)
         return "copied"
-    wheel = _download_wheel(wheel_cache, log)
+    wheel = _download_wheel(wheel_cache)
     _extract_member(wheel, artifact, dest)
     if not _verified(dest, artifact):
         dest.unlink(missing_ok=True)
@@ -91,7 +94,7 @@ def _place(artifact: Artifact, dest: Path, source: Path | None, wheel_cache: Pat
     return "from wheel"
 
 
-def _extract_reports(tgz: Path, reports_root: Path, log) -> int:
+def _extract_reports(tgz: Path, reports_root: Path) -> int:
     """Extract report XML files once; a marker records the archive's checksum."""
     marker = reports_root / ".extracted"
     digest = sha256_of(tgz)
@@ -107,12 +110,12 @@ def _extract_reports(tgz: Path, reports_root: Path, log) -> int:
     shutil.rmtree(reports_root, ignore_errors=True)
     tmp.replace(reports_root)
     marker.write_text(digest)
-    log(f"extracted {len(members)} report files into {reports_root}")
+    logger.info(f"extracted {len(members)} report files into {reports_root}")
     return len(members)
 
 
 def fetch(root: Path, from_path: str | Path | None = None, metadata_path: str | Path | None = None,
-          verify: bool = True, log=print) -> dict:
+          verify: bool = True) -> dict:
     """Obtain reports and DICOM metadata under `root`; return a summary dict.
 
     Args:
@@ -145,13 +148,13 @@ def fetch(root: Path, from_path: str | Path | None = None, metadata_path: str | 
         if metadata_path is None and candidate.is_file():
             metadata_path = candidate
     else:
-        how = _place(REPORTS, raw / REPORTS.name, source, wheel_cache, log, verify)
-        n = _extract_reports(raw / REPORTS.name, reports_root, log)
+        how = _place(REPORTS, raw / REPORTS.name, source, wheel_cache, verify)
+        n = _extract_reports(raw / REPORTS.name, reports_root)
         done["reports"] = f"{how}, {n} report files"
 
     meta_source = Path(metadata_path).expanduser() if metadata_path else None
     try:
-        how = _place(DICOM_METADATA, raw / DICOM_METADATA.name, meta_source, wheel_cache, log, verify)
+        how = _place(DICOM_METADATA, raw / DICOM_METADATA.name, meta_source, wheel_cache, verify)
         done["dicom_metadata"] = how
     except DataFetchError as e:
         if source is None:

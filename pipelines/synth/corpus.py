@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import multiprocessing
-import os
 import struct
 import time
 import zlib
@@ -23,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from indexer.files import atomic_path, atomic_write
 from pipelines.errors import PipelineError
 from pipelines.sources.images import IMAGE_SUFFIX, MARKER_NAME, image_path, read_marker
 from pipelines.synth.render import DEFAULT_SIZE, GENERATOR, GENERATOR_VERSION, Region, render_image, warm_up
@@ -176,10 +176,7 @@ def _render_one(args: tuple[CorpusItem, str, int, str]) -> dict:
     item, out_dir, size, item_stamp = args
     try:
         r = render_image(item.image_id, item.terms, item.view, size)
-        path = image_path(out_dir, item.image_id)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_bytes(encode_png(r.image))
-        os.replace(tmp, path)
+        atomic_write(image_path(out_dir, item.image_id), encode_png(r.image))
     except Exception as e:  # one bad image must not stop the corpus; it is reported in the summary
         return {"image_id": item.image_id, "error": f"{type(e).__name__}: {e}"}
     return {
@@ -211,9 +208,7 @@ def write_marker(out_dir: Path, size: int, count: int, complete: bool) -> None:
         "regions": REGIONS_NAME,
         "written": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-    tmp = out_dir / f".{MARKER_NAME}.tmp"
-    tmp.write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, out_dir / MARKER_NAME)
+    atomic_write(out_dir / MARKER_NAME, json.dumps(marker, indent=2) + "\n")
 
 
 def render_corpus(items: Iterable, out_dir: str | Path, size: int = DEFAULT_SIZE, workers: int = 2,
@@ -311,8 +306,6 @@ def _run(todo: list, workers: int):
 
 def _compact(path: Path, records: dict[str, dict]) -> None:
     """Rewrite regions.jsonl with one line per image id, sorted (appends leave older lines behind)."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
         for iid in sorted(records):
             fh.write(json.dumps(records[iid], separators=(",", ":")) + "\n")
-    os.replace(tmp, path)

@@ -1,11 +1,12 @@
 """The whole recurrent neural cascade run: iteration 0, context vectors, relabel, iteration 1."""
 from __future__ import annotations
 
+import logging
 import copy
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+
 
 import numpy as np
 import torch
@@ -15,13 +16,15 @@ from models.cnn import CascadeCNN, build_cnn
 from models.config import CascadeConfig
 from models.relabel import RelabelResult, relabel
 from models.rnn import build_decoder
-from models.vocab import Vocabulary
+from models.vocab import WordVocabulary
 from pipelines.train.cnn_train import concept_probabilities, predict, train_cnn
 from pipelines.train.concepts import image_concepts, select_concepts, target_matrix
 from pipelines.train.data import Corpus
 from pipelines.train.evaluate import bleu_report, iteration_metrics
 from pipelines.train.rnn_train import generate, train_decoder
 from pipelines.train.runtime import Timer
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -68,7 +71,7 @@ def concept_targets(cfg: CascadeConfig, corpus: Corpus) -> ConceptTargets | None
     return ConceptTargets(names, target_matrix(keys, names)) if names else None
 
 
-def run_iteration(number: int, cfg: CascadeConfig, corpus: Corpus, vocab: Vocabulary, labels: dict[int, str],
+def run_iteration(number: int, cfg: CascadeConfig, corpus: Corpus, vocab: WordVocabulary, labels: dict[int, str],
                   device: torch.device, timer: Timer, init_cnn: CascadeCNN | None = None,
                   progress: bool = True, concepts: ConceptTargets | None = None) -> Iteration:
     """Train the CNN (from scratch, or fine-tuned from `init_cnn`), then both decoders, then generate."""
@@ -170,23 +173,23 @@ def context_for_rows(iteration: Iteration, corpus: Corpus, rows: list[int], batc
 
 
 def run_cascade(cfg: CascadeConfig, corpus: Corpus, out_dir: Path, device: torch.device,
-                progress: bool = True, log: Callable[[str], None] = print, corpus_note: str = "") -> dict:
+                progress: bool = True, corpus_note: str = "") -> dict:
     """Run the cascade, write checkpoints, results JSON/markdown and the context map; return results."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     timer = Timer()
     max_words = max(cfg.lstm.max_words, cfg.gru.max_words)
-    vocab = Vocabulary.build(e.words[:max_words] for e in corpus.entries if e.split == "train")
+    vocab = WordVocabulary.build(e.words[:max_words] for e in corpus.entries if e.split == "train")
     labels0 = {i: e.label for i, e in enumerate(corpus.entries) if e.label and e.words}
     concepts = concept_targets(cfg, corpus)
-    log(f"iteration 0: {len(labels0)} labelled images, {len(set(labels0.values()))} labels, "
+    logger.info(f"iteration 0: {len(labels0)} labelled images, {len(set(labels0.values()))} labels, "
         f"vocabulary {len(vocab)} words, {0 if concepts is None else len(concepts.names)} concepts, device {device}")
     iterations = [run_iteration(0, cfg, corpus, vocab, labels0, device, timer, progress=progress, concepts=concepts)]
     results: dict = {"relabel": None, "context_map": None}
     if cfg.iterations > 1:
         with timer("relabel"):
             labels1, results["relabel"], results["context_map"] = relabel_stage(
-                cfg, corpus, iterations[0], out_dir, corpus_note, log)
+                cfg, corpus, iterations[0], out_dir, corpus_note)
         iterations.append(run_iteration(1, cfg, corpus, vocab, labels1, device, timer,
                                         init_cnn=iterations[0].cascade.cnn, progress=progress, concepts=concepts))
     for it in iterations:
@@ -201,8 +204,8 @@ def run_cascade(cfg: CascadeConfig, corpus: Corpus, out_dir: Path, device: torch
     return results
 
 
-def relabel_stage(cfg: CascadeConfig, corpus: Corpus, it0: Iteration, out_dir: Path, corpus_note: str,
-                  log: Callable[[str], None]) -> tuple[dict[int, str], dict, dict | None]:
+def relabel_stage(cfg: CascadeConfig, corpus: Corpus, it0: Iteration, out_dir: Path,
+                  corpus_note: str) -> tuple[dict[int, str], dict, dict | None]:
     """Context vectors of train + val images -> k-means relabelling -> 2-D map of one label.
 
     Returns the iteration-1 label of every relabelled row, a summary, and the map's description.
@@ -214,7 +217,7 @@ def relabel_stage(cfg: CascadeConfig, corpus: Corpus, it0: Iteration, out_dir: P
     context = context_for_rows(it0, corpus, rows)                                  # (len(rows), H)
     outcome = relabel([base[r] for r in rows], context, cases_per_cluster=cfg.cases_per_cluster,
                       exclude=cfg.split_exclude, seed=cfg.seed)
-    log(f"relabel ({scope}): {len(set(base.values()))} base labels -> {len(set(outcome.labels))} "
+    logger.info(f"relabel ({scope}): {len(set(base.values()))} base labels -> {len(set(outcome.labels))} "
         f"(threshold n >= {outcome.threshold:.1f}; split {outcome.splits})")
     label = cfg.plot_label if cfg.plot_label in set(base.values()) else ""
     label = label or (max(outcome.splits, key=outcome.splits.get) if outcome.splits else "")

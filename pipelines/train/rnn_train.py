@@ -10,7 +10,7 @@ from tqdm import tqdm
 
 from models.config import RNNConfig
 from models.rnn import AnnotationDecoder, encode_annotations
-from models.vocab import Vocabulary
+from models.vocab import WordVocabulary
 
 
 @dataclass
@@ -41,7 +41,7 @@ def mean_loss(decoder: AnnotationDecoder, embeddings: torch.Tensor, tokens: torc
     return total / max(len(tokens), 1)
 
 
-def train_decoder(decoder: AnnotationDecoder, vocab: Vocabulary, embeddings: torch.Tensor,
+def train_decoder(decoder: AnnotationDecoder, vocab: WordVocabulary, embeddings: torch.Tensor,
                   annotations: Sequence[Sequence[str]], cfg: RNNConfig, *, seed: int, device: torch.device,
                   val: tuple[torch.Tensor, Sequence[Sequence[str]]] | None = None, desc: str = "rnn",
                   progress: bool = True) -> RNNHistory:
@@ -95,7 +95,7 @@ def train_decoder(decoder: AnnotationDecoder, vocab: Vocabulary, embeddings: tor
 
 
 @torch.no_grad()
-def generate(decoder: AnnotationDecoder, vocab: Vocabulary, embeddings: torch.Tensor, first_ids: torch.Tensor,
+def generate(decoder: AnnotationDecoder, vocab: WordVocabulary, embeddings: torch.Tensor, first_ids: torch.Tensor,
              device: torch.device, batch_size: int = 500) -> list[list[str]]:
     """Greedy annotations for (N, E) embeddings starting from (N,) first-word ids."""
     decoder.to(device).eval()

@@ -4,7 +4,7 @@ from __future__ import annotations
 import elastic_transport
 
 from indexer.errors import IndexUnavailable
-from indexer.text.elasticsearch import connection_problem
+from indexer.es_connection import connection_problem
 
 
 def test_transport_errors_become_index_unavailable_naming_the_url():

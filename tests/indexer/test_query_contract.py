@@ -173,7 +173,8 @@ def test_both_backends_rank_identically(es_backend, vocabulary, tmp_path):
 
 def _mapping_without_marker() -> dict:
     """The image mapping as it was before the GENERATED_MARKER copy_to (indices built by older code)."""
-    from indexer.text.elasticsearch import GENERATED_MARKER, index_mappings
+    from indexer.query.dsl import GENERATED_MARKER
+    from indexer.text.elasticsearch import index_mappings
 
     mapping = index_mappings()
     del mapping["properties"][GENERATED_MARKER]

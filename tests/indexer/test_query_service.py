@@ -49,7 +49,9 @@ def test_answer_explains_each_hit(service):
     assert first["explanation"]["retrievers"]["concepts"]["rank"] == 1
     assert "report_annotation" in first["explanation"]["lexical_fields"]
     assert body["parsed"]["concepts"][0]["text"] == "calcified granuloma"
-    assert body["retrievers"] == ["concepts", "lexical"] and body["skipped"]["vectors"] == "no vector stores"
+    assert body["retrievers"] == ["concepts", "lexical"] and body["skipped"] == {}  # vectors are opt-in
+    asked = service.search(SearchRequest("calcified granuloma", retrievers=("concepts", "lexical", "vectors")))
+    assert asked["skipped"] == {"vectors": "no vector stores"}
 
 
 def test_generated_source_uses_only_what_the_cascade_wrote(service):
@@ -113,7 +115,7 @@ def test_an_unusable_encoder_is_tried_once_and_named_without_paths(service, tmp_
             raise AssertionError("not reached: the encoder fails first")
 
     service.vectors = Vectors()
-    body = service.search(SearchRequest("opacity"))
+    body = service.search(SearchRequest("opacity", retrievers=("concepts", "lexical", "vectors")))
     assert "vectors" not in body["retrievers"]
     assert str(tmp_path) not in str(body["skipped"])
 
@@ -149,3 +151,29 @@ def test_embedded_in_memory_ranker_survives_plain_searches_and_follows_writes(tm
         backend.update("IMG-A", {"split": "test"})
         rebuilt = backend.memory_index()
         assert rebuilt is not ranker and backend.get_many(["IMG-A"])["IMG-A"]["split"] == "test"
+
+
+def test_the_ranker_snapshot_is_reused_by_the_next_process_and_refused_after_a_write(tmp_path, vocabulary):
+    from indexer.text.embedded import SNAPSHOT_NAME
+
+    docs = [build_document(i, vocabulary) for i in make_inputs()]
+    first = EmbeddedTextBackend(tmp_path / "text")
+    first.index(docs[:8])
+    built = first.memory_index()
+    snapshot = tmp_path / "text" / "versions" / first.live_version() / SNAPSHOT_NAME
+    assert snapshot.is_file() and built.documents(["IMG-A"]) is not None
+    query = SearchRequest("right upper lobe granuloma", facets=("findings", "view"))
+    expected = QueryService(first).search(query)
+
+    second = EmbeddedTextBackend(tmp_path / "text")  # another process: loads the arrays, decodes no document
+    loaded = second.memory_index()
+    assert loaded.documents(["IMG-A"]) is None
+    again = QueryService(second).search(query)
+    assert [r["image_id"] for r in again["results"]] == [r["image_id"] for r in expected["results"]]
+    assert again["facets"] == expected["facets"] and again["results"][0]["report_annotation"]
+
+    second.index(docs[8:])  # a write: the snapshot no longer describes the catalogue
+    assert second.memory_index() is not loaded and second.memory_index().n == 10
+    assert EmbeddedTextBackend(tmp_path / "text").memory_index().n == 10
+    first.close()
+    second.close()

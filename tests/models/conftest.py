@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from models.config import RNNConfig
-from models.vocab import Vocabulary
+from models.vocab import WordVocabulary
 
 ANNOTATIONS = [
     ("normal",),
@@ -24,8 +24,8 @@ def _seed():
 
 
 @pytest.fixture
-def vocab() -> Vocabulary:
-    return Vocabulary.build(ANNOTATIONS)
+def vocab() -> WordVocabulary:
+    return WordVocabulary.build(ANNOTATIONS)
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from models.cam import box_area_fraction, class_activation_map, overlay_png, pea
 from models.cascade import Cascade
 from models.config import apply_overrides, load_config
 from models.errors import ModelError
-from models.vocab import Vocabulary
+from models.vocab import WordVocabulary
 
 from tests.models.conftest import ANNOTATIONS
 
@@ -25,7 +25,7 @@ def cascade() -> Cascade:
                                                 "cnn.input_size=64", "cnn.resize=64", "lstm.word_dim=8",
                                                 "gru.word_dim=8"])
     first = {label: label.split("#")[0] for label in LABELS}
-    return Cascade.build(cfg, Vocabulary.build(ANNOTATIONS), LABELS, first,
+    return Cascade.build(cfg, WordVocabulary.build(ANNOTATIONS), LABELS, first,
                          concept_names=["findings:opacity", "laterality:left"]).eval()
 
 

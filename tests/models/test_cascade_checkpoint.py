@@ -8,7 +8,7 @@ import torch
 from models.cascade import Cascade
 from models.config import apply_overrides, load_config
 from models.errors import CheckpointError
-from models.vocab import Vocabulary
+from models.vocab import WordVocabulary
 
 from tests.models.conftest import ANNOTATIONS
 
@@ -18,7 +18,7 @@ def cascade() -> Cascade:
     cfg = apply_overrides(load_config("tiny"), ["cnn.width=0.0625", "lstm.word_dim=8", "gru.word_dim=8"])
     labels = ["calcified granuloma", "cardiomegaly", "normal"]
     first = {"calcified granuloma": "calcified granuloma", "cardiomegaly": "cardiomegaly", "normal": "normal"}
-    return Cascade.build(cfg, Vocabulary.build(ANNOTATIONS), labels, first, iteration=1).eval()
+    return Cascade.build(cfg, WordVocabulary.build(ANNOTATIONS), labels, first, iteration=1).eval()
 
 
 def test_annotate_outputs(cascade):
@@ -70,7 +70,7 @@ def test_bad_checkpoints(tmp_path, cascade):
 
 def test_paper_preset_builds_googlenet_and_1024_state_rnns():
     cfg = load_config("paper")
-    vocab = Vocabulary.build(ANNOTATIONS)
+    vocab = WordVocabulary.build(ANNOTATIONS)
     model = Cascade.build(cfg, vocab, ["cardiomegaly", "normal"], {"cardiomegaly": "cardiomegaly", "normal": "normal"})
     assert type(model.cnn).__name__ == "GoogLeNetBN" and model.cnn.embedding_dim == 1024
     for cell in ("lstm", "gru"):
@@ -88,7 +88,7 @@ def with_concepts() -> Cascade:
                                                 "cnn.input_size=64", "cnn.resize=64", "lstm.word_dim=8",
                                                 "gru.word_dim=8"])
     labels = ["calcified granuloma", "cardiomegaly", "normal"]
-    model = Cascade.build(cfg, Vocabulary.build(ANNOTATIONS), labels, {x: x for x in labels},
+    model = Cascade.build(cfg, WordVocabulary.build(ANNOTATIONS), labels, {x: x for x in labels},
                           concept_names=CONCEPTS).eval()
     emb = torch.randn(6, model.cnn.embedding_dim)
     model.set_text_means(emb, [("calcified granuloma", "lung"), ("calcified granuloma",), ("cardiomegaly", "mild"),
@@ -145,7 +145,7 @@ def test_committed_v1_style_config_without_new_keys_loads(tmp_path):
     cfg = apply_overrides(load_config("tiny"), ["cnn.arch=nin", "cnn.width=0.0625", "cnn.input_size=64",
                                                 "cnn.resize=64", "cnn_train.concept_weight=0",
                                                 "cnn_train.channels_last=false", "lstm.word_dim=8", "gru.word_dim=8"])
-    cascade = Cascade.build(cfg, Vocabulary.build(ANNOTATIONS), ["cardiomegaly", "normal"],
+    cascade = Cascade.build(cfg, WordVocabulary.build(ANNOTATIONS), ["cardiomegaly", "normal"],
                             {"cardiomegaly": "cardiomegaly", "normal": "normal"})
     state = cascade.state()
     for key in ("depth", "stem"):

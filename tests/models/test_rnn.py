@@ -6,7 +6,7 @@ import torch
 
 from models.errors import ModelError
 from models.rnn import AnnotationDecoder, build_decoder, encode_annotations
-from models.vocab import Vocabulary
+from models.vocab import WordVocabulary
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
@@ -66,7 +66,7 @@ def test_greedy_starts_with_given_word_and_pads_with_eos(vocab):
     assert out.shape == (2, 5)
     assert out[0, 0] == vocab.id("opacity")
     assert (out[1] == vocab.eos_id).all()                      # finished rows stay finished
-    assert not ((out == Vocabulary.pad_id) | (out == Vocabulary.unk_id)).any()
+    assert not ((out == WordVocabulary.pad_id) | (out == WordVocabulary.unk_id)).any()
 
 
 def test_empty_annotation_is_an_error(vocab):

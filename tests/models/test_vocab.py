@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from models.errors import VocabularyError
-from models.vocab import EOS, PAD, UNK, Vocabulary
+from models.vocab import EOS, PAD, UNK, WordVocabulary
 
 
 def test_specials_first_and_frequency_order(vocab):
@@ -24,11 +24,11 @@ def test_decode_stops_at_eos_and_round_trips(vocab):
     words = ["calcified granuloma", "lung", "upper lobe", "right"]
     assert vocab.decode(vocab.encode(words)) == words
     assert vocab.decode([vocab.id("opacity"), vocab.eos_id, vocab.id("lung")]) == ["opacity"]
-    assert Vocabulary.from_dict(vocab.to_dict()) == vocab
+    assert WordVocabulary.from_dict(vocab.to_dict()) == vocab
 
 
 def test_malformed_vocabulary():
     with pytest.raises(VocabularyError):
-        Vocabulary(("a", "b", "c"))
+        WordVocabulary(("a", "b", "c"))
     with pytest.raises(VocabularyError):
-        Vocabulary.from_dict({"nope": []})
+        WordVocabulary.from_dict({"nope": []})

@@ -9,7 +9,7 @@ from PIL import Image
 
 from models.cascade import Cascade
 from models.config import apply_overrides, load_config
-from models.vocab import Vocabulary
+from models.vocab import WordVocabulary
 from pipelines.cli import annotate
 from pipelines.errors import PipelineError
 
@@ -18,7 +18,7 @@ from pipelines.errors import PipelineError
 def checkpoint(tmp_path):
     """An untrained but complete tiny cascade checkpoint (inference plumbing needs no training)."""
     cfg = apply_overrides(load_config("tiny"), ["cnn.width=0.0625"])
-    vocab = Vocabulary.build([("normal",), ("cardiomegaly", "mild"), ("opacity", "lung", "base")])
+    vocab = WordVocabulary.build([("normal",), ("cardiomegaly", "mild"), ("opacity", "lung", "base")])
     cascade = Cascade.build(cfg, vocab, ["cardiomegaly", "normal", "opacity"],
                             {"cardiomegaly": "cardiomegaly", "normal": "normal", "opacity": "opacity"})
     return cascade.save(tmp_path / "cascade.pt")
@@ -90,7 +90,7 @@ def concept_checkpoint(tmp_path):
     """An untrained cascade with a concept head over three keys."""
     cfg = apply_overrides(load_config("tiny"), ["cnn.arch=resnet", "cnn.width=0.125", "cnn.depth=1",
                                                 "cnn.input_size=64", "cnn.resize=64"])
-    vocab = Vocabulary.build([("normal",), ("cardiomegaly", "mild"), ("opacity", "lung", "base")])
+    vocab = WordVocabulary.build([("normal",), ("cardiomegaly", "mild"), ("opacity", "lung", "base")])
     cascade = Cascade.build(cfg, vocab, ["cardiomegaly", "normal", "opacity"],
                             {"cardiomegaly": "cardiomegaly", "normal": "normal", "opacity": "opacity"},
                             concept_names=CONCEPTS)

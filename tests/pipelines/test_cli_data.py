@@ -85,3 +85,24 @@ def test_prepare_with_an_image_folder_drops_ids_without_a_file(tmp_path, make_re
     assert len(read_manifest(tmp_path / "data" / "manifest.jsonl")) == 21
     assert run("data", "prepare", "--strict", "--images", str(images)) == 1
     assert "1.xml: image CXR1_IM-0001-2001 has no file" in capsys.readouterr().err
+
+
+def test_version_and_one_spelling_of_the_data_directory_option(capsys):
+    import importlib
+
+    from pipelines.cli import COMMANDS
+
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.startswith("cxrsearch ")
+    spellings = {}
+    for name, module in COMMANDS.items():
+        mod = importlib.import_module(f"pipelines.cli.{module}")
+        if not hasattr(mod, "parser"):
+            continue
+        p = mod.parser()
+        subs = [a for a in p._actions if a.__class__.__name__ == "_SubParsersAction"]
+        parsers = [p] + [sp for a in subs for sp in a.choices.values()]
+        options = {o for q in parsers for a in q._actions for o in a.option_strings}
+        spellings[name] = {o for o in options if o.startswith("--data")}
+    assert not any("--data" in s for s in spellings.values()), spellings
+    assert all(s <= {"--data-dir"} for s in spellings.values()), spellings

@@ -430,10 +430,10 @@ def test_reindex_on_elasticsearch_resumes_and_switches_the_alias(corpus, tmp_pat
 def test_reindex_with_a_cascade_checkpoint(corpus, tmp_path):
     from models.cascade import Cascade
     from models.config import apply_overrides, load_config
-    from models.vocab import Vocabulary
+    from models.vocab import WordVocabulary
 
     cfg = apply_overrides(load_config("tiny"), ["cnn.width=0.0625"])  # untrained: the plumbing is under test
-    vocab = Vocabulary.build([("normal",), ("cardiomegaly", "mild"), ("opacity", "lung", "base")])
+    vocab = WordVocabulary.build([("normal",), ("cardiomegaly", "mild"), ("opacity", "lung", "base")])
     checkpoint = Cascade.build(cfg, vocab, ["cardiomegaly", "normal", "opacity"],
                                {"cardiomegaly": "cardiomegaly", "normal": "normal", "opacity": "opacity"}
                                ).save(tmp_path / "cascade.pt")

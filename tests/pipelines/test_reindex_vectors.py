@@ -27,11 +27,11 @@ def make_checkpoint(path: Path) -> Path:
 
     from models.cascade import Cascade
     from models.config import apply_overrides, load_config
-    from models.vocab import Vocabulary
+    from models.vocab import WordVocabulary
 
     torch.manual_seed(0)
     cfg = apply_overrides(load_config("tiny"), ["cnn.width=0.0625"])
-    vocab = Vocabulary.build([("normal",), ("cardiomegaly", "mild"), ("opacity", "lung", "base")])
+    vocab = WordVocabulary.build([("normal",), ("cardiomegaly", "mild"), ("opacity", "lung", "base")])
     names = ["cardiomegaly", "normal", "opacity"]
     return Cascade.build(cfg, vocab, names, {n: n for n in names}).save(path)
 

@@ -40,7 +40,7 @@ def es_alias(ctx: BenchContext) -> str:
         ctx.shared["es_alias"] = alias
 
         def drop() -> None:
-            from indexer.text.elasticsearch import connect
+            from indexer.es_connection import connect
 
             client = connect(ctx.es)
             names = list(client.indices.get(index=f"{alias}*", allow_no_indices=True))
