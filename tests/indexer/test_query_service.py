@@ -177,3 +177,22 @@ def test_the_ranker_snapshot_is_reused_by_the_next_process_and_refused_after_a_w
     assert EmbeddedTextBackend(tmp_path / "text").memory_index().n == 10
     first.close()
     second.close()
+
+
+def test_embedded_get_many_decodes_a_document_once_per_state(tmp_path, documents, monkeypatch):
+    """A server whose ranker came from its snapshot holds no documents: get_many keeps the decoded ones (until
+    the next write) instead of decoding every page's documents on every request."""
+    import indexer.text.embedded as embedded
+
+    backend = EmbeddedTextBackend(tmp_path / "text")
+    backend.index(documents)
+    decoded = []
+    real = embedded._unpack
+    monkeypatch.setattr(embedded, "_unpack", lambda blob: decoded.append(1) or real(blob))
+    first = backend.get_many(["IMG-A", "IMG-B"])
+    first["IMG-A"]["split"] = "changed by the caller"  # a copy: the kept document is not touched
+    again = backend.get_many(["IMG-B", "IMG-A", "IMG-C"])
+    assert len(decoded) == 3 and again["IMG-A"]["split"] == "train" and set(again) == {"IMG-A", "IMG-B", "IMG-C"}
+    backend.update("IMG-A", {"split": "test"})  # a write: what was kept is stale
+    assert backend.get_many(["IMG-A"])["IMG-A"]["split"] == "test"
+    backend.close()
