@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test test-fast bench es es-stop es-status vocabulary clean browser test-tools serve bench-web
+.PHONY: venv demo test test-fast bench es es-stop es-status vocabulary clean browser test-tools serve
 
 # Create/reuse the virtual environment and install the project with its test tools.
 # Exact versions from constraints.txt; FAISS from the `cpu` extra (`gpu` on a CUDA machine: EXTRAS=dev,gpu).
@@ -62,10 +62,6 @@ test-tools: browser
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null; } || \
 		echo "docker-compose could not be installed: the compose check will be skipped" >&2; \
 	else echo "docker-compose is not installed: the compose check will be skipped" >&2; fi
-
-# Web speed: wrk at 16 connections on /api/search (embedded) vs Elasticsearch's bare _search, upload p50.
-bench-web: venv
-	$(PY) scripts/bench_web.py
 
 # The quick benchmark (under 3 minutes) of both backends after `make demo`: results/bench-<date>-<commit>/.
 # Needs wrk (Debian package): installed here when missing and root, else the command fails naming it.

@@ -78,6 +78,8 @@ def _es_status(e: BaseException) -> int | None:
     seen = 0
     cause: BaseException | None = e
     while cause is not None and seen < 5:
+        if isinstance(getattr(cause, "es_status", None), int):  # an _msearch item's status (indexer.text.elasticsearch)
+            return cause.es_status
         meta = getattr(cause, "meta", None)
         status = getattr(meta, "status", None) or getattr(cause, "status_code", None)
         if isinstance(status, int) and type(cause).__module__.startswith(("elasticsearch", "elastic_transport")):

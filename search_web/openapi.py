@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from indexer.query.plan import SOURCES
 from indexer.query.service import MAX_DISTINCT_WORDS as MAX_QUERY_WORDS, MAX_FILTER_VALUE_BYTES
-from search_web.params import MAX_K
+from search_web.images import IMAGE_ID as IMAGE_ID_RE
+from search_web.jobs import JOB_ID as JOB_ID_RE
+from search_web.params import MAX_K, MAX_PAGE
 
 ERROR = {"$ref": "#/components/schemas/Error"}
 
@@ -24,8 +26,17 @@ def _q(name: str, description: str, schema: dict, required: bool = False, **extr
     return {"name": name, "in": "query", "required": required, "description": description, "schema": schema, **extra}
 
 
-IMAGE_ID = {"name": "image_id", "in": "path", "required": True, "schema": {"type": "string"},
-            "description": "an indexed image id, e.g. CXR1_1_IM-0001-3001"}
+IMAGE_ID = {"name": "image_id", "in": "path", "required": True,
+            "schema": {"type": "string", "pattern": IMAGE_ID_RE.pattern},
+            "description": "an indexed image id, e.g. CXR1_1_IM-0001-3001 (letters, digits, '_', '-', '.'; no '..'); "
+                           "any other shape is a 400, an id the index does not hold a 404"}
+
+
+def _image_links(pointer: str) -> dict:
+    """OpenAPI links from an answer that names an image id (`pointer`, a JSON pointer) to the image operations."""
+    return {name: {"operationId": op, "parameters": {"image_id": f"$response.body#{pointer}"}}
+            for name, op in (("image", "getImage"), ("similar", "getSimilarImages"), ("thumbnail", "getThumbnail"),
+                             ("full", "getFullImage"))}
 K = _q("k", f"results per page (1..{MAX_K})", {"type": "integer", "minimum": 1, "maximum": MAX_K})
 KIND = _q("kind", "vector space: joint image/text context vector or CNN embedding",
           {"type": "string", "enum": ["context", "embedding"], "default": "context"})
@@ -38,25 +49,32 @@ def document() -> dict:
             "summary": "Search images by text: concepts, BM25 and context vectors fused, with facets and explanations",
             "parameters": [
                 _q("q", f"query text (at most {MAX_QUERY_WORDS} distinct words); empty matches all", {"type": "string"}),
-                K, _q("page", "page number (k * page <= 10000)", {"type": "integer", "minimum": 1}),
+                K, _q("page", "page number (k * page <= 10000)", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}),
                 _q("source", "whose text to search: all, radiologists' reports, or the cascade's output from pixels",
                    {"type": "string", "enum": list(SOURCES)}),
                 _q("filter", f"FIELD:VALUE, repeatable (values < {MAX_FILTER_VALUE_BYTES + 1} bytes; synthetic: "
                              "exactly true or false)", {"type": "array", "items": {"type": "string"}},
                    style="form", explode=True)],
-            "responses": {"200": _json("ranked results, parsed query, facets", {"$ref": "#/components/schemas/Search"}),
+            "responses": {"200": {**_json("ranked results, parsed query, facets", {"$ref": "#/components/schemas/Search"}),
+                                  "links": _image_links("/results/0/image_id")},
                           **_errors(400, 404, 414, 503)}}},
         "/api/images/{image_id}": {"get": {
+            "operationId": "getImage",
             "summary": "One indexed image: report sections, generated and report annotations, labels",
             "parameters": [IMAGE_ID], "responses": {"200": _json("image detail"), **_errors(400, 404, 503)}}},
         "/api/images/{image_id}/similar": {"get": {
+            "operationId": "getSimilarImages",
             "summary": "Nearest indexed images by context vector or CNN embedding",
-            "parameters": [IMAGE_ID, K, KIND], "responses": {"200": _json("neighbours"), **_errors(400, 404, 409, 503)}}},
+            "parameters": [IMAGE_ID, K, KIND], "responses": {
+                "200": {**_json("neighbours"), "links": _image_links("/hits/0/image_id")},
+                **_errors(400, 404, 409, 503)}}},
         "/api/images/{image_id}/thumbnail": {"get": {
+            "operationId": "getThumbnail",
             "summary": "JPEG thumbnail of an indexed image, by id only", "parameters": [IMAGE_ID],
             "responses": {"200": {"description": "JPEG", "content": {"image/jpeg": {}}}, "304": {"description": "not modified"},
                           **_errors(400, 404)}}},
         "/api/images/{image_id}/full": {"get": {
+            "operationId": "getFullImage",
             "summary": "The original image file of an indexed image, by id only", "parameters": [IMAGE_ID],
             "responses": {"200": {"description": "PNG or JPEG", "content": {"image/png": {}, "image/jpeg": {}}},
                           "304": {"description": "not modified"}, **_errors(400, 404)}}},
@@ -68,7 +86,8 @@ def document() -> dict:
                 "properties": {"image": {"type": "string", "format": "binary"},
                                "k": {"type": "integer", "minimum": 1, "maximum": MAX_K},
                                "kind": {"type": "string", "enum": ["context", "embedding"]}}}}}},
-            "responses": {"200": _json("the upload's annotation and its neighbours"), **_errors(400, 409, 413, 503)}}},
+            "responses": {"200": {**_json("the upload's annotation and its neighbours"),
+                                  "links": _image_links("/hits/0/image_id")}, **_errors(400, 409, 413, 503)}}},
         "/api/concepts": {"get": {
             "summary": "Concept autocomplete from the MeSH vocabulary, ranked by use in the index",
             "parameters": [_q("prefix", "start of a concept name or of one of its words", {"type": "string"}),
@@ -89,7 +108,8 @@ def document() -> dict:
         "/api/jobs/{job_id}": {"get": {
             "summary": "A reindex job's state, progress and summary (admin token)",
             "security": [{"adminToken": []}],
-            "parameters": [{"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "parameters": [{"name": "job_id", "in": "path", "required": True,
+                            "schema": {"type": "string", "pattern": JOB_ID_RE.pattern}}],
             "responses": {"200": _json("job state"), **_errors(401, 403, 404)}}},
         "/api/openapi.json": {"get": {"summary": "This document", "responses": {"200": _json("OpenAPI 3.1")}}},
         "/metrics": {"get": {"summary": "Prometheus text: request counts, latency histograms, index size",

@@ -214,7 +214,7 @@ def test_elasticsearch_outage_under_search_load_gives_only_json_503_then_recover
 
     before = [r for r in records if r[0] < stopped_at]
     during = [r for r in records if stopped_at <= r[0] < (recovered_at or float("inf"))]
-    assert before and all(r[1] == 200 for r in before)
+    assert before and all(r[1] == 200 for r in before), [r for r in before if r[1] != 200][:5]  # say which
     assert recovered_at is not None, f"no run of 10 x 200 within 60 s of the restart: {during[-5:]}"
     assert all(r[2] for r in records), [r for r in records if not r[2]][:5]  # every answer is JSON
     statuses = {s: sum(1 for r in during if r[1] == s) for s in sorted({r[1] for r in during})}

@@ -40,6 +40,7 @@ class Retrieval:
     total: int = 0
     facets: dict[str, dict[str, int]] = field(default_factory=dict)
     candidates: object | None = None       # supports `image_id in candidates`; None when unknown
+    version: str | None = None             # the index version ranked (read the page's documents from it)
 
 
 class _RowSet:

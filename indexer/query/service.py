@@ -122,6 +122,7 @@ class QueryService:
         self.parser = parser or default_parser()
         self._synthetic: dict[str, bool] = {}
         self._warnings: dict[str, list[str]] = {}
+        self._vector_counts: dict[str, int] = {}
         self._lock = threading.Lock()
 
     # --- search ------------------------------------------------------------------------------------
@@ -142,7 +143,7 @@ class QueryService:
         used = [name for name in rankings]
         skipped: dict[str, str] = {}
         if plan.wants("vectors") and request.source != "report" and parsed.positive:
-            ranking, why = self._vector_ranking(parsed, retrieval.candidates)
+            ranking, why = self._vector_ranking(parsed, retrieval.candidates, retrieval.version)
             if ranking:
                 rankings["vectors"] = ranking
                 used.append("vectors")
@@ -153,13 +154,14 @@ class QueryService:
         # each retriever's rank and score of the documents on the page, for the explanation
         start = (request.page - 1) * request.k
         page = fused[start:start + request.k]
-        docs = self.backend.get_many([i for i, _ in page]) if page else {}
+        version = retrieval.version  # the page's documents and the index checks from the version that ranked
+        docs = self.backend.get_many([i for i, _ in page], version=version) if page else {}
         on_page = {i for i, _ in page}
         per_retriever = {name: _positions(r, on_page) for name, r in rankings.items()}
         results = [self._result(image_id, score, docs.get(image_id, {}), parsed, plan, per_retriever, request.explain)
                    for image_id, score in page]
-        synthetic = any(r["synthetic"] for r in results) or self._corpus_synthetic()
-        warnings = self._index_warnings()
+        synthetic = any(r["synthetic"] for r in results) or self._corpus_synthetic(version)
+        warnings = self._index_warnings(version)
         body = {"query": request.text or "", "parsed": parsed.to_dict(), "source": request.source,
                 "filters": filters, "total": retrieval.total, "page": request.page, "k": request.k,
                 "results": results, "facets": retrieval.facets, "retrievers": used, "skipped": skipped,
@@ -170,7 +172,8 @@ class QueryService:
             body["note"] = SYNTHETIC_NOTE
         return body
 
-    def _vector_ranking(self, parsed: ParsedQuery, candidates) -> tuple[list[tuple[str, float]], str | None]:
+    def _vector_ranking(self, parsed: ParsedQuery, candidates,
+                        version: str | None = None) -> tuple[list[tuple[str, float]], str | None]:
         """Nearest images to the query's annotation words in the joint context space, among the candidates;
         or no ranking and why."""
         if self.vectors is None:
@@ -182,11 +185,26 @@ class QueryService:
             return [], None
         try:
             vector = self.encoder.encode([words])          # (1, H)
-            _, store = self.vectors.get("context")
-            neighbours = store.search(vector, min(VECTOR_DEPTH, len(store)))[0]
+            live, store = self.vectors.get("context", version)
+            neighbours = store.search(vector, min(VECTOR_DEPTH, self._vector_count(live, store)))[0]
         except IndexerError as e:
             return [], getattr(e, "reason", None) or type(e).__name__  # short: answers must not leak server paths
         return [(i, s) for i, s in neighbours.pairs() if candidates is None or i in candidates], None
+
+    def _vector_count(self, version: str | None, store) -> int:
+        """len(store), remembered per live version (a version's vectors never change once it is live; on
+        Elasticsearch each len() is a _count request)."""
+        if version is None:
+            return len(store)
+        with self._lock:
+            cached = self._vector_counts.get(version)
+        if cached is None:
+            cached = len(store)
+            with self._lock:
+                if len(self._vector_counts) > 16:
+                    self._vector_counts.clear()
+                self._vector_counts[version] = cached
+        return cached
 
     def _result(self, image_id: str, score: float, doc: Mapping, parsed: ParsedQuery, plan: RankPlan,
                 positions: Mapping[str, Mapping[str, tuple[int, float]]], explain: bool) -> dict:
@@ -202,31 +220,35 @@ class QueryService:
             result["explanation"] = explain_hit(doc, plan, positions, image_id, parsed)
         return result
 
-    def _corpus_synthetic(self) -> bool:
-        try:
-            version = self.backend.live_version()
-        except IndexerError:
-            return False
+    def _corpus_synthetic(self, version: str | None = None) -> bool:
+        """Whether the index version (the live one when None) holds synthetic documents; cached per version."""
+        if version is None:
+            try:
+                version = self.backend.live_version()
+            except IndexerError:
+                return False
         key = version or ""
         with self._lock:
             if key in self._synthetic:
                 return self._synthetic[key]
-        found = self.backend.search("", filters={"synthetic": True}, k=1, facets=()).total > 0
+        found = self.backend.search("", filters={"synthetic": True}, k=1, facets=(), version=version).total > 0
         with self._lock:
             self._synthetic[key] = found
         return found
 
-    def _index_warnings(self) -> list[str]:
-        """What the user must know about the live index (documents of an older schema); cached per version."""
-        try:
-            version = self.backend.live_version()
-        except IndexerError:
-            return []
+    def _index_warnings(self, version: str | None = None) -> list[str]:
+        """What the user must know about the index version (the live one when None): documents of an older schema;
+        cached per version."""
+        if version is None:
+            try:
+                version = self.backend.live_version()
+            except IndexerError:
+                return []
         key = version or ""
         with self._lock:
             if key in self._warnings:
                 return self._warnings[key]
-        hits = self.backend.search("", k=1, facets=()).hits
+        hits = self.backend.search("", k=1, facets=(), version=version).hits
         found = hits[0].document.get("schema_version") if hits else SCHEMA_VERSION
         warnings = [] if found == SCHEMA_VERSION else [
             f"the index was built with document schema {found}; this version reads schema {SCHEMA_VERSION}, so "

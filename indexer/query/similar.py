@@ -49,7 +49,7 @@ def _live_store(service, kind: str):
     if version is None:
         service.backend.count()  # the backend's IndexNotFound says how to build an index
         raise IndexNotFound("no live text index; build one with `cxrsearch reindex --checkpoint CKPT`")
-    live, store = service.vectors.get(kind)
+    live, store = service.vectors.get(kind, version)
     return kind, live, store
 
 

@@ -31,6 +31,7 @@ from indexer.text.base import (
 )
 
 FACET_SIZE = 20
+MAX_RESULT_WINDOW = 10_000  # Elasticsearch's default index.max_result_window: hits one search may return
 ANALYZER = "report_text"
 
 
@@ -64,8 +65,10 @@ def index_mappings() -> dict:
         props[name] = {"type": "object", "dynamic": True}
     props["content_hash"] = {"type": "keyword", "index": False}
     props["schema_version"] = {"type": "integer", "index": False}
-    templates = [{f"{name}_as_floats": {"path_match": f"{name}.*", "mapping": {"type": "float"}}}
-                 for name in dsl.SCORE_OBJECTS]
+    props[dsl.GENERATED_MARKER] = {"type": "float", "index": False}  # doc values only: for `exists`
+    templates = [{f"{name}_as_floats": {"path_match": f"{name}.*", "mapping": {
+        "type": "float", **({"copy_to": dsl.GENERATED_MARKER} if name == "generated_scores" else {})}}}
+        for name in dsl.SCORE_OBJECTS]
     return {"dynamic": "strict", "dynamic_templates": templates, "_meta": {"schema_version": SCHEMA_VERSION},
             "properties": props}
 
@@ -89,6 +92,7 @@ class ElasticsearchTextBackend(TextBackend):
         if self.settings.index != self.settings.index.lower() or not self.settings.index:
             raise IndexerError(f"Elasticsearch index name {self.settings.index!r} must be non-empty lower case")
         self._connection = ESConnection(self.settings, client)
+        self._markers: dict[str, bool] = {}  # concrete index -> has dsl.GENERATED_MARKER (see _layout)
 
     # --- the client and the error boundary (indexer.es_connection) ----------------------------------
 
@@ -266,22 +270,60 @@ class ElasticsearchTextBackend(TextBackend):
                  version: str | None = None, facet_size: int = FACET_SIZE):
         """Execute a plan on the server (one _msearch): concept and lexical rankings, total and facets.
 
-        The same contract as the embedded backend (indexer.query.memory), as a query DSL: a clause is a
-        dis_max over constant_score levels; cascade probabilities are function_score field_value_factor
-        over numeric score fields; exclusions are must_not clauses; ties are broken by image id.
-        """
-        from indexer.query.memory import Retrieval
+        The same contract as the embedded backend (indexer.query.memory), as a query DSL (indexer.query.dsl):
+        a clause is a dis_max over constant_score levels; cascade probabilities are function_score
+        field_value_factor over numeric score fields; exclusions are must_not clauses; ties are broken by
+        image id.
 
-        check_k(min(depth, 10_000))
-        wanted_facets = check_facets(facets)
-        where = normalise_filters(filters)
+        The search runs on the concrete index of the version (the live one, read from the alias, when
+        None), which the result names in `version`, so that the caller reads the page's documents from
+        the same version; if a reindex dropped that version in between, it is read again once.
+        """
+        check_k(min(depth, MAX_RESULT_WINDOW))
+        check_facets(facets)
+        normalise_filters(filters)
         if not plan.negation:
             raise IndexerError("the ablation without negation reads raw report text, which only the embedded "
                                "backend keeps; run it with --backend embedded")
-        index = self.settings.index if version is None else self.index_name(version)
+        for attempt in range(2):
+            try:
+                return self._retrieve(plan, filters, facets, depth, version, facet_size)
+            except IndexNotFound:
+                if version is not None or attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _layout(self, version: str | None) -> tuple[str, str, bool]:
+        """(version, concrete index, whether the index has dsl.GENERATED_MARKER) of a version or the live one.
+
+        One alias read when `version` is None; the mapping is read once per concrete index. Indices
+        built before the marker existed keep the slower `exists` on the score object.
+        """
+        name = self._target(version)
+        marker = self._markers.get(name)
+        if marker is None:
+            with self._guard(f"read the mapping of {name}"):
+                mapping = self.client.indices.get_mapping(index=name)
+            marker = dsl.GENERATED_MARKER in (mapping.get(name, {}).get("mappings", {}).get("properties") or {})
+            if len(self._markers) > 64:
+                self._markers.clear()
+            self._markers[name] = marker
+        return name[len(self.settings.index) + 2:], name, marker
+
+    def _retrieve(self, plan, filters, facets, depth, version, facet_size):
+        from indexer.query.memory import Retrieval
+
+        wanted_facets = check_facets(facets)
+        where = normalise_filters(filters)
+        version, index, marker = self._layout(version)
+        has_scores = dsl.HAS_SCORES if marker else dsl.HAS_SCORES_OLD
+        # a ranking deeper than one Elasticsearch page (index.max_result_window) cannot be asked for; the service
+        # never pages past result MAX_RESULT_WINDOW, so that deep a ranking holds every page it may show
+        depth = min(depth, MAX_RESULT_WINDOW)
         base_filter: list[dict] = [{"terms": {name: values}} for name, values in where.items()]
-        must_not, generated_must_not = dsl.exclusions(plan)
-        concept = dsl.concept_query(plan, generated_must_not) if plan.wants("concepts") and plan.clauses else None
+        must_not, generated_must_not = dsl.exclusions(plan, has_scores)
+        concept = (dsl.concept_query(plan, generated_must_not, has_scores)
+                   if plan.wants("concepts") and plan.clauses else None)
         lexical = None
         if plan.wants("lexical") and plan.lexical:
             lexical = {"bool": {"should": [{"match": {name: {"query": plan.lexical, "boost": w}}}
@@ -291,9 +333,11 @@ class ElasticsearchTextBackend(TextBackend):
         searches: list[tuple[str, dict]] = []
 
         def body(query: dict | None, size: int, **extra) -> dict:
+            # no stored fields: the ids come back as sort values (image_id == _id), which spares loading
+            # _id from the stored fields of every hit (at depth 200 that was most of each search's time)
             b = {"query": {"bool": {"filter": base_filter, "must_not": must_not,
                                     **({"must": [query]} if query is not None else {})}},
-                 "size": size, "track_total_hits": False, "_source": False, **extra}
+                 "size": size, "track_total_hits": False, "stored_fields": "_none_", **extra}
             return b
 
         if concept is not None:
@@ -321,11 +365,11 @@ class ElasticsearchTextBackend(TextBackend):
         for a in answers:
             if "error" in a:
                 raise _answer_error(self.settings.safe_url, index, a["error"], a.get("status"))
-        out = Retrieval()
+        out = Retrieval(version=version)
         n = max(len(plan.clauses), 1)
         for (name, _), a in zip(searches, answers):
             scale = 1.0 / n if name == "concepts" else 1.0
-            out.rankings[name] = [(h["_id"], float(h.get("_score") or 0.0) * scale) for h in a["hits"]["hits"]]
+            out.rankings[name] = [(h["sort"][-1], float(h.get("_score") or 0.0) * scale) for h in a["hits"]["hits"]]
         counted = answers[-1]
         out.total = int(counted["hits"]["total"]["value"])
         out.facets = {name: {str(b.get("key_as_string", b["key"])): int(b["doc_count"])
@@ -381,7 +425,12 @@ def _answer_error(url: str, index: str, error: Mapping, status: int | None = Non
         return IndexNotFound(f"Elasticsearch at {url}: no index {index!r}; build it with `cxrsearch reindex --backend es`")
     if status is not None and (status >= 500 or status == 429):
         return IndexUnavailable(f"Elasticsearch at {url} cannot answer now (HTTP {status}, {kind}: {why})")
-    return IndexerError(f"Elasticsearch at {url}: search {index} failed: {kind}: {why}")
+    root = error.get("root_cause") if isinstance(error, Mapping) else None
+    if isinstance(root, list) and root and isinstance(root[0], Mapping):  # the cause, not "all shards failed"
+        kind, why = root[0].get("type", kind), root[0].get("reason", why)
+    failed = IndexerError(f"Elasticsearch at {url}: search {index} failed (HTTP {status}): {kind}: {why}")
+    failed.es_status = status  # the item's own status: a 4xx is a refused query, not a server (re)starting
+    return failed
 
 
 def _item_reason(info: Mapping) -> str:

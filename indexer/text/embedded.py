@@ -34,6 +34,7 @@ import shutil
 import sqlite3
 import threading
 import zlib
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
@@ -50,6 +51,7 @@ SNAPSHOT_NAME = "ranker.npz"  # the in-memory ranker's arrays (indexer.query.mem
 _COUNT_WRITE = ("INSERT INTO meta (key, value) VALUES ('writes', 1) "
                 "ON CONFLICT(key) DO UPDATE SET value = value + 1")
 FACET_SIZE = 20
+DOCUMENT_CACHE = 4096  # decoded documents get_many keeps (most recently asked for)
 _COLUMNS = list(TEXT_FIELDS)
 
 _SCHEMA = f"""
@@ -87,7 +89,8 @@ class EmbeddedTextBackend(TextBackend):
         self.root = Path(root)
         self._connections: dict[str, sqlite3.Connection] = {}
         self._lock = threading.RLock()
-        self._memory: tuple[str, int, object] | None = None  # (version, data_version, MemoryIndex)
+        self._memory: tuple[str, str, object] | None = None  # (version, _stamp, MemoryIndex)
+        self._doc_cache: tuple[str, str, OrderedDict] | None = None  # (version, _stamp, image id -> document)
         self._live_cache: tuple[tuple[int, int], str | None] | None = None  # ((inode, mtime) of LIVE, its version)
 
     # --- paths and connections ----------------------------------------------------------------------
@@ -297,7 +300,9 @@ class EmbeddedTextBackend(TextBackend):
         where = normalise_filters(filters)
         wanted_facets = check_facets(facets)
         version = self._resolve(version)
-        return self.memory_index(version).rank(plan, where, wanted_facets, depth, facet_size)
+        out = self.memory_index(version).rank(plan, where, wanted_facets, depth, facet_size)
+        out.version = version
+        return out
 
     def memory_index(self, version: str | None = None):
         """The version's in-memory ranker (indexer.query.memory), rebuilt when the catalogue was written to.
@@ -346,11 +351,25 @@ class EmbeddedTextBackend(TextBackend):
         out: dict[str, dict] = {}
         with self._lock:
             conn = self._connect(version)
-            for start in range(0, len(ids), 500):
-                chunk = ids[start:start + 500]
+            # decoded documents of the current state, kept (bounded) so that a server whose ranker came from its
+            # snapshot (no documents held) does not decode the same pages' documents on every request
+            stamp = _stamp(conn)
+            if self._doc_cache is None or self._doc_cache[:2] != (version, stamp):
+                self._doc_cache = (version, stamp, OrderedDict())
+            cache = self._doc_cache[2]
+            missing = [i for i in ids if i not in cache]
+            for start in range(0, len(missing), 500):
+                chunk = missing[start:start + 500]
                 for image_id, text in conn.execute(
                         f"SELECT image_id, document FROM images WHERE image_id IN ({_marks(chunk)})", chunk):
-                    out[image_id] = _unpack(text)
+                    cache[image_id] = _unpack(text)
+            for image_id in ids:
+                doc = cache.get(image_id)
+                if doc is not None:
+                    cache.move_to_end(image_id)
+                    out[image_id] = dict(doc)
+            while len(cache) > DOCUMENT_CACHE:
+                cache.popitem(last=False)
         return out
 
     def count(self, version: str | None = None) -> int:

@@ -417,10 +417,14 @@ class EsVectorIndex:
             if knn_filter is not None:
                 knn["filter"] = knn_filter
             with self._guard(f"kNN search {self.index}"):
-                response = self.client.search(index=self.index, knn=knn, size=k, source=False)
+                # ids from doc values, no stored fields: loading each hit's stored _id decompresses the block of
+                # its _source (the vector and every filter field), which cost most of a deep kNN search
+                response = self.client.search(index=self.index, knn=knn, size=k, stored_fields="_none_",
+                                              docvalue_fields=["image_id"])
             hits = response["hits"]["hits"]
             results.append(
-                Neighbours(tuple(h["_id"] for h in hits), tuple(score_to_inner_product(h["_score"]) for h in hits))
+                Neighbours(tuple(h["fields"]["image_id"][0] for h in hits),
+                           tuple(score_to_inner_product(h["_score"]) for h in hits))
             )
         return results
 

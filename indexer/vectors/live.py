@@ -160,10 +160,13 @@ class LiveVectors:
         self._lock = threading.Lock()
         self._cache: dict[str, tuple[str, VectorReader]] = {}
 
-    def get(self, kind: str = "context_vector") -> tuple[str, VectorReader]:
-        """(live version, its vectors of `kind`: FAISS or Elasticsearch); raises like `open_vectors`."""
+    def get(self, kind: str = "context_vector", version: str | None = None) -> tuple[str, VectorReader]:
+        """(live version, its vectors of `kind`: FAISS or Elasticsearch); raises like `open_vectors`.
+
+        `version`: the text-index version the caller already read (a search's), which spares reading it again.
+        """
         kind = vector_kind(kind)
-        live = self.backend.live_version()
+        live = version if version is not None else self.backend.live_version()
         with self._lock:
             cached = self._cache.get(kind)
             if cached is not None and cached[0] == live:

@@ -4,8 +4,10 @@
 - report.py    figures (each speed figure with a peer from the same run, or a baseline with its machine),
                section results, the JSON and markdown report
 - runner.py    runs the sections in order and writes results/bench-<date>-<commit>/
-- sections/    indexing, similar, scale, http + sustained, cascade, search_quality
-- wrk.py       HTTP load with wrk (loopback only)
+- sections/    indexing, similar, service (the query service in process), scale, http + sustained, fuzz,
+               cascade, search_quality
+- server.py    the one way to start the web app (`cxrsearch serve` over a build, its own process group)
+- wrk.py       HTTP load with wrk (loopback only): the one runner and the one parser of its output
 """
 from pipelines.bench.report import Figure, Report, SectionResult, check_peers
 from pipelines.bench.runner import run_bench, section_names

@@ -5,6 +5,9 @@ The rule every figure obeys (checked by `check_peers`, and by the test suite): a
 (`peer` names the other figure's id; `ratio = value / peer value`) or a *baseline*: an absolute
 number stated with the machine it was taken on (the report's `machine`, and the load average
 around its section). Quality figures (recall, BLEU, accuracy), sizes and counts need no peer.
+
+A figure may carry a target from an issue (`Target`: on its value, e.g. p50 <= 2 ms, or on its
+ratio to its peer, e.g. requests/s >= 1x bare Elasticsearch); the report says whether it was met.
 """
 from __future__ import annotations
 
@@ -24,6 +27,22 @@ SYNTHETIC_NOTE = ("All figures are measured on the SYNTHETIC stand-in corpus (re
 
 
 @dataclass
+class Target:
+    """What a figure should reach: `limit` on its value or on its ratio to its peer (`on`), and who asks.
+
+    The direction is the figure's: at least `limit` when higher is better, else at most.
+    """
+
+    limit: float
+    on: str = "value"  # value | ratio
+    source: str = ""  # e.g. "issue 8"
+
+    def __post_init__(self) -> None:
+        if self.on not in ("value", "ratio"):
+            raise ValueError(f"target on {self.on!r} is unknown; valid: value, ratio")
+
+
+@dataclass
 class Figure:
     """One measured number.
 
@@ -36,7 +55,8 @@ class Figure:
         peer: id of the figure this one is compared with (same run), or None.
         ratio: value / peer's value (filled by `Report.add_section`).
         baseline: an absolute speed figure stated with the machine (the peer of others).
-        higher_is_better: for reading ratios.
+        higher_is_better: for reading ratios (and targets).
+        target: what an issue asks of this figure, or None; `met` says whether it was reached (None: not measured).
     """
 
     id: str
@@ -49,6 +69,27 @@ class Figure:
     baseline: bool = False
     higher_is_better: bool = False
     note: str = ""
+    target: Target | None = None
+    met: bool | None = None
+
+    def target_text(self) -> str:
+        """'<= 2 ms', '>= 1x peer', ... ('' without a target)."""
+        if self.target is None:
+            return ""
+        sign = ">=" if self.higher_is_better else "<="
+        if self.target.on == "ratio":
+            return f"{sign} {self.target.limit:g}x peer"
+        return f"{sign} {self.target.limit:g} {self.unit}"
+
+    def check_target(self) -> None:
+        """Set `met` from the value (or ratio) and the target."""
+        if self.target is None:
+            return
+        x = self.ratio if self.target.on == "ratio" else self.value
+        if x is None:
+            self.met = None
+        else:
+            self.met = bool(x >= self.target.limit if self.higher_is_better else x <= self.target.limit)
 
 
 @dataclass
@@ -151,6 +192,11 @@ class Report:
             peer = known.get(f.peer) if f.peer else None
             if peer is not None and f.value is not None and peer.value:
                 f.ratio = round(f.value / peer.value, 3)
+            f.check_target()
+
+    def targets(self) -> list[Figure]:
+        """The figures that carry a target, in report order."""
+        return [f for s in self.sections for f in s.figures if f.target is not None]
 
     def to_dict(self) -> dict[str, Any]:
         return {"cxrsearch_bench": 1, "note": SYNTHETIC_NOTE if self.synthetic else "", **asdict(self)}
@@ -178,6 +224,13 @@ class Report:
                  "Speed figures are ratios against a peer measured in the same run (`vs peer`), or baselines: "
                  "absolute numbers on the machine above, under the load stated with their section.", ""]
         figures = self.figures()
+        targets = self.targets()
+        if targets:
+            lines += ["## Targets", "", "| figure | value | vs peer | target | met | asked by |", "|---|---|---|---|---|---|"]
+            for f in targets:
+                lines.append(f"| {f.label} | {_value(f)} | {'' if f.ratio is None else f'{f.ratio:.3g}x'} | "
+                             f"{f.target_text()} | {_met(f)} | {f.target.source} |")
+            lines.append("")
         for s in self.sections:
             lines += [f"## {s.title}", ""]
             if s.status != "ok":
@@ -188,9 +241,10 @@ class Report:
             for note in s.notes:
                 lines += [note, ""]
             if s.figures:
-                lines += ["| figure | value | vs peer | peer |", "|---|---|---|---|"]
+                with_targets = any(f.target is not None for f in s.figures)
+                lines += ["| figure | value | vs peer | peer |" + (" target |" if with_targets else ""),
+                          "|---|---|---|---|" + ("---|" if with_targets else "")]
                 for f in s.figures:
-                    value = "n/a" if f.value is None else f"{f.value:,.4g} {f.unit}"
                     if f.ratio is not None:
                         vs = f"{f.ratio:.3g}x"
                     elif f.baseline:
@@ -198,7 +252,9 @@ class Report:
                     else:
                         vs = "" if f.kind != SPEED else "?"
                     peer = figures[f.peer].label if f.peer in figures else ""
-                    lines.append(f"| {f.label} | {value}{' (' + f.note + ')' if f.note else ''} | {vs} | {peer} |")
+                    target = f" {f.target_text()}: {_met(f)} |" if f.target is not None else (" |" if with_targets else "")
+                    lines.append(f"| {f.label} | {_value(f)}{' (' + f.note + ')' if f.note else ''} | {vs} | {peer} |"
+                                 + target)
                 lines.append("")
             for t in s.tables:
                 lines += [f"**{t['title']}**", "", "| " + " | ".join(t["columns"]) + " |",
@@ -208,6 +264,18 @@ class Report:
             for plot in s.plots:
                 lines += [f"![{plot}]({plot})", ""]
         return "\n".join(lines)
+
+
+def _value(f: Figure) -> str:
+    if f.value is None:
+        return "n/a"
+    if f.kind == COUNT and float(f.value).is_integer():
+        return f"{int(f.value):,} {f.unit}"
+    return f"{f.value:,.4g} {f.unit}"
+
+
+def _met(f: Figure) -> str:
+    return {True: "met", False: "**not met**", None: "not measured"}[f.met]
 
 
 def _cell(value: Any) -> str:

@@ -70,6 +70,9 @@ class BenchContext:
         es_max_vectors: largest scale size also loaded into Elasticsearch.
         http_seconds / http_connections: each wrk run's duration and the connection counts.
         sustained_seconds: the sustained-load run's duration (0: skipped).
+        service_rounds: passes over the query set in the service section.
+        uploads: POST /api/similar requests per server in the http section.
+        fuzz_requests: requests the fuzz section sends at least.
         seed: every sample and query set is drawn from it.
         threads: torch and FAISS (OpenMP) threads in this process.
     """
@@ -91,6 +94,9 @@ class BenchContext:
     http_seconds: float = 2.0
     http_connections: list[int] = field(default_factory=lambda: [1, 4, 16])
     sustained_seconds: float = 0.0
+    service_rounds: int = 20
+    uploads: int = 20
+    fuzz_requests: int = 10_000
     seed: int = 0
     threads: int = 1
     progress: bool = True

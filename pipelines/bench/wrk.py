@@ -1,10 +1,13 @@
-"""Run `wrk` (HTTP load, loopback only) with a Lua script that rotates requests and reports JSON percentiles."""
+"""Run `wrk` (HTTP load, loopback only) with a Lua script that rotates requests and prints one JSON line of results.
+
+The benchmark's one wrk runner and its one output parser: every HTTP load (the API, bare
+Elasticsearch, sustained load) goes through `run_wrk`.
+"""
 from __future__ import annotations
 
 import json
 import os
 import shutil
-import socket
 import subprocess
 import time
 from dataclasses import dataclass
@@ -100,30 +103,3 @@ def run_wrk(base_url: str, requests: list[tuple[str, str, dict[str, str] | None,
     errors = d["connect"] + d["read"] + d["write"] + d["status"] + d["timeout"]
     return WrkResult(connections, d["requests"], d["duration_us"] / 1e6, errors, d["p50_us"] / 1000,
                      d["p95_us"] / 1000, d["p99_us"] / 1000)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def rss_mib(pid: int) -> float | None:
-    """Resident memory of a process and all its descendants (gunicorn's workers), in MiB (Linux /proc)."""
-    total, seen, todo = 0, set(), [pid]
-    while todo:
-        p = todo.pop()
-        if p in seen:
-            continue
-        seen.add(p)
-        try:
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-            for task in Path(f"/proc/{p}/task").iterdir():
-                children = (task / "children").read_text().split()
-                todo += [int(c) for c in children]
-        except OSError:
-            if p == pid:
-                return None
-    return total / 1024

@@ -1,4 +1,5 @@
-"""Measure the whole system on this machine: indexing, similar images, scale curves, HTTP load; write a report."""
+"""Measure the whole system on this machine: indexing, similar images, the query service, scale curves, HTTP load,
+fuzzing, quality; write a report."""
 from __future__ import annotations
 
 import argparse
@@ -10,9 +11,11 @@ from pathlib import Path
 from pipelines.settings import data_dir, manifest_path, reports_dir
 
 QUICK = {"index_images": 200, "scale_sizes": [10_000], "scale_queries": 100, "http_seconds": 2.0,
-         "http_connections": [1, 4, 16], "sustained_seconds": 5.0}
+         "http_connections": [1, 4, 16], "sustained_seconds": 5.0, "service_rounds": 10, "uploads": 10,
+         "fuzz_requests": 1_000}
 FULL = {"index_images": None, "scale_sizes": [10_000, 100_000, 1_000_000], "scale_queries": 200,
-        "http_seconds": 10.0, "http_connections": [1, 4, 16], "sustained_seconds": 300.0}
+        "http_seconds": 10.0, "http_connections": [1, 4, 16], "sustained_seconds": 300.0, "service_rounds": 100,
+        "uploads": 100, "fuzz_requests": 10_000}
 
 
 def _ints(text: str) -> list[int]:
@@ -25,13 +28,23 @@ def _ints(text: str) -> list[int]:
     return values
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text.replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a positive integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a positive integer")
+    return value
+
+
 def parser() -> argparse.ArgumentParser:
     from pipelines.bench import section_names
 
     p = argparse.ArgumentParser(prog="cxrsearch bench", description=__doc__)
     p.add_argument("--quick", action="store_true",
                    help="the short run (what `make bench` runs, under 3 minutes): 200 images, 10k vectors, "
-                        "2 s per wrk run, 5 s sustained")
+                        "2 s per wrk run, 5 s sustained, no fuzzing")
     p.add_argument("--backend", choices=("embedded", "es", "both"), default="embedded",
                    help="text backends to measure (es: the Elasticsearch at --es-url / $CXRSEARCH_ES_URL)")
     p.add_argument("--sections", help=f"comma-separated subset of: {', '.join(section_names())}")
@@ -53,6 +66,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--http-seconds", type=float, help="seconds per wrk run (2 quick, 10 full)")
     p.add_argument("--http-connections", type=_ints, help="wrk connection counts (1,4,16)")
     p.add_argument("--sustained-seconds", type=float, help="sustained-load duration (5 quick, 300 full; 0 skips it)")
+    p.add_argument("--service-rounds", type=_positive, help="passes over the query set in the service section "
+                                                       "(10 quick, 100 full)")
+    p.add_argument("--uploads", type=_positive, help="POST /api/similar uploads per server in the http section "
+                                                "(10 quick, 100 full)")
+    p.add_argument("--fuzz-requests", type=_positive, help="requests the fuzz section sends at least (10000 full; the "
+                                                      "section is not part of --quick unless named in --sections)")
     p.add_argument("--seed", type=int, default=0, help="seed of every sample (0)")
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1,
                    help="torch and FAISS threads in the benchmark process (default: all cores; 1 on a shared machine)")

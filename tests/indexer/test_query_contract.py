@@ -169,3 +169,70 @@ def test_both_backends_rank_identically(es_backend, vocabulary, tmp_path):
             assert sorted(levels(a)) == sorted(levels(b)), key
             assert [s for s, _ in levels(a)] == [s for s, _ in levels(b)], key
     embedded.close()
+
+
+def _mapping_without_marker() -> dict:
+    """The image mapping as it was before the GENERATED_MARKER copy_to (indices built by older code)."""
+    from indexer.query.dsl import GENERATED_MARKER
+    from indexer.text.elasticsearch import index_mappings
+
+    mapping = index_mappings()
+    del mapping["properties"][GENERATED_MARKER]
+    for template in mapping["dynamic_templates"]:
+        next(iter(template.values()))["mapping"].pop("copy_to", None)
+    return mapping
+
+
+@pytest.mark.es
+def test_elasticsearch_index_without_the_probability_marker_ranks_the_same(es_backend, vocabulary, monkeypatch):
+    """A version whose mapping has no GENERATED_MARKER (built before it existed) is searched with `exists` on the
+    score object instead, and ranks exactly like a version that has it."""
+    import indexer.text.elasticsearch as es_module
+
+    docs = corpus_documents(vocabulary)
+    with_marker = es_backend.create()
+    es_backend.index(docs, version=with_marker)
+    old_mapping = _mapping_without_marker()
+    with monkeypatch.context() as m:
+        m.setattr(es_module, "index_mappings", lambda: old_mapping)
+        without_marker = es_backend.create()
+    es_backend.index(docs, version=without_marker)
+    assert es_backend._layout(with_marker)[2] is True and es_backend._layout(without_marker)[2] is False
+    queries = ["pleural effusion", "right pleural effusion", "pulmonary disease in upper right lobe",
+               "cardiomegaly without pleural effusion", "no pleural effusion", "normal", "effusion left", ""]
+    answers = {}
+    for version in (with_marker, without_marker):
+        es_backend.switch(version, keep_previous=True)
+        service = QueryService(es_backend)
+        answers[version] = [service.search(SearchRequest(q, k=50, source=s, facets=("view", "findings")))
+                            for s in ("all", "report", "generated") for q in queries]
+    for a, b in zip(answers[with_marker], answers[without_marker]):
+        key = (a["source"], a["query"])
+        assert [(r["image_id"], r["score"]) for r in a["results"]] == [(r["image_id"], r["score"]) for r in b["results"]], key
+        assert (a["total"], a["facets"]) == (b["total"], b["facets"]), key
+    assert any(r["explanation"]["matched"][0]["source"] == "generated"  # the cascade's probabilities took part
+               for body in answers[without_marker] if body["source"] == "generated" for r in body["results"])
+
+
+@pytest.mark.es
+def test_elasticsearch_search_reads_the_live_version_again_when_a_reindex_dropped_it(es_backend, vocabulary):
+    """The alias moved (and the old version was deleted) between reading it and searching: read it once more."""
+    docs = corpus_documents(vocabulary)
+    old = es_backend.create()
+    es_backend.index(docs, version=old)
+    es_backend.switch(old)
+    new = es_backend.create()
+    es_backend.index(docs[:4], version=new)
+    es_backend.switch(new)  # drops `old`
+    reads = iter([old])
+    real = es_backend.live_version
+    es_backend.live_version = lambda: next(reads, None) or real()  # the first read is stale
+    body = QueryService(es_backend).search(SearchRequest("", k=50, source="all"))
+    assert body["total"] == 4 and len(body["results"]) == 4
+
+
+def test_a_deep_page_within_the_result_limit_is_answered(service):
+    """k x page up to 10,000 is valid; ranking twice as deep must not exceed what Elasticsearch returns in one page."""
+    body = service.search(SearchRequest("", k=20, page=408))
+    assert body["results"] == [] and body["total"] == len(REPORTS) + len(PIXELS) and body["page"] == 408
+    assert service.search(SearchRequest("pleural effusion", k=100, page=100, source="report"))["results"] == []

@@ -111,7 +111,7 @@ def test_an_unusable_encoder_is_tried_once_and_named_without_paths(service, tmp_
     service.vectors, service.encoder = object(), encoder  # vectors present, encoder broken
 
     class Vectors:
-        def get(self, kind):
+        def get(self, kind, version=None):
             raise AssertionError("not reached: the encoder fails first")
 
     service.vectors = Vectors()
@@ -138,6 +138,21 @@ def test_an_index_of_an_older_document_schema_is_named(tmp_path, vocabulary):
     backend.close()
 
 
+def test_embedded_in_memory_ranker_survives_plain_searches_and_follows_writes(tmp_path, documents):
+    """A plain search (its temp table) is not a write to the index: the in-memory ranker must not be rebuilt
+    for it (that took seconds on the full corpus, e.g. after every /api/stats); a real write still rebuilds it."""
+    with EmbeddedTextBackend(tmp_path / "text") as backend:
+        backend.index(documents)
+        ranker = backend.memory_index()
+        backend.search("granuloma", k=5, facets=("view",))
+        backend.search("", filters={"synthetic": True}, k=1, facets=())
+        assert backend.memory_index() is ranker
+        assert backend.get_many(["IMG-A"])["IMG-A"]["image_id"] == "IMG-A"
+        backend.update("IMG-A", {"split": "test"})
+        rebuilt = backend.memory_index()
+        assert rebuilt is not ranker and backend.get_many(["IMG-A"])["IMG-A"]["split"] == "test"
+
+
 def test_the_ranker_snapshot_is_reused_by_the_next_process_and_refused_after_a_write(tmp_path, vocabulary):
     from indexer.text.embedded import SNAPSHOT_NAME
 
@@ -162,3 +177,22 @@ def test_the_ranker_snapshot_is_reused_by_the_next_process_and_refused_after_a_w
     assert EmbeddedTextBackend(tmp_path / "text").memory_index().n == 10
     first.close()
     second.close()
+
+
+def test_embedded_get_many_decodes_a_document_once_per_state(tmp_path, documents, monkeypatch):
+    """A server whose ranker came from its snapshot holds no documents: get_many keeps the decoded ones (until
+    the next write) instead of decoding every page's documents on every request."""
+    import indexer.text.embedded as embedded
+
+    backend = EmbeddedTextBackend(tmp_path / "text")
+    backend.index(documents)
+    decoded = []
+    real = embedded._unpack
+    monkeypatch.setattr(embedded, "_unpack", lambda blob: decoded.append(1) or real(blob))
+    first = backend.get_many(["IMG-A", "IMG-B"])
+    first["IMG-A"]["split"] = "changed by the caller"  # a copy: the kept document is not touched
+    again = backend.get_many(["IMG-B", "IMG-A", "IMG-C"])
+    assert len(decoded) == 3 and again["IMG-A"]["split"] == "train" and set(again) == {"IMG-A", "IMG-B", "IMG-C"}
+    backend.update("IMG-A", {"split": "test"})  # a write: what was kept is stale
+    assert backend.get_many(["IMG-A"])["IMG-A"]["split"] == "test"
+    backend.close()

@@ -14,7 +14,7 @@ from pipelines.cli import main
 from tests.pipelines.test_reindex import SmallCorpus
 from tests.pipelines.test_reindex_vectors import make_checkpoint
 
-EXPECTED = ["indexing", "similar", "scale", "http", "sustained", "cascade", "search_quality"]
+EXPECTED = ["indexing", "similar", "service", "scale", "http", "sustained", "fuzz", "cascade", "search_quality"]
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +38,7 @@ def run_quick(tiny, out: Path, *extra: str, sections: list[str] = EXPECTED) -> d
     argv = ["bench", "--quick", "--images", str(corpus.images), "--manifest", str(corpus.manifest), "--reports",
             str(corpus.reports), "--checkpoint", str(checkpoint), "--out", str(out), "--scale-sizes", "1500",
             "--http-seconds", "1", "--http-connections", "1,2", "--sustained-seconds", "1", "--no-progress",
+            "--service-rounds", "3", "--uploads", "3",
             "--threads", "1", "--data-dir", str(out.parent / "no-data"), *extra]
     assert main(argv) == 0
     [folder] = list(out.iterdir())
@@ -65,9 +66,21 @@ def test_quick_bench_embedded(tiny, tmp_path):
         pytest.skip("wrk is not installed and this is not root (the bench installs it with apt-get as root)")
     report = run_quick(tiny, tmp_path)
     status = {s["name"]: s["status"] for s in report["sections"]}
-    assert status == {"indexing": "ok", "similar": "ok", "scale": "ok", "http": "ok", "sustained": "ok",
-                      "cascade": "ok", "search_quality": "skipped"}  # no live index in this test's data dir
+    assert status == {"indexing": "ok", "similar": "ok", "service": "ok", "scale": "ok", "http": "ok",
+                      "sustained": "ok", "fuzz": "skipped", "cascade": "ok",
+                      "search_quality": "skipped"}  # no live index in this test's data dir; no fuzzing in --quick
     f = figures(report)
+    # the query service in process: over the bench's own build here (no live index), a baseline without ES
+    assert f["service.documents"]["value"] == 24
+    p50 = f["service.service_embedded.p50_ms"]
+    assert p50["baseline"] and p50["value"] > 0 and p50["target"] == {"limit": 2.0, "on": "value", "source": "issue 8"}
+    assert p50["met"] == (p50["value"] <= 2.0) and f["service.service_embedded.p99_ms"]["target"]["limit"] == 10.0
+    assert f["service.parse.p50_ms"]["peer"] == "service.service_embedded.p50_ms"
+    # upload over HTTP, beside the in-process upload path
+    upload = f["http.upload_embedded.p50_ms"]
+    assert upload["peer"] == "similar.upload.p50_ms" and upload["ratio"] > 0 and upload["target"]["limit"] == 100.0
+    markdown = next(tmp_path.iterdir()).joinpath("report.md").read_text()
+    assert "## Targets" in markdown and "issue 8" in markdown and "issue 9" in markdown
     rate = f["indexing.embedded_faiss.images_per_s"]
     assert rate["baseline"] and rate["value"] > 0
     assert f["indexing.embedded_faiss.rerun_images_per_s"]["peer"] == "indexing.embedded_faiss.images_per_s"
@@ -85,15 +98,55 @@ def test_quick_bench_both_backends_has_elasticsearch_peers(tiny, tmp_path, es_ur
     if shutil.which("wrk") is None and os.geteuid() != 0:
         pytest.skip("wrk is not installed and this is not root (the bench installs it with apt-get as root)")
     report = run_quick(tiny, tmp_path, "--backend", "both", "--es-url", es_url, "--sections",
-                       "indexing,similar,scale,http", sections=["indexing", "similar", "scale", "http"])
+                       "indexing,similar,service,scale,http", sections=["indexing", "similar", "service", "scale", "http"])
     assert {s["status"] for s in report["sections"]} == {"ok"}
     f = figures(report)
+    # the service on both backends beside Elasticsearch's bare _search for the same queries, same run
+    assert f["service.es_bare.p50_ms"]["baseline"] and f["service.service_es.p99_ms"]["peer"] == "service.es_bare.p99_ms"
+    assert f["service.service_embedded.p50_ms"]["peer"] == "service.es_bare.p50_ms"
+    assert f["service.service_embedded.p50_ms"]["target"]["source"] == "issue 8"
+    # bare _search with the API's facets, and issue 9's p50 target on the embedded API at one connection
+    assert f["http.es_search_facets.c2.rps"]["peer"] == "http.es_search.c2.rps"
+    assert f["http.api_search_embedded.c1.p50_ms"]["target"] == {"limit": 1.0, "on": "ratio", "source": "issue 9"}
+    assert f["http.upload_es.p50_ms"]["value"] > 0
     assert f["http.api_search_es.c1.rps"]["peer"] == "http.es_search.c1.rps" and f["http.es_search.c1.rps"]["baseline"]
     assert f["http.api_similar_es.c2.p99_ms"]["peer"] == "http.es_knn.c2.p99_ms"
     assert all(v["value"] == 0 for k, v in f.items() if k.startswith("http.") and k.endswith(".errors"))
     assert f["similar.es_es.recall10"]["value"] >= 0.9  # ES kNN against exact search over the same vectors
     assert f["scale.random.1500.es_knn.p50_ms"]["peer"] == "scale.random.1500.flat.p50_ms"
     assert f["indexing.es_es.images_per_s"]["peer"] == "indexing.embedded_faiss.images_per_s"
+
+
+@pytest.mark.slow
+def test_fuzz_section_counts_requests_and_5xx_from_the_server(tiny, tmp_path):
+    """The fuzz section on the tiny corpus: schemathesis until the app has answered the requests asked for, none 5xx."""
+    pytest.importorskip("schemathesis")
+    report = run_quick(tiny, tmp_path, "--sections", "fuzz", "--fuzz-requests", "300", sections=["fuzz"])
+    [section] = report["sections"]
+    assert section["status"] == "ok", section["reason"]
+    f = figures(report)
+    assert f["fuzz.embedded.requests"]["value"] >= 300 and f["fuzz.embedded.test_cases"]["value"] > 0
+    assert f["fuzz.embedded.server_errors"]["value"] == 0 and f["fuzz.embedded.failures"]["value"] == 0
+    statuses = {row[2] for row in section["tables"][0]["rows"]}
+    assert 200 in statuses and 400 in statuses and 404 in statuses  # it reached real answers and rejections
+
+
+def test_a_target_is_met_or_not_by_value_or_by_ratio():
+    from pipelines.bench.report import Target
+
+    report = Report(commit="abc", quick=True, backends=["embedded"])
+    section = SectionResult("s", "S")
+    section.add(Figure("s.peer_rps", "peer", 100.0, "requests/s", SPEED, baseline=True, higher_is_better=True))
+    section.add(Figure("s.rps", "rps", 90.0, "requests/s", SPEED, peer="s.peer_rps", higher_is_better=True,
+                       target=Target(1.0, "ratio", "issue 9")))
+    section.add(Figure("s.p50", "p50", 1.5, "ms", SPEED, baseline=True, target=Target(2.0, "value", "issue 8")))
+    report.add_section(section)
+    got = report.figures()
+    assert got["s.rps"].met is False and got["s.p50"].met is True
+    assert got["s.rps"].target_text() == ">= 1x peer" and got["s.p50"].target_text() == "<= 2 ms"
+    assert "| rps | 90 requests/s | 0.9x | >= 1x peer | **not met** | issue 9 |" in report.markdown()
+    with pytest.raises(ValueError, match="target on 'speed' is unknown"):
+        Target(1.0, "speed")
 
 
 def test_check_peers_catches_a_speed_figure_without_peer_or_machine():

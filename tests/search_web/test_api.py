@@ -207,3 +207,17 @@ def test_real_http_server_serves_health_and_search(app):
         server.shutdown()
         thread.join(timeout=10)
     assert not thread.is_alive()
+
+
+def test_a_query_elasticsearch_rejects_is_a_500_not_a_retryable_503():
+    """An _msearch item refused with a 4xx (a query the server will never answer) is not 'restarting, retry':
+    only a 5xx/429 item is (Retry-After would make clients retry forever)."""
+    from indexer.text.elasticsearch import _answer_error
+    from search_web.errors import classify
+
+    refused = _answer_error("http://es:9200", "images", {"type": "search_phase_execution_exception",
+                                                          "reason": "all shards failed"}, 400)
+    assert classify(refused)[0] == 500
+    down = _answer_error("http://es:9200", "images", {"type": "search_phase_execution_exception",
+                                                       "reason": "all shards failed"}, 503)
+    assert classify(down)[:2] == (503, "IndexUnavailable")

@@ -1,55 +1,48 @@
-"""Bench sections: search over HTTP with wrk (the API vs Elasticsearch's bare _search and kNN), sustained load."""
+"""Bench sections: search over HTTP with wrk (the API vs Elasticsearch's bare _search and kNN), upload, sustained load.
+
+The http section starts the web app (`pipelines.bench.server.start_app`: `cxrsearch serve`, gunicorn)
+over the indexing section's builds and loads it with wrk at each connection count, beside
+Elasticsearch's own bare `_search` (BM25, alone and with the total and the API's facets) and bare
+kNN on the same documents and vectors; then `POST /api/similar` by upload, one client, beside the
+in-process upload path of the similar section. Issue 9's targets are marked on their figures.
+"""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
+from pathlib import Path
 from urllib.parse import quote
 
 import numpy as np
 
-from pipelines.bench.report import COUNT, SIZE, SPEED, Figure, SectionResult
+from pipelines.bench.report import COUNT, SIZE, SPEED, Figure, SectionResult, Target
 from pipelines.bench.section import BenchContext, Section, register
-from pipelines.bench.wrk import WrkResult, ensure_wrk, free_port, rss_mib, run_wrk
+from pipelines.bench.server import AppServer, rss_mib, start_app
+from pipelines.bench.wrk import WrkResult, ensure_wrk, run_wrk
 
 QUERIES = ("calcified granuloma", "cardiomegaly", "pleural effusion right", "opacity lung base", "normal chest",
            "pulmonary disease upper lobe", "nodule left", "degenerative spine")
-SERVE = "import sys; from pipelines.cli import main; sys.exit(main(sys.argv[1:]))"
 P99_LIMIT_MS = 200.0
+UPLOAD_TARGET_MS = 100.0  # issue 9: similar-by-upload p50 at one client
+LABELS = {"api_search_embedded": "API /api/search, embedded (SQLite FTS5)",
+          "api_search_es": "API /api/search, Elasticsearch", "es_search": "Elasticsearch bare _search (BM25)",
+          "es_search_facets": "Elasticsearch bare _search (BM25) + total + the API's facets",
+          "api_similar_faiss": "API /api/images/ID/similar, FAISS",
+          "api_similar_es": "API /api/images/ID/similar, ES kNN",
+          "es_knn": "Elasticsearch bare kNN _search"}
 
 
-def start_app(ctx: BenchContext, build: dict) -> tuple[str, subprocess.Popen]:
-    """`cxrsearch serve` on a free loopback port over one of the indexing section's builds; returns (URL, process)."""
-    import requests
-
-    port = free_port()
-    cmd = [sys.executable, "-c", SERVE, "serve", "--host", "127.0.0.1", "--port", str(port), "--backend",
-           build["backend"], "--index-dir", str(build["index_dir"])]
-    if build["backend"] == "es":
-        cmd += ["--es-url", build["es"].url, "--es-index", build["es"].index]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    ctx.on_cleanup(lambda: (proc.terminate(), proc.wait(timeout=30)))
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(url + "/api/health", timeout=2).json().get("status") == "ok":
-                return url, proc
-        except (requests.RequestException, ValueError):
-            pass
-        if proc.poll() is not None:
-            break
-        time.sleep(0.3)
-    raise RuntimeError(f"cxrsearch serve over {build['index_dir']} did not become healthy at {url}")
-
-
-def bm25_body(query: str) -> str:
-    """The BM25 query the Elasticsearch text backend sends, bare: no facets, no explanation."""
-    from indexer.documents import TEXT_FIELDS
+def bm25_body(query: str, facets: bool = False) -> str:
+    """The BM25 query the Elasticsearch text backend's plain search sends, bare: size 10, no concepts, no
+    explanation; with `facets`, also the exact total and the terms aggregations the API answers with."""
+    from indexer.documents import DEFAULT_FACETS, TEXT_FIELDS
 
     should = [{"match": {name: {"query": query, "boost": weight}}} for name, (_, weight) in TEXT_FIELDS.items()]
-    return json.dumps({"query": {"bool": {"should": should, "minimum_should_match": 1}}, "size": 10})
+    body: dict = {"query": {"bool": {"should": should, "minimum_should_match": 1}}, "size": 10}
+    if facets:
+        body["track_total_hits"] = True
+        body["aggs"] = {name: {"terms": {"field": name, "size": 20}} for name in DEFAULT_FACETS}
+    return json.dumps(body)
 
 
 def check_answers(base_url: str, request: tuple, label: str) -> None:
@@ -61,6 +54,36 @@ def check_answers(base_url: str, request: tuple, label: str) -> None:
     if r.status_code != 200:
         raise RuntimeError(f"{label}: {method} {path} answered {r.status_code} ({r.text[:200]}); "
                            "a load test of errors would measure nothing")
+
+
+LABELS_VECTORS = {"embedded": "FAISS", "es": "ES kNN"}
+
+
+def servers_text(servers: dict[str, AppServer]) -> str:
+    from pipelines.bench.server import THREADS, WORKERS
+
+    return f"{WORKERS} workers x {THREADS} threads each, {len(servers)} server(s)"
+
+
+def upload_times(server: AppServer, images: list[Path], n: int) -> list[float]:
+    """Seconds of `n` POST /api/similar (multipart `image`, k = 10) by one client, rotating over `images`,
+    after one warm-up request (which loads the cascade in the worker)."""
+    import requests
+
+    session = requests.Session()
+    times = []
+    for i in range(n + 1):
+        image = images[i % len(images)]
+        data = image.read_bytes()
+        t = time.perf_counter()
+        r = session.post(server.url + "/api/similar", files={"image": (image.name, data, "image/png")},
+                         data={"k": "10"}, timeout=60)
+        elapsed = time.perf_counter() - t
+        if r.status_code != 200:
+            raise RuntimeError(f"POST /api/similar ({server.backend}) answered {r.status_code}: {r.text[:300]}")
+        if i:
+            times.append(elapsed)
+    return times
 
 
 @register
@@ -81,7 +104,7 @@ class Http(Section):
         builds = ctx.shared["builds"]
         rng = np.random.default_rng(ctx.seed)
         targets: dict[str, tuple[str, list]] = {}  # name -> (base URL, requests)
-        servers = ctx.shared.setdefault("servers", {})
+        servers: dict[str, AppServer] = ctx.shared.setdefault("servers", {})
         search_paths = [("GET", f"/api/search?q={quote(q)}&k=10", None, None) for q in QUERIES]
         vectors_build = builds.get("es_es") or builds.get("embedded_faiss") or builds.get("es_faiss")
         backend, live = open_build(vectors_build)
@@ -90,21 +113,21 @@ class Http(Section):
         picked = [ids[i] for i in rng.choice(len(ids), size=min(20, len(ids)), replace=False)]
         similar_paths = [("GET", f"/api/images/{i}/similar?k=10", None, None) for i in picked]
         if "embedded_faiss" in builds:
-            url, proc = start_app(ctx, builds["embedded_faiss"])
-            servers["embedded"] = (url, proc)
-            targets["api_search_embedded"] = (url, search_paths)
-            targets["api_similar_faiss"] = (url, similar_paths)
+            servers["embedded"] = start_app(ctx, builds["embedded_faiss"], name="embedded")
+            targets["api_search_embedded"] = (servers["embedded"].url, search_paths)
+            targets["api_similar_faiss"] = (servers["embedded"].url, similar_paths)
         if "es_es" in builds:
             build = builds["es_es"]
-            url, proc = start_app(ctx, build)
-            servers["es"] = (url, proc)
-            targets["api_search_es"] = (url, search_paths)
-            targets["api_similar_es"] = (url, similar_paths)
+            servers["es"] = start_app(ctx, build, name="es")
+            targets["api_search_es"] = (servers["es"].url, search_paths)
+            targets["api_similar_es"] = (servers["es"].url, similar_paths)
             es_url = build["es"].url.rstrip("/")
             alias = build["es"].index
             json_headers = {"Content-Type": "application/json"}
             targets["es_search"] = (es_url, [("POST", f"/{alias}/_search", json_headers, bm25_body(q))
                                              for q in QUERIES])
+            targets["es_search_facets"] = (es_url, [("POST", f"/{alias}/_search", json_headers,
+                                                     bm25_body(q, facets=True)) for q in QUERIES])
             from indexer.vectors.es_knn import FIELD, knn_index_name
 
             knn_index = knn_index_name(alias, "context_vector", build["version"])
@@ -115,18 +138,14 @@ class Http(Section):
         backend.close()
         search_peer = "es_search" if "es_search" in targets else "api_search_embedded"
         similar_peer = "es_knn" if "es_knn" in targets else "api_similar_faiss"
-        labels = {"api_search_embedded": "API /api/search, embedded (SQLite FTS5)",
-                  "api_search_es": "API /api/search, Elasticsearch", "es_search": "Elasticsearch bare _search (BM25)",
-                  "api_similar_faiss": "API /api/images/ID/similar, FAISS",
-                  "api_similar_es": "API /api/images/ID/similar, ES kNN",
-                  "es_knn": "Elasticsearch bare kNN _search"}
         measured: dict[str, list[WrkResult]] = {}
         rows = []
-        order = [t for t in ("es_search", "api_search_embedded", "api_search_es", "es_knn", "api_similar_faiss",
-                             "api_similar_es") if t in targets]
+        order = [t for t in ("es_search", "es_search_facets", "api_search_embedded", "api_search_es", "es_knn",
+                             "api_similar_faiss", "api_similar_es") if t in targets]
+        lowest, highest = min(ctx.http_connections), max(ctx.http_connections)
         for name in order:
             url, requests = targets[name]
-            check_answers(url, requests[0], labels[name])
+            check_answers(url, requests[0], LABELS[name])
             peer = search_peer if "search" in name else similar_peer
             for c in ctx.http_connections:
                 r = run_wrk(url, requests, c, ctx.http_seconds, ctx.work)
@@ -136,23 +155,49 @@ class Http(Section):
                 metrics = (("rps", r.rps, "requests/s", True), ("p50_ms", r.p50_ms, "ms", False),
                            ("p95_ms", r.p95_ms, "ms", False), ("p99_ms", r.p99_ms, "ms", False))
                 for metric, value, unit, better in metrics:
-                    result.add(Figure(f"{base}.{metric}", f"{labels[name]}, {c} conn: {metric.replace('_ms', '')}",
-                                      value, unit, SPEED, peer=None if is_peer else f"http.{peer}.c{c}.{metric}",
-                                      baseline=is_peer, higher_is_better=better))
-                result.add(Figure(f"{base}.errors", f"{labels[name]}, {c} conn: errors", r.errors, "requests", COUNT))
-                rows.append([labels[name], c, round(r.rps, 1), round(r.p50_ms, 2), round(r.p95_ms, 2),
+                    figure = Figure(f"{base}.{metric}", f"{LABELS[name]}, {c} conn: {metric.replace('_ms', '')}",
+                                    value, unit, SPEED, peer=None if is_peer else f"http.{peer}.c{c}.{metric}",
+                                    baseline=is_peer, higher_is_better=better)
+                    if name == "api_search_embedded" and peer == "es_search":  # issue 9, against bare _search
+                        if metric == "rps" and c == highest and c >= 16:
+                            figure.target = Target(1.0, "ratio", "issue 9")
+                        elif metric == "p50_ms" and c == lowest == 1:
+                            figure.target = Target(1.0, "ratio", "issue 9")
+                    result.add(figure)
+                result.add(Figure(f"{base}.errors", f"{LABELS[name]}, {c} conn: errors", r.errors, "requests", COUNT))
+                rows.append([LABELS[name], c, round(r.rps, 1), round(r.p50_ms, 2), round(r.p95_ms, 2),
                              round(r.p99_ms, 2), r.errors])
         ctx.shared["http"] = measured
         result.table("wrk runs", ["target", "connections", "requests/s", "p50 ms", "p95 ms", "p99 ms", "errors"], rows)
+        uploads = self._uploads(ctx, result, servers, builds)
         result.notes.append(
             f"wrk on loopback, {ctx.http_seconds:g} s per run, threads = min(connections, cores); search rotates "
             f"{len(QUERIES)} queries, similar {len(picked)} image ids (k = 10). The API runs `cxrsearch serve` "
-            "(Flask's "
-            "threaded server) in its own process; the bare Elasticsearch peers are the same documents and vectors, "
-            "queried without the API's facets, documents and explanations. Ratios: vs the bare Elasticsearch query "
-            "at the same connection count.")
-        result.plots.append(self._plot(ctx, measured, labels))
+            f"(gunicorn, {servers_text(servers)}) in its own process group over the indexing section's builds "
+            f"({len(ids)} images); the bare Elasticsearch peers are the same documents and vectors, queried without "
+            "the API's concepts, negation, vectors, documents and explanations. Ratios: vs the bare Elasticsearch "
+            f"query (BM25, or kNN) at the same connection count. {uploads}")
+        result.plots.append(self._plot(ctx, measured, LABELS))
         return result
+
+    def _uploads(self, ctx: BenchContext, result: SectionResult, servers: dict[str, AppServer], builds) -> str:
+        """POST /api/similar by upload, one client, on each server: p50/p95, peer the in-process upload path."""
+        n = ctx.uploads
+        images = sorted(Path(next(iter(builds.values()))["images"]).glob("*.png"))[:25]
+        if not images:
+            return "No images to upload."
+        peer = ctx.shared.get("upload_figure")  # the similar section's in-process upload p50, when it ran
+        for name, server in servers.items():
+            times = upload_times(server, images, n)
+            p50, p95 = (float(np.percentile(np.asarray(times) * 1000, q)) for q in (50, 95))
+            label = f"POST /api/similar by upload ({name} text, {LABELS_VECTORS[name]}), 1 client"
+            fid = f"http.upload_{name}.p50_ms"
+            result.add(Figure(fid, f"{label}: p50", p50, "ms", SPEED, peer=peer, baseline=peer is None,
+                              target=Target(UPLOAD_TARGET_MS, "value", "issue 9")))
+            result.add(Figure(f"http.upload_{name}.p95_ms", f"{label}: p95", p95, "ms", SPEED, peer=fid))
+        return (f"Uploads: {n} requests per server, one client, rotating {len(images)} PNGs of the corpus (multipart "
+                "field `image`, k = 10; decode, the cascade and the vector search in the server), after one warm-up "
+                "request; the peer is the same work in process (the similar section's upload figure).")
 
     def _plot(self, ctx, measured, labels) -> str:
         import matplotlib
@@ -193,14 +238,14 @@ class Sustained(Section):
 
     def run(self, ctx: BenchContext) -> SectionResult:
         result = SectionResult(self.name, self.title)
-        url, proc = ctx.shared["servers"]["embedded"]
+        server = ctx.shared["servers"]["embedded"]
         runs = ctx.shared["http"]["api_search_embedded"]
         held = [r for r in runs if r.p99_ms < P99_LIMIT_MS and r.errors == 0]
         chosen = max(held, key=lambda r: r.rps) if held else min(runs, key=lambda r: r.connections)
-        rss_before = rss_mib(proc.pid)
+        rss_before = rss_mib(server.pid)
         paths = [("GET", f"/api/search?q={quote(q)}&k=10", None, None) for q in QUERIES]
-        r = run_wrk(url, paths, chosen.connections, ctx.sustained_seconds, ctx.work)
-        rss_after = rss_mib(proc.pid)
+        r = run_wrk(server.url, paths, chosen.connections, ctx.sustained_seconds, ctx.work)
+        rss_after = rss_mib(server.pid)
         c = chosen.connections
         result.add(Figure("sustained.rps", f"{ctx.sustained_seconds:g} s at {c} connections: requests/s", r.rps,
                           "requests/s", SPEED, peer=f"http.api_search_embedded.c{c}.rps", higher_is_better=True))

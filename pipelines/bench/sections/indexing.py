@@ -91,7 +91,7 @@ class Indexing(Section):
                 first = run_reindex(config, annotator=annotator)
                 again = run_reindex(config, annotator=annotator)
                 builds[key] = {"index_dir": config.index_dir, "backend": backend, "vectors": vectors,
-                               "es": config.es, "version": first.live_version}
+                               "es": config.es, "version": first.live_version, "images": folder}
                 fid = f"indexing.{key}.images_per_s"
                 rate = first.images / first.seconds if first.seconds else None
                 result.add(Figure(fid, f"index {first.images} images ({backend} text, {vectors} vectors)", rate,

@@ -103,3 +103,4 @@ class Similar(Section):
             times.append(time.perf_counter() - t)
         result.add(Figure("similar.upload.p50_ms", f"by upload (decode + cascade + search), {label}: p50",
                           percentiles(times)[0], "ms", SPEED, peer=peer))
+        ctx.shared["upload_figure"] = "similar.upload.p50_ms"  # the peer of the http section's upload over HTTP
