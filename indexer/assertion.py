@@ -23,8 +23,8 @@ chest-radiograph reports. `scripts/eval_assertion.py` measures it against the re
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from indexer.lexicon import Lexicon, Match, Token, tokens
 

@@ -20,7 +20,12 @@ from urllib.parse import urlsplit, urlunsplit
 
 import elastic_transport
 from elasticsearch import (
-    ApiError, AuthenticationException, AuthorizationException, Elasticsearch, NotFoundError, UnsupportedProductError,
+    ApiError,
+    AuthenticationException,
+    AuthorizationException,
+    Elasticsearch,
+    NotFoundError,
+    UnsupportedProductError,
 )
 
 from indexer.errors import IndexerError, IndexUnavailable
@@ -53,7 +58,7 @@ class ESSettings:
     replicas: int = 0
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides) -> "ESSettings":
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides) -> ESSettings:
         """Settings from CXRSEARCH_ES_* variables; keyword overrides that are not None win."""
         env = os.environ if environ is None else environ
         settings = cls(

@@ -113,7 +113,7 @@ class PhraseMatcher:
         for entries in self._by_first.values():
             yield from entries
 
-    def merge(self, other: "PhraseMatcher", wrap=lambda payload: payload) -> None:
+    def merge(self, other: PhraseMatcher, wrap=lambda payload: payload) -> None:
         """Add every phrase of `other`, its payload passed through `wrap`."""
         for toks, payload in other.entries():
             self._add_tokens(toks, wrap(payload))
@@ -237,12 +237,12 @@ class Lexicon:
     phrases: dict[str, list[str]] = field(default_factory=dict)  # kind -> every phrase (autocomplete, fuzzy)
 
     @classmethod
-    def load(cls) -> "Lexicon":
+    def load(cls) -> Lexicon:
         """The project's lexicon (read once, then cached)."""
         return _load_default()
 
     @classmethod
-    def from_file(cls, path: str | Path) -> "Lexicon":
+    def from_file(cls, path: str | Path) -> Lexicon:
         try:
             data = json.loads(Path(path).read_text(encoding="utf-8"))
         except (OSError, ValueError) as e:
@@ -250,7 +250,7 @@ class Lexicon:
         return cls.from_dict(data)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Lexicon":
+    def from_dict(cls, data: dict) -> Lexicon:
         findings, query_findings = PhraseMatcher(), PhraseMatcher()
         phrases: dict[str, list[str]] = {"finding": [], "group": [], "organ": [], "modifier": [], "normal": []}
         terms: list[str] = []

@@ -19,7 +19,7 @@ class MeshTerm:
     subheadings: tuple[str, ...] = ()
 
     @classmethod
-    def parse(cls, raw: str) -> "MeshTerm":
+    def parse(cls, raw: str) -> MeshTerm:
         """Split `Head/sub/sub` into a term; blank components are dropped."""
         text = " ".join(raw.split())
         parts = [p.strip() for p in text.split("/") if p.strip()]

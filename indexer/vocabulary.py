@@ -109,12 +109,12 @@ class Vocabulary:
         self._check()
 
     @classmethod
-    def load(cls) -> "Vocabulary":
+    def load(cls) -> Vocabulary:
         """The vocabulary from the committed data files (read once, then cached)."""
         return _load_default()
 
     @classmethod
-    def from_files(cls, mesh_path: Path, terms_path: Path) -> "Vocabulary":
+    def from_files(cls, mesh_path: Path, terms_path: Path) -> Vocabulary:
         """Read a vocabulary from explicit files (the build output and the Open-i mapping)."""
         data = []
         for path in (mesh_path, terms_path):

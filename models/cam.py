@@ -8,7 +8,8 @@ and `overlay_png`; neither needs anything outside `models`.
 from __future__ import annotations
 
 import io
-from typing import TYPE_CHECKING, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 Target = int | str | None
 
 
-def _head_row(cascade: "Cascade", logits: torch.Tensor, target: Target) -> tuple[torch.Tensor, torch.Tensor]:
+def _head_row(cascade: Cascade, logits: torch.Tensor, target: Target) -> tuple[torch.Tensor, torch.Tensor]:
     """(weight (E,), bias ()) of the head row that `target` names, for one image's (L,) label logits.
 
     None: the predicted label. int: a label index. 'field:value': a concept key of the concept head.
@@ -53,7 +54,7 @@ def _head_row(cascade: "Cascade", logits: torch.Tensor, target: Target) -> tuple
 
 
 @torch.no_grad()
-def class_activation_map(cascade: "Cascade", stored_image: np.ndarray, target: Target = None) -> np.ndarray:
+def class_activation_map(cascade: Cascade, stored_image: np.ndarray, target: Target = None) -> np.ndarray:
     """CAM of `target` for one grey image: (H, W) uint8 -> (H, W) float32 in [0, 1].
 
     Args:

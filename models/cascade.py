@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -57,7 +57,7 @@ class Cascade:
     @classmethod
     def build(cls, config: CascadeConfig, vocab: WordVocabulary, label_names: Sequence[str],
               label_first_words: dict[str, str], iteration: int = 0,
-              concept_names: Sequence[str] = ()) -> "Cascade":
+              concept_names: Sequence[str] = ()) -> Cascade:
         """Fresh (untrained) networks shaped by `config` for this vocabulary, label set and concept keys."""
         cnn = build_cnn(config.cnn, len(label_names))
         if concept_names:
@@ -71,13 +71,13 @@ class Cascade:
     def device(self) -> torch.device:
         return next(self.cnn.parameters()).device
 
-    def to(self, device: torch.device | str) -> "Cascade":
+    def to(self, device: torch.device | str) -> Cascade:
         self.cnn.to(device)
         for decoder in self.decoders.values():
             decoder.to(device)
         return self
 
-    def eval(self) -> "Cascade":
+    def eval(self) -> Cascade:
         self.cnn.eval()
         for decoder in self.decoders.values():
             decoder.eval()
@@ -173,7 +173,7 @@ class Cascade:
             "weights_dtype": "float16" if half else "float32",
             "cnn": {k: plain(v) for k, v in self.cnn.state_dict().items()},
             "decoders": {cell: {k: plain(v) for k, v in d.state_dict().items()} for cell, d in self.decoders.items()},
-            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
             "torch_version": str(torch.__version__),
         }
 
@@ -190,7 +190,7 @@ class Cascade:
         return path
 
     @classmethod
-    def load(cls, path: str | Path, device: torch.device | str = "cpu") -> "Cascade":
+    def load(cls, path: str | Path, device: torch.device | str = "cpu") -> Cascade:
         """Rebuild the exact networks from a checkpoint written by `save`."""
         path = Path(path)
         if not path.is_file():

@@ -108,7 +108,7 @@ class CascadeCNN(nn.Module):
         self.concept_head = nn.Linear(self.embedding_dim, num_concepts).to(self.fc.weight.device)
         _init(self.concept_head)
 
-    def use_channels_last(self, on: bool = True) -> "CascadeCNN":
+    def use_channels_last(self, on: bool = True) -> CascadeCNN:
         """Store weights and run convolutions in NHWC (faster on CPUs with oneDNN); same results.
 
         Networks with a convolution of fewer than 8 output channels stay NCHW: torch 2.14.1's CPU

@@ -166,7 +166,7 @@ class CascadeConfig:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "CascadeConfig":
+    def from_dict(cls, data: dict[str, Any]) -> CascadeConfig:
         """Build from a (possibly partial) dict; unknown keys are an error naming the valid ones."""
         cfg = _build(cls, data, "")
         cfg.split_exclude, cfg.ignore_terms = tuple(cfg.split_exclude), tuple(cfg.ignore_terms)

@@ -1,7 +1,8 @@
 """Annotation decoders (paper section 6): 2-layer LSTM or GRU whose initial state is CNN(I)."""
 from __future__ import annotations
 
-from typing import Sequence, Union
+from collections.abc import Sequence
+from typing import Union
 
 import torch
 import torch.nn.functional as F

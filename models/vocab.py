@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 from models.errors import VocabularyError
 
@@ -29,7 +29,7 @@ class WordVocabulary:
     unk_id = 2
 
     @classmethod
-    def build(cls, annotations: Iterable[Sequence[str]], min_count: int = 1) -> "WordVocabulary":
+    def build(cls, annotations: Iterable[Sequence[str]], min_count: int = 1) -> WordVocabulary:
         """Vocabulary of every word seen at least `min_count` times, most frequent first."""
         counts = Counter(w for words in annotations for w in words)
         kept = sorted((w for w, n in counts.items() if n >= min_count and w not in SPECIALS),
@@ -70,7 +70,7 @@ class WordVocabulary:
         return {"words": list(self.words)}
 
     @classmethod
-    def from_dict(cls, data: dict) -> "WordVocabulary":
+    def from_dict(cls, data: dict) -> WordVocabulary:
         try:
             return cls(tuple(data["words"]))
         except (KeyError, TypeError) as e:

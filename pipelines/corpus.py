@@ -4,10 +4,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from indexer.records import Report
 from pipelines.errors import DataNotPreparedError
 from pipelines.labels import annotation_words, mine_labels, single_label, term_of
 from pipelines.manifest import ManifestEntry
-from indexer.records import Report
 from pipelines.records import LoadSummary
 from pipelines.settings import reports_dir
 from pipelines.sources.fetch import DICOM_METADATA

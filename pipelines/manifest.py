@@ -40,7 +40,7 @@ class ManifestEntry:
         return json.dumps(d, ensure_ascii=False)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "ManifestEntry":
+    def from_dict(cls, d: dict) -> ManifestEntry:
         return cls(image_id=d["image_id"], report_id=str(d["report_id"]), split=d["split"], label=d.get("label"),
                    first_term=d.get("first_term", ""), words=tuple(d["words"]), view=d["view"], mesh=tuple(d["mesh"]))
 

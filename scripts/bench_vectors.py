@@ -4,7 +4,7 @@
     .venv/bin/python scripts/bench_vectors.py --sizes 7470 --dims 1024 # one row group
     .venv/bin/python scripts/bench_vectors.py --vectors run/context_vectors.npy   # real embeddings
 
-Vectors are seeded synthetic clustered unit vectors (indexer.vectors.synthetic), or the rows of a
+Vectors are seeded synthetic clustered unit vectors (pipelines.bench.vectors), or the rows of a
 .npy file (e.g. `cxrsearch annotate` output) with 200 rows held out as queries. 1024 is the paper's
 CNN embedding size; 128 is the `tiny` preset's. Ground truth is numpy brute force. Each index type
 is built through `VectorStore.build` (the production code path), saved to measure its size on
@@ -41,7 +41,7 @@ import faiss  # noqa: E402
 
 from indexer.vectors.faiss_config import VectorStoreConfig, auto_nlist, min_train_vectors  # noqa: E402
 from indexer.vectors.faiss_store import VectorStore  # noqa: E402
-from indexer.vectors.synthetic import exact_search, recall_at_k, synthetic_vectors  # noqa: E402
+from pipelines.bench.vectors import exact_search, recall_at_k, synthetic_vectors  # noqa: E402
 
 TYPES = ("flat", "ivf_flat", "hnsw", "ivf_pq")
 

@@ -10,8 +10,14 @@ from search_web import jobs
 from search_web.api import index_stats
 from search_web.encoder import candidate_checkpoints, find_checkpoint
 from search_web.errors import Forbidden, classify
-from search_web.security import (admin_enabled, check_csrf, login_admin, logout_admin, require_admin_token,
-                                 session_is_admin)
+from search_web.security import (
+    admin_enabled,
+    check_csrf,
+    login_admin,
+    logout_admin,
+    require_admin_token,
+    session_is_admin,
+)
 from search_web.services import services
 
 bp = Blueprint("admin", __name__)

@@ -4,8 +4,17 @@ from __future__ import annotations
 from flask import Flask, current_app, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from indexer.errors import (DocumentNotFound, IndexerError, IndexNotFound, IndexUnavailable, InvalidQuery,
-                            InvalidVectorConfig, InvalidVectors, UnknownImageId, VectorStoreNotFound)
+from indexer.errors import (
+    DocumentNotFound,
+    IndexerError,
+    IndexNotFound,
+    IndexUnavailable,
+    InvalidQuery,
+    InvalidVectorConfig,
+    InvalidVectors,
+    UnknownImageId,
+    VectorStoreNotFound,
+)
 
 
 class WebError(Exception):

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from indexer.query.plan import SOURCES
-from indexer.query.service import MAX_DISTINCT_WORDS as MAX_QUERY_WORDS, MAX_FILTER_VALUE_BYTES
+from indexer.query.service import MAX_DISTINCT_WORDS as MAX_QUERY_WORDS
+from indexer.query.service import MAX_FILTER_VALUE_BYTES
 from search_web.images import IMAGE_ID as IMAGE_ID_RE
 from search_web.jobs import JOB_ID as JOB_ID_RE
 from search_web.params import MAX_K, MAX_PAGE

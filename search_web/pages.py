@@ -7,12 +7,12 @@ from flask import Blueprint, Flask, Response, current_app, render_template, requ
 from markupsafe import Markup, escape
 
 from indexer.errors import IndexerError
+from indexer.query.plan import SOURCES
 from indexer.text.base import tokenize
 from search_web import contextmap
 from search_web.api import run_search, run_similar
 from search_web.detail import image_detail
 from search_web.errors import WebError, classify
-from indexer.query.plan import SOURCES
 from search_web.params import KINDS, parse_choice
 from search_web.services import services
 

@@ -31,7 +31,8 @@ def real_data() -> tuple[Path, Path]:
     if REPORTS_TGZ.is_file() and DICOM_METADATA.is_file():
         return REPORTS_TGZ, DICOM_METADATA
     from pipelines.settings import data_dir
-    from pipelines.sources.fetch import DICOM_METADATA as META, REPORTS, fetch
+    from pipelines.sources.fetch import DICOM_METADATA as META
+    from pipelines.sources.fetch import REPORTS, fetch
 
     root = data_dir()
     fetch(root)

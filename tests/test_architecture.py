@@ -20,10 +20,10 @@ def test_import_contracts_are_kept():
 
 def test_a_text_only_search_loads_neither_faiss_nor_torch(tmp_path):
     """`cxrsearch search` (without --vectors, and with --source report) must stay light: no FAISS, no torch."""
-    from tests.indexer.conftest import make_inputs
     from indexer.documents import build_document
     from indexer.text.embedded import EmbeddedTextBackend
     from indexer.vocabulary import Vocabulary
+    from tests.indexer.conftest import make_inputs
 
     with EmbeddedTextBackend(tmp_path / "index" / "text") as backend:
         backend.index([build_document(i, Vocabulary.load()) for i in make_inputs()])

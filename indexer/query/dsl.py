@@ -8,8 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from indexer.query.plan import (EXCLUDE_MIN_PROBABILITY, GENERATED_IN_ALL, GENERATED_MIN_SCORE, SEVERITY_BONUS,
-                                TEXT_WEIGHT)
+from indexer.query.plan import (
+    EXCLUDE_MIN_PROBABILITY,
+    GENERATED_IN_ALL,
+    GENERATED_MIN_SCORE,
+    SEVERITY_BONUS,
+    TEXT_WEIGHT,
+)
 
 # Stored objects whose values are numbers that ranking reads (function_score), one dynamic float field per key.
 SCORE_OBJECTS = ("generated_scores", "concept_probabilities")

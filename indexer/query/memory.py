@@ -23,8 +23,16 @@ from scipy import sparse
 
 from indexer.concepts import concept_atoms
 from indexer.documents import ATOM_FIELDS, FILTER_FIELDS, keyword_values
-from indexer.query.plan import (EXCLUDE_MIN_PROBABILITY, GENERATED_IN_ALL, GENERATED_MIN_SCORE, SEVERITY_BONUS,
-                                TEXT_WEIGHT, ClausePlan, RankPlan, generated_clause_score)
+from indexer.query.plan import (
+    EXCLUDE_MIN_PROBABILITY,
+    GENERATED_IN_ALL,
+    GENERATED_MIN_SCORE,
+    SEVERITY_BONUS,
+    TEXT_WEIGHT,
+    ClausePlan,
+    RankPlan,
+    generated_clause_score,
+)
 from indexer.text.base import tokenize
 
 K1, B = 1.2, 0.75
@@ -61,7 +69,7 @@ class _BM25:
     """BM25F over a set of weighted text fields: a (documents x terms) matrix of term scores."""
 
     @classmethod
-    def from_parts(cls, vocab: dict[str, int], matrix: sparse.csc_matrix) -> "_BM25":
+    def from_parts(cls, vocab: dict[str, int], matrix: sparse.csc_matrix) -> _BM25:
         self = cls.__new__(cls)
         self.vocab, self.matrix = vocab, matrix
         return self
@@ -184,7 +192,7 @@ class MemoryIndex:
         self._bm25: dict[tuple, _BM25] = {}
 
     @classmethod
-    def from_documents(cls, docs: Iterable[Mapping]) -> "MemoryIndex":
+    def from_documents(cls, docs: Iterable[Mapping]) -> MemoryIndex:
         return cls(list(docs))
 
     # --- the snapshot file --------------------------------------------------------------------------
@@ -220,7 +228,7 @@ class MemoryIndex:
             np.savez(fh, **arrays)
 
     @classmethod
-    def load(cls, path, stamp: str, documents=None) -> "MemoryIndex | None":
+    def load(cls, path, stamp: str, documents=None) -> MemoryIndex | None:
         """The snapshot at `path` if it describes catalogue state `stamp`, else None.
 
         Args:
@@ -291,8 +299,8 @@ class MemoryIndex:
     def _mention_atoms(self) -> dict[str, np.ndarray]:
         """Atoms of every text mention whatever its assertion (the ablation without negation), built on first use."""
         if "_all_mentions" not in self.atoms:
+            from indexer.documents import TEXT, _concept, _parse_term
             from indexer.vocabulary import Vocabulary
-            from indexer.documents import _concept, _parse_term, TEXT
 
             vocab = Vocabulary.load()
             postings: dict[str, list[int]] = defaultdict(list)

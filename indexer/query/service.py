@@ -25,8 +25,17 @@ from indexer.documents import REPORT, SCHEMA_VERSION, display_annotation
 from indexer.errors import IndexerError, InvalidQuery, UnknownImageId
 from indexer.query.fusion import FUSIONS, fuse
 from indexer.query.parse import ParsedQuery, QueryParser, default_parser
-from indexer.query.plan import (DEFAULT_RETRIEVERS, GENERATED_IN_ALL, GENERATED_MIN_SCORE, SOURCES, TEXT_WEIGHT,
-                                ClausePlan, RankPlan, build_plan, generated_clause_score)
+from indexer.query.plan import (
+    DEFAULT_RETRIEVERS,
+    GENERATED_IN_ALL,
+    GENERATED_MIN_SCORE,
+    SOURCES,
+    TEXT_WEIGHT,
+    ClausePlan,
+    RankPlan,
+    build_plan,
+    generated_clause_score,
+)
 from indexer.text.base import check_facets, normalise_filters, tokenize
 
 MAX_K = 100

@@ -20,7 +20,7 @@ import re
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from indexer.documents import DEFAULT_FACETS, FILTER_FIELDS, TEXT_FIELDS, display_annotation
 from indexer.errors import InvalidQuery
@@ -43,7 +43,7 @@ def tokenize(text: str) -> list[str]:
 
 def new_version_name() -> str:
     """A fresh, sortable version name: UTC time plus a random suffix, e.g. '20250101t120000-3fa2'."""
-    return datetime.now(timezone.utc).strftime("%Y%m%dt%H%M%S") + "-" + secrets.token_hex(2)
+    return datetime.now(UTC).strftime("%Y%m%dt%H%M%S") + "-" + secrets.token_hex(2)
 
 
 def check_version_name(version: str) -> str:

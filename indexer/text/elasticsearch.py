@@ -22,12 +22,20 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from elasticsearch import ApiError, Elasticsearch, NotFoundError, helpers
 
 from indexer.documents import KEYWORD_FIELDS, SCHEMA_VERSION, STORED_FIELDS, TEXT_FIELDS, validate_document
-from indexer.es_connection import ESConnection, ESSettings
 from indexer.errors import DocumentNotFound, IndexerError, IndexNotFound, IndexUnavailable
+from indexer.es_connection import ESConnection, ESSettings
 from indexer.query import dsl
 from indexer.text.base import (
-    Filters, Hit, SearchResult, TextBackend, WriteResult, check_facets, check_k, check_version_name,
-    new_version_name, normalise_filters,
+    Filters,
+    Hit,
+    SearchResult,
+    TextBackend,
+    WriteResult,
+    check_facets,
+    check_k,
+    check_version_name,
+    new_version_name,
+    normalise_filters,
 )
 
 FACET_SIZE = 20

@@ -38,12 +38,22 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
-from indexer.files import atomic_write
 from indexer.documents import FILTER_FIELDS, TEXT_FIELDS, keyword_values, validate_document
 from indexer.errors import DocumentNotFound, IndexerError, IndexNotFound, IndexUnavailable
+from indexer.files import atomic_write
 from indexer.text.base import (
-    Filters, Hit, SearchResult, TextBackend, WriteResult, check_facets, check_k, check_version_name,
-    matched_fields, new_version_name, normalise_filters, tokenize,
+    Filters,
+    Hit,
+    SearchResult,
+    TextBackend,
+    WriteResult,
+    check_facets,
+    check_k,
+    check_version_name,
+    matched_fields,
+    new_version_name,
+    normalise_filters,
+    tokenize,
 )
 
 DATABASE_NAME = "catalogue.sqlite"

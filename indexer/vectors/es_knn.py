@@ -23,20 +23,31 @@ client. Connection settings are the text backend's ``ESSettings`` (``CXRSEARCH_E
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from elasticsearch import Elasticsearch, NotFoundError, helpers
 
 from indexer.documents import BOOLEAN_FIELDS, FILTER_FIELDS, keyword_values
 from indexer.errors import (
-    DimensionMismatch, InvalidVectorConfig, InvalidVectors, UnknownImageId, VectorStoreError, VectorStoreNotFound,
+    DimensionMismatch,
+    InvalidVectorConfig,
+    InvalidVectors,
+    UnknownImageId,
+    VectorStoreError,
+    VectorStoreNotFound,
 )
-from indexer.text.base import check_version_name, normalise_filters
 from indexer.es_connection import ESConnection, ESSettings
+from indexer.text.base import check_version_name, normalise_filters
 from indexer.vectors.base import (
-    AddResult, Neighbours, VectorFilters, check_image_ids, check_k, check_kind, unit_vectors,
+    AddResult,
+    Neighbours,
+    VectorFilters,
+    check_image_ids,
+    check_k,
+    check_kind,
+    unit_vectors,
 )
 
 FIELD = "vector"
@@ -150,7 +161,7 @@ class EsVectorIndex:
 
     @classmethod
     def open(cls, index: str, *, settings: ESSettings | None = None, client: Elasticsearch | None = None,
-             expect_kind: str | None = None, expect_model_version: str | None = None) -> "EsVectorIndex":
+             expect_kind: str | None = None, expect_model_version: str | None = None) -> EsVectorIndex:
         """Open an existing vector index, reading dimension, kind and model version from its mapping.
 
         Raises:

@@ -11,9 +11,8 @@ import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from indexer.vectors.faiss_import import faiss
-
 from indexer.errors import GpuUnavailable, InvalidVectorConfig
+from indexer.vectors.faiss_import import faiss
 
 INDEX_TYPES = ("auto", "flat", "ivf_flat", "hnsw", "ivf_pq")
 DEVICES = ("auto", "cpu", "gpu")
@@ -83,7 +82,7 @@ class VectorStoreConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "VectorStoreConfig":
+    def from_dict(cls, values: dict[str, Any]) -> VectorStoreConfig:
         """Rebuild a config from ``to_dict`` output; unknown keys are an error naming them."""
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)

@@ -17,14 +17,15 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from indexer.vectors.faiss_import import faiss
 from filelock import FileLock
 
 from indexer.errors import VectorStoreCorrupt, VectorStoreNotFound
 from indexer.files import atomic_path, fsync_dir
+from indexer.vectors.faiss_import import faiss
 
 log = logging.getLogger("indexer.vectors.faiss_store")
 

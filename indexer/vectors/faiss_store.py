@@ -50,10 +50,10 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
-from indexer.vectors.faiss_import import faiss
 import numpy as np
 
 from indexer.errors import (
@@ -65,17 +65,39 @@ from indexer.errors import (
     VectorStoreCorrupt,
 )
 from indexer.vectors.base import (
-    AddResult, DocumentLookup, Neighbours, VectorFilters, check_image_ids, check_k, check_kind, post_filter,
+    AddResult,
+    DocumentLookup,
+    Neighbours,
+    VectorFilters,
+    check_image_ids,
+    check_k,
+    check_kind,
+    post_filter,
     unit_vectors,
 )
 from indexer.vectors.faiss_config import (
-    GPU_INDEX_TYPES, INDEX_TYPES, RANK, VectorStoreConfig, auto_nlist, auto_pq_m, choose_device,
-    gpu_support, index_to_gpu, min_train_vectors, target_index_type,
+    GPU_INDEX_TYPES,
+    INDEX_TYPES,
+    RANK,
+    VectorStoreConfig,
+    auto_nlist,
+    auto_pq_m,
+    choose_device,
+    gpu_support,
+    index_to_gpu,
+    min_train_vectors,
+    target_index_type,
 )
 from indexer.vectors.faiss_files import (
-    FORMAT, FORMAT_VERSION, META_FILE, current_generation, read_index, read_meta,
+    FORMAT,
+    FORMAT_VERSION,
+    META_FILE,
+    current_generation,
+    read_index,
+    read_meta,
     write_generation,
 )
+from indexer.vectors.faiss_import import faiss
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +161,7 @@ class VectorStore:
         config: VectorStoreConfig | None = None,
         batch_size: int = _CHUNK,
         progress: bool = False,
-    ) -> "VectorStore":
+    ) -> VectorStore:
         """Build a store from all vectors at once: the index type is chosen (and trained) for N up front.
 
         Args:
@@ -185,7 +207,7 @@ class VectorStore:
         expect_kind: str | None = None,
         expect_model_version: str | None = None,
         device: str | None = None,
-    ) -> "VectorStore":
+    ) -> VectorStore:
         """Open a saved store, memory-mapped when ``mmap`` and the index type allow it.
 
         Raises:

@@ -26,10 +26,10 @@ from typing import Any, ClassVar
 
 from pipelines.bench.report import SectionResult
 
-SECTIONS: list[type["Section"]] = []
+SECTIONS: list[type[Section]] = []
 
 
-def register(cls: type["Section"]) -> type["Section"]:
+def register(cls: type[Section]) -> type[Section]:
     """Add a section class to the benchmark (in registration order)."""
     if any(s.name == cls.name for s in SECTIONS):
         raise ValueError(f"a bench section named {cls.name!r} is registered already")
@@ -44,11 +44,11 @@ class Section:
     title: ClassVar[str] = ""
     quick_ok: ClassVar[bool] = True  # part of --quick
 
-    def available(self, ctx: "BenchContext") -> str | None:
+    def available(self, ctx: BenchContext) -> str | None:
         """None when the section can run here, else the reason it is skipped."""
         return None
 
-    def run(self, ctx: "BenchContext") -> SectionResult:
+    def run(self, ctx: BenchContext) -> SectionResult:
         raise NotImplementedError
 
 

@@ -30,7 +30,8 @@ COMMANDS: dict[str, str] = {
 
 def version() -> str:
     """The installed package's version (from its metadata), or 'unknown' when it is not installed."""
-    from importlib.metadata import PackageNotFoundError, version as package_version
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as package_version
 
     try:
         return package_version("cxrsearch")

@@ -95,7 +95,7 @@ def main(argv: list[str]) -> int:
     backends = ["embedded", "es"] if args.backend == "both" else [args.backend]
     es = None
     if "es" in backends:
-        from indexer.text.elasticsearch import ESSettings, ElasticsearchTextBackend
+        from indexer.text.elasticsearch import ElasticsearchTextBackend, ESSettings
 
         es = ESSettings.from_env(url=args.es_url, request_timeout=120)
         try:

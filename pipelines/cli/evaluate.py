@@ -44,8 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     from models.preprocess import stored_size
     from pipelines.cli.train import subset
     from pipelines.manifest import read_manifest
-    from pipelines.train.cascade import Iteration, infer
     from pipelines.sources.images import is_synthetic
+    from pipelines.train.cascade import Iteration, infer
     from pipelines.train.data import Corpus, default_image_dir, load_image_set
     from pipelines.train.evaluate import bleu_report, iteration_metrics, to_markdown, write_results
     from pipelines.train.runtime import machine, pick_device

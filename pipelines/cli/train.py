@@ -131,13 +131,13 @@ def main(argv: list[str] | None = None) -> int:
 def run(cfg: CascadeConfig, manifest: Path, images: Path, out: Path, args: argparse.Namespace, digest: str,
         key: dict) -> int:
     """Load data, run the cascade, write results; print a summary."""
+    from models.preprocess import stored_size
     from pipelines.manifest import read_manifest
-    from pipelines.train.cascade import run_cascade
     from pipelines.sources.images import is_synthetic
+    from pipelines.train.cascade import run_cascade
     from pipelines.train.data import Corpus, load_image_set
     from pipelines.train.evaluate import write_results
     from pipelines.train.runtime import machine, pick_device, seed_everything
-    from models.preprocess import stored_size
 
     started, cpu_started = time.perf_counter(), time.process_time()
     from pipelines.train.runtime import load_average

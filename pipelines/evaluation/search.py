@@ -35,7 +35,7 @@ class Rule:
     any: frozenset[str] = frozenset()
 
     @classmethod
-    def from_dict(cls, d: Mapping) -> "Rule":
+    def from_dict(cls, d: Mapping) -> Rule:
         unknown = set(d) - {"head", "all", "any"}
         if unknown or "head" not in d:
             raise ValueError(f"rule {dict(d)!r}: needs 'head' and may have 'all', 'any' (not {sorted(unknown)})")

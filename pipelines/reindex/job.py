@@ -59,7 +59,14 @@ from pipelines.manifest import read_manifest
 from pipelines.reindex.config import ReindexConfig, ReindexProgress, ReindexSummary
 from pipelines.reindex.lifecycle import BuildLifecycle
 from pipelines.reindex.stages import (
-    Item, ReindexCancelled, ReindexError, in_shard, inspect_image, is_synthetic_folder, list_images, load_report_map,
+    Item,
+    ReindexCancelled,
+    ReindexError,
+    in_shard,
+    inspect_image,
+    is_synthetic_folder,
+    list_images,
+    load_report_map,
 )
 
 if TYPE_CHECKING:

@@ -13,9 +13,9 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
+from indexer.records import Report
 from pipelines.errors import PipelineError
 from pipelines.manifest import ManifestEntry
-from indexer.records import Report
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 MAX_FILE_BYTES = 64 * 1024 * 1024

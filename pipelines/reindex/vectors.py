@@ -42,8 +42,8 @@ from typing import Protocol
 
 import numpy as np
 
-from indexer.files import atomic_path
 from indexer.errors import VectorStoreError, VectorStoreNotFound
+from indexer.files import atomic_path
 from indexer.text.base import TextBackend
 from indexer.vectors.base import VECTOR_KINDS
 from indexer.vectors.faiss_store import VectorStore, VectorStoreConfig

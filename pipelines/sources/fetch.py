@@ -6,9 +6,9 @@ is never installed nor imported.
 """
 from __future__ import annotations
 
-import logging
 import hashlib
 import json
+import logging
 import shutil
 import subprocess
 import sys

@@ -10,8 +10,8 @@ import csv
 from collections import defaultdict
 from pathlib import Path
 
-from pipelines.errors import ReportParseError
 from indexer.records import MeshTerm, Report
+from pipelines.errors import ReportParseError
 from pipelines.records import LoadSummary
 
 KAGGLE_SUFFIX = ".dcm.png"

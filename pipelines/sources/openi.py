@@ -6,8 +6,8 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from pipelines.errors import ReportParseError
 from indexer.records import SECTIONS, MeshTerm, Report
+from pipelines.errors import ReportParseError
 from pipelines.records import LoadSummary
 
 KNOWN_MESH_TAGS = {"major", "automatic"}

@@ -69,7 +69,7 @@ class Body:
     noise: float = 0.018
     notes: dict = field(default_factory=dict)  # finding term -> what its modifier chose (e.g. vertebra levels)
 
-    def copy(self) -> "Body":
+    def copy(self) -> Body:
         """An independent copy (its dicts too): modifiers change one without touching the other."""
         return replace(self, **{k: dict(v) for k, v in vars(self).items() if isinstance(v, dict)})
 

@@ -17,7 +17,7 @@ import zlib
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -206,7 +206,7 @@ def write_marker(out_dir: Path, size: int, count: int, complete: bool) -> None:
         "complete": complete,
         "statement": STATEMENT,
         "regions": REGIONS_NAME,
-        "written": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "written": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     atomic_write(out_dir / MARKER_NAME, json.dumps(marker, indent=2) + "\n")
 

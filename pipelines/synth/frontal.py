@@ -9,7 +9,16 @@ import numpy as np
 
 from pipelines.synth import textures
 from pipelines.synth.body import (
-    ASPECT, EDGE, SIDES, Body, clavicle_v, heart_field, lung_field, rib_band, spine_offset, vertebrae,
+    ASPECT,
+    EDGE,
+    SIDES,
+    Body,
+    clavicle_v,
+    heart_field,
+    lung_field,
+    rib_band,
+    spine_offset,
+    vertebrae,
 )
 from pipelines.synth.canvas import Canvas
 from pipelines.synth.geometry import F32, ellipse, ramp, segment_distance, side_sign, smoothstep

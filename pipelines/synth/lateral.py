@@ -10,7 +10,14 @@ import numpy as np
 
 from pipelines.synth import textures
 from pipelines.synth.body import (
-    ASPECT, Body, lateral_floor, lateral_lung_field, lateral_spine_u, lateral_walls, rib_band, vertebrae,
+    ASPECT,
+    Body,
+    lateral_floor,
+    lateral_lung_field,
+    lateral_spine_u,
+    lateral_walls,
+    rib_band,
+    vertebrae,
 )
 from pipelines.synth.canvas import Canvas
 from pipelines.synth.geometry import F32, ellipse, polyline_distance, ramp, segment_distance, smoothstep

@@ -51,7 +51,7 @@ class Region:
         return {"concept": self.concept, "term": self.term, "box": list(self.box)}
 
     @classmethod
-    def from_dict(cls, image_id: str, data: dict) -> "Region":
+    def from_dict(cls, image_id: str, data: dict) -> Region:
         return cls(image_id=image_id, concept=data["concept"], term=data["term"], box=tuple(data["box"]))
 
 

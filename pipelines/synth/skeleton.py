@@ -11,7 +11,14 @@ import math
 import numpy as np
 
 from pipelines.synth.body import (
-    ASPECT, VERT_PERIOD, Body, clavicle_v, lateral_spine_u, lateral_walls, lung_lateral, spine_offset,
+    ASPECT,
+    VERT_PERIOD,
+    Body,
+    clavicle_v,
+    lateral_spine_u,
+    lateral_walls,
+    lung_lateral,
+    spine_offset,
 )
 from pipelines.synth.geometry import F32, ramp, side_sign
 from pipelines.synth.scene import Mark, Scene, merge

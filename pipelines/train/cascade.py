@@ -1,12 +1,11 @@
 """The whole recurrent neural cascade run: iteration 0, context vectors, relabel, iteration 1."""
 from __future__ import annotations
 
-import logging
 import copy
+import logging
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-
 
 import numpy as np
 import torch
@@ -210,7 +209,7 @@ def relabel_stage(cfg: CascadeConfig, corpus: Corpus, it0: Iteration, out_dir: P
 
     Returns the iteration-1 label of every relabelled row, a summary, and the map's description.
     """
-    from pipelines.train.plots import plot_context_map   # matplotlib only when a run happens
+    from pipelines.train.plots import plot_context_map  # matplotlib only when a run happens
 
     base, scope = base_labels_for_relabel(cfg, corpus)
     rows = sorted(base)

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 from tqdm import tqdm
@@ -108,7 +108,7 @@ class Corpus:
     skipped: dict[str, str]
 
     @classmethod
-    def build(cls, entries: Sequence[ManifestEntry], image_set: ImageSet) -> "Corpus":
+    def build(cls, entries: Sequence[ManifestEntry], image_set: ImageSet) -> Corpus:
         row = {image_id: i for i, image_id in enumerate(image_set.image_ids)}
         kept = [e for e in entries if e.image_id in row]
         images = image_set.images[[row[e.image_id] for e in kept]] if kept else image_set.images[:0]

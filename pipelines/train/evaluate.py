@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 from models.bleu import bleu_table
 from models.relabel import base_label
@@ -32,7 +33,7 @@ def bleu_for(generated: Sequence[Sequence[str]], corpus: Corpus, rows: Sequence[
             "cases": [s.cases for s in table.values()]}
 
 
-def concept_metrics(it: "Iteration", corpus: Corpus, targets=None) -> dict | None:
+def concept_metrics(it: Iteration, corpus: Corpus, targets=None) -> dict | None:
     """Per-split mean/median AUC of the concept head and the test split's per-concept table (None: no head)."""
     from pipelines.train.concepts import auc_summary, auc_table, image_concepts, target_matrix
 
@@ -52,7 +53,7 @@ def concept_metrics(it: "Iteration", corpus: Corpus, targets=None) -> dict | Non
     return out
 
 
-def iteration_metrics(it: "Iteration", corpus: Corpus, max_words: int, concept_targets=None) -> dict:
+def iteration_metrics(it: Iteration, corpus: Corpus, max_words: int, concept_targets=None) -> dict:
     """CNN accuracy per split (on the labels this iteration trained on), BLEU tables and concept AUCs."""
     acc = {}
     for split in SPLITS:
@@ -79,7 +80,7 @@ def iteration_metrics(it: "Iteration", corpus: Corpus, max_words: int, concept_t
     return metrics
 
 
-def bleu_report(iterations: Sequence["Iteration"], corpus: Corpus, max_words: int, examples: int = 8) -> dict:
+def bleu_report(iterations: Sequence[Iteration], corpus: Corpus, max_words: int, examples: int = 8) -> dict:
     """Per-iteration metrics, the iteration-1-vs-0 comparison, and a few test examples."""
     report: dict = {"iterations": {str(it.number): it.metrics for it in iterations}}
     if len(iterations) > 1:

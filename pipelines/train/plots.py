@@ -1,8 +1,8 @@
 """2-D maps of joint image/text context vectors (paper Figure 4), PCA or t-SNE, saved as PNG."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 

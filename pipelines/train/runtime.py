@@ -5,8 +5,8 @@ import os
 import platform
 import random
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 import numpy as np
 import torch

@@ -11,10 +11,10 @@ import uuid
 import pytest
 
 from indexer.documents import DocumentInput, GeneratedAnnotation, build_document
+from indexer.records import MeshTerm, Report
 from indexer.text.embedded import EmbeddedTextBackend
 from indexer.vocabulary import Vocabulary
 from pipelines.manifest import ManifestEntry
-from indexer.records import MeshTerm, Report
 
 # image id -> (MeSH major terms, view, split, findings text)
 CORPUS = {

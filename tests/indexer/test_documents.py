@@ -6,8 +6,17 @@ import json
 import pytest
 
 from indexer.documents import (
-    ALL_FIELDS, DocumentInput, GeneratedAnnotation, TEXT_FIELDS, build_document, build_documents, content_hash,
-    display_annotation, document_sections, keyword_values, validate_document,
+    ALL_FIELDS,
+    TEXT_FIELDS,
+    DocumentInput,
+    GeneratedAnnotation,
+    build_document,
+    build_documents,
+    content_hash,
+    display_annotation,
+    document_sections,
+    keyword_values,
+    validate_document,
 )
 from indexer.errors import DocumentError
 from tests.indexer.conftest import make_inputs

@@ -7,10 +7,9 @@ totals and facets, and the semantics a radiologist expects.
 from __future__ import annotations
 
 from collections import Counter
+from types import SimpleNamespace
 
 import pytest
-
-from types import SimpleNamespace
 
 from indexer.documents import DocumentInput, GeneratedAnnotation, build_document, keyword_values
 from indexer.query import QueryService, SearchRequest

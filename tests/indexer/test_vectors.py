@@ -24,6 +24,7 @@ from indexer.errors import (
 )
 from indexer.text.elasticsearch import ESSettings
 from indexer.vectors import faiss_files
+from indexer.vectors.base import VectorReader
 from indexer.vectors.es_knn import EsVectorIndex, score_to_inner_product
 from indexer.vectors.faiss_config import (
     VectorStoreConfig,
@@ -32,9 +33,8 @@ from indexer.vectors.faiss_config import (
     min_train_vectors,
     target_index_type,
 )
-from indexer.vectors.base import VectorReader
 from indexer.vectors.faiss_store import VectorStore
-from indexer.vectors.synthetic import exact_search, recall_at_k, synthetic_vectors
+from pipelines.bench.vectors import exact_search, recall_at_k, synthetic_vectors
 
 N, DIM, K = 3000, 64, 10
 # ivf_pq at 6 bits needs 39 * 64 = 2,496 training vectors, so N = 3,000 builds every type.

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from indexer.errors import UnknownTermError, VocabularyError
-from indexer.vocabulary import MESH_FILE, TERMS_FILE, Vocabulary
 from indexer.records import MeshTerm, Report
+from indexer.vocabulary import MESH_FILE, TERMS_FILE, Vocabulary
 from tests.conftest import SHARED_DATA
 
 REPO = Path(__file__).resolve().parents[2]

@@ -13,7 +13,6 @@ from models.cascade import Cascade
 from models.config import apply_overrides, load_config
 from models.errors import ModelError
 from models.vocab import WordVocabulary
-
 from tests.models.conftest import ANNOTATIONS
 
 LABELS = ["calcified granuloma", "cardiomegaly#1", "cardiomegaly#2", "normal"]

@@ -9,7 +9,6 @@ from models.cascade import Cascade
 from models.config import apply_overrides, load_config
 from models.errors import CheckpointError
 from models.vocab import WordVocabulary
-
 from tests.models.conftest import ANNOTATIONS
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from models.cnn import GoogLeNetBN, NINBN, build_cnn
+from models.cnn import NINBN, GoogLeNetBN, build_cnn
 from models.config import CNNConfig
 from models.errors import ConfigError
 

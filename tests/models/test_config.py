@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from models.config import (CascadeConfig, apply_overrides, available_presets, load_config, save_config)
+from models.config import CascadeConfig, apply_overrides, available_presets, load_config, save_config
 from models.errors import ConfigError
 
 

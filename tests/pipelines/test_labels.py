@@ -1,8 +1,8 @@
 """Table 1 terms, label mining and annotation words on hand-made reports."""
 from __future__ import annotations
 
-from pipelines.labels import annotation_words, mine_labels, single_label, term_of, term_table, terms_of
 from indexer.records import MeshTerm, Report
+from pipelines.labels import annotation_words, mine_labels, single_label, term_of, term_table, terms_of
 
 
 def rep(rid, majors, n_images=2):

@@ -3,10 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines.errors import ReportParseError
 from indexer.records import MeshTerm
+from pipelines.errors import ReportParseError
 from pipelines.sources.openi import load_reports, parse_report
-
 from tests.pipelines.xml_fixtures import report_xml
 
 

@@ -19,8 +19,8 @@ from PIL import Image
 
 from indexer.documents import GeneratedAnnotation
 from indexer.text.embedded import EmbeddedTextBackend
-from pipelines.manifest import ManifestEntry, write_manifest
 from pipelines.annotator import AnnotatedImage
+from pipelines.manifest import ManifestEntry, write_manifest
 from pipelines.reindex import ReindexCancelled, ReindexConfig, ReindexError, parse_shard, run_reindex
 from pipelines.reindex.stages import in_shard, list_images
 from tests.pipelines.xml_fixtures import report_xml

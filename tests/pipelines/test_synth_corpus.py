@@ -10,8 +10,14 @@ from PIL import Image
 from pipelines.cli import main
 from pipelines.manifest import ManifestEntry, write_manifest
 from pipelines.sources.images import MARKER_NAME, ImageLoadError, image_path, is_synthetic, list_image_ids, load_image
-from pipelines.synth.corpus import (REGIONS_NAME, CorpusItem, SynthError, items_from_manifest, read_regions,
-                                    render_corpus)
+from pipelines.synth.corpus import (
+    REGIONS_NAME,
+    CorpusItem,
+    SynthError,
+    items_from_manifest,
+    read_regions,
+    render_corpus,
+)
 from pipelines.synth.render import GENERATOR_VERSION, render
 
 ITEMS = [

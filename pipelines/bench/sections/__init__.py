@@ -1,2 +1,2 @@
 """The benchmark's sections, registered in the order they run (a new section: a module here, imported below)."""
-from pipelines.bench.sections import indexing, similar, service, scale, http, fuzz, quality  # noqa: F401 (registers them)
+from pipelines.bench.sections import fuzz, http, indexing, quality, scale, service, similar  # noqa: F401 (registers them)

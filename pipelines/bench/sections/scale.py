@@ -208,6 +208,6 @@ def _queries(reader, q: np.ndarray) -> tuple[list[tuple[str, ...]], list[float]]
 def _recall(found, truth) -> float:
     if truth is None:
         return float("nan")
-    from indexer.vectors.synthetic import recall_at_k
+    from pipelines.bench.vectors import recall_at_k
 
     return recall_at_k(found, [list(t) for t in truth], 10)

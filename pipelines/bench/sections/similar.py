@@ -35,7 +35,7 @@ class Similar(Section):
         return None
 
     def run(self, ctx: BenchContext) -> SectionResult:
-        from indexer.vectors.synthetic import recall_at_k
+        from pipelines.bench.vectors import recall_at_k
 
         result = SectionResult(self.name, self.title)
         rng = np.random.default_rng(ctx.seed)
