@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test test-fast bench es es-stop es-status vocabulary clean browser test-tools serve
+.PHONY: venv demo lint test test-fast bench es es-stop es-status vocabulary clean browser test-tools serve
 
 # Create/reuse the virtual environment and install the project with its test tools.
 # Exact versions from constraints.txt; FAISS from the `cpu` extra (`gpu` on a CUDA machine: EXTRAS=dev,gpu).
@@ -39,11 +39,15 @@ serve: venv
 
 # The whole test suite against a real Elasticsearch server, started before and stopped after,
 # including the browser tests (Debian's Chromium) and the docker/ checks (docker-compose config).
-test: venv test-tools
+test: venv lint test-tools
 	bash scripts/es.sh run $(PY) -m pytest
 
+# The linter (ruff; rules in pyproject.toml). `$(VENV)/bin/ruff check --fix .` applies the safe fixes.
+lint: venv
+	$(VENV)/bin/ruff check .
+
 # Unit tests only: no server, no browser.
-test-fast: venv
+test-fast: venv lint
 	$(PY) -m pytest -m "not es and not slow and not browser"
 
 # Debian's Chromium for the browser tests (Playwright never downloads a browser of its own here).
