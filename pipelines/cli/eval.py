@@ -106,7 +106,8 @@ def run_search_eval(args: argparse.Namespace) -> dict:
             used: set[str] = set()
             skipped: dict[str, str] = {}
 
-            def search(q, source=source, retrievers=retrievers, negation=negation, fusion=fusion):
+            def search(q, source=source, retrievers=retrievers, negation=negation, fusion=fusion, used=used,
+                       skipped=skipped):
                 body = service.search(SearchRequest(q.text, k=1000, source=source, filters={"split": [args.split]},
                                                     facets=(), retrievers=retrievers, negation=negation,
                                                     fusion=fusion, explain=False))
