@@ -220,9 +220,10 @@ class VectorStore:
             meta = read_meta(root)
             try:
                 return cls._from_files(root, meta, mmap, expect_dimension, expect_kind, expect_model_version, device)
-            except FileNotFoundError:
+            except FileNotFoundError as err:
                 if attempt == 1:
-                    raise VectorStoreCorrupt(f"{root}: files named in {META_FILE} are missing: {meta.get('files')}")
+                    raise VectorStoreCorrupt(
+                        f"{root}: files named in {META_FILE} are missing: {meta.get('files')}") from err
         raise AssertionError("unreachable")
 
     @classmethod
