@@ -534,7 +534,8 @@ class VectorStore:
             for image_id in ids:
                 if image_id in self._labels:
                     del self._image_ids[self._labels.pop(image_id)]
-            raise VectorStoreCorrupt(f"FAISS refused to add {len(ids)} vectors ({e}); their image ids were dropped") from e
+            raise VectorStoreCorrupt(
+                f"FAISS refused to add {len(ids)} vectors ({e}); their image ids were dropped") from e
         for image_id, label in zip(ids, labels.tolist()):
             self._labels[image_id] = label
             self._image_ids[label] = image_id
