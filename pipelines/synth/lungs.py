@@ -157,8 +157,8 @@ def draw_lesions(scene: Scene, f: Finding, rng: np.random.Generator) -> list[Mar
             parts = [scene.blob(u, v, r, amp, sharp=True)]
             for _ in range(2):
                 a = rng.uniform(0, 2 * math.pi)
-                parts.append(scene.blob(u + math.cos(a) * r * 0.5, v + math.sin(a) * r * 0.5 / ASPECT, r * 0.6, amp * 0.9,
-                                        sharp=True))
+                parts.append(scene.blob(u + math.cos(a) * r * 0.5, v + math.sin(a) * r * 0.5 / ASPECT,
+                                        r * 0.6, amp * 0.9, sharp=True))
             marks.append(merge(parts))
         else:
             marks.append(scene.blob(u, v, r, amp, aspect=rng.uniform(1.0, 1.25), angle=rng.uniform(0, math.pi),

@@ -388,7 +388,8 @@ def draw_breast_implants(scene: Scene, f: Finding, rng: np.random.Generator) -> 
             rim = np.clip(F32(1.0) - np.abs(d - F32(r)) * F32(1 / 0.01), 0, 1)
             return F32(0.2) * ramp(F32(r) - d, 0.03) + F32(0.1) * rim
 
-        marks.append(scene.add(u - r - 0.02, v - r * 0.8 / ASPECT - 0.02, u + r + 0.02, v + r * 0.8 / ASPECT + 0.02, fn))
+        marks.append(scene.add(u - r - 0.02, v - r * 0.8 / ASPECT - 0.02,
+                               u + r + 0.02, v + r * 0.8 / ASPECT + 0.02, fn))
     return [m for m in marks if m is not None]
 
 
