@@ -1,4 +1,7 @@
-"""A radiologist's path in a real browser: search -> results -> image -> similar -> back -> upload; XSS shown, not run."""
+"""A radiologist's path in a real browser: search -> results -> image -> similar -> back -> upload.
+
+Script in the query is shown, not run (XSS).
+"""
 from __future__ import annotations
 
 import re
