@@ -160,7 +160,8 @@ def _words(m: Match) -> int:
     return sum(1 for p in m.phrase if p != GAP)
 
 
-def _match_at(norms: Sequence[str], i: int, phrase: Sequence[str], blocked: set[int]) -> tuple[int, tuple[int, ...]] | None:
+def _match_at(norms: Sequence[str], i: int, phrase: Sequence[str],
+             blocked: set[int]) -> tuple[int, tuple[int, ...]] | None:
     """Match `phrase` starting at token i; returns (end, gap token indices) or None. Gaps are lazy."""
 
     def go(pos: int, k: int, gap: tuple[int, ...]) -> tuple[int, tuple[int, ...]] | None:
@@ -280,7 +281,8 @@ class Lexicon:
                 phrases["organ"].append(phrase)
         modifiers = PhraseMatcher()
         for entry in data.get("modifiers", []):
-            mod = Modifier(entry.get("location"), entry.get("laterality"), entry.get("severity"), entry.get("abbreviation"))
+            mod = Modifier(entry.get("location"), entry.get("laterality"), entry.get("severity"),
+                           entry.get("abbreviation"))
             for phrase in entry["phrases"]:
                 modifiers.add(phrase, mod)
                 phrases["modifier"].append(phrase)

@@ -177,7 +177,7 @@ class GoogLeNetBN(CascadeCNN):
 def _nin_block(in_ch: int, out_ch: int, kernel: int, stride: int, padding: int) -> nn.Sequential:
     """One NIN "mlpconv" block with BN: a k x k conv and two 1x1 convs, each conv-BN-ReLU."""
     layers: list[nn.Module] = []
-    for i, (cin, k, s, p) in enumerate(((in_ch, kernel, stride, padding), (out_ch, 1, 1, 0), (out_ch, 1, 1, 0))):
+    for cin, k, s, p in ((in_ch, kernel, stride, padding), (out_ch, 1, 1, 0), (out_ch, 1, 1, 0)):
         layers += [nn.Conv2d(cin, out_ch, k, stride=s, padding=p, bias=False),
                    nn.BatchNorm2d(out_ch, eps=0.001), nn.ReLU(inplace=True)]
     return nn.Sequential(*layers)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import io
 import os
-from typing import BinaryIO, Union
+from typing import BinaryIO
 
 import numpy as np
 import torch
@@ -17,7 +17,7 @@ MAX_PIXELS = 60_000_000       # larger ones (e.g. 8000 x 8000) are refused befor
 PIXEL_MEAN, PIXEL_STD = 0.5, 0.25   # fixed input normalisation of [0, 1] grey values
 GREY_MODES = ("L", "I", "I;16", "I;16B", "I;16L", "F", "LA")
 
-Source = Union[str, os.PathLike, bytes, BinaryIO]
+Source = str | os.PathLike | bytes | BinaryIO
 
 
 def load_radiograph(source: Source, min_side: int = MIN_SIDE, max_pixels: int = MAX_PIXELS) -> np.ndarray:
@@ -104,7 +104,7 @@ def to_input(batch: np.ndarray | torch.Tensor, cfg: CNNConfig, train: bool = Fal
     if S > size:
         if train:   # an independent crop per image
             offsets = torch.randint(0, S - size + 1, (B, 2), generator=generator).tolist()
-            x = torch.stack([x[i, t:t + size, l:l + size] for i, (t, l) in enumerate(offsets)])
+            x = torch.stack([x[i, top:top + size, left:left + size] for i, (top, left) in enumerate(offsets)])
         else:
             top = (S - size) // 2
             x = x[:, top:top + size, top:top + size]
@@ -127,4 +127,4 @@ def random_shift(x: torch.Tensor, shift: int, generator: torch.Generator | None 
     B, S, _ = x.shape
     padded = torch.nn.functional.pad(x.unsqueeze(1), (shift, shift, shift, shift), mode="replicate")[:, 0]
     offsets = torch.randint(0, 2 * shift + 1, (B, 2), generator=generator).tolist()   # (B, 2) top-left corners
-    return torch.stack([padded[i, t:t + S, l:l + S] for i, (t, l) in enumerate(offsets)])
+    return torch.stack([padded[i, top:top + S, left:left + S] for i, (top, left) in enumerate(offsets)])

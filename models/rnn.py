@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Union
 
 import torch
 import torch.nn.functional as F
@@ -12,7 +11,7 @@ from models.config import RNNConfig
 from models.errors import ConfigError, ModelError
 from models.vocab import WordVocabulary
 
-State = Union[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]
+State = torch.Tensor | tuple[torch.Tensor, torch.Tensor]
 
 
 class AnnotationDecoder(nn.Module):

@@ -59,6 +59,7 @@ def read_manifest(path: str | Path) -> list[ManifestEntry]:
     """Read a manifest written by `cxrsearch data prepare`."""
     path = Path(path)
     if not path.is_file():
-        raise DataNotPreparedError(f"{path}: no manifest; run `cxrsearch data fetch` and `cxrsearch data prepare` first")
+        raise DataNotPreparedError(f"{path}: no manifest; "
+                                   "run `cxrsearch data fetch` and `cxrsearch data prepare` first")
     with open(path, encoding="utf-8") as fh:
         return [ManifestEntry.from_dict(json.loads(line)) for line in fh if line.strip()]

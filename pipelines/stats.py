@@ -87,11 +87,13 @@ def format_stats(stats: dict) -> str:
                f"{stats['labelled_images']} images ({100 * stats['labelled_fraction']:.0f}% of all)")
     out.append(f"  {'label':38s} {'images':>6s} {'reports':>7s} {'train':>6s} {'val':>5s} {'test':>5s}")
     for row in stats["labels"]:
-        out.append(f"  {row['label']:38s} {row['images']:6d} {row['reports']:7d} {row['train']:6d} {row['val']:5d} {row['test']:5d}")
+        out.append(f"  {row['label']:38s} {row['images']:6d} {row['reports']:7d} "
+                   f"{row['train']:6d} {row['val']:5d} {row['test']:5d}")
     out.append("")
     out.append("Splits (by report):")
     for name, row in stats["splits"].items():
-        out.append(f"  {name:6s} {row['images']:5d} images  {row['reports']:5d} reports  {row['labelled_images']:5d} labelled")
+        out.append(f"  {name:6s} {row['images']:5d} images  {row['reports']:5d} reports  "
+                   f"{row['labelled_images']:5d} labelled")
     w = stats["annotation_words"]
     out.append(f"Annotation length of diseased cases (MeSH components of the first term): "
                f"{w['min']}-{w['max']} words, mean {w['mean']}, std {w['std']}")
@@ -101,5 +103,6 @@ def format_stats(stats: dict) -> str:
         out.append("Vocabulary coverage of MeSH major term occurrences:")
         for part in ("heads", "subheadings", "total"):
             if part in v:
-                out.append(f"  {part:12s} {v[part + '_recognised']:6d} / {v[part]:6d} recognised ({v[part + '_percent']:.1f}%)")
+                out.append(f"  {part:12s} {v[part + '_recognised']:6d} / {v[part]:6d} "
+                           f"recognised ({v[part + '_percent']:.1f}%)")
     return "\n".join(out)

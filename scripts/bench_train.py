@@ -55,7 +55,8 @@ def summarise(run_dirs: list[Path]) -> str:
     for subset in ("labelled", "all"):
         for cell in ("lstm", "gru"):
             for n in range(4):
-                row(f"{subset} {cell.upper()} BLEU-{n + 1}", lambda m, s=subset, c=cell, k=n: m["bleu"][s][c]["test"]["bleu"][k])
+                row(f"{subset} {cell.upper()} BLEU-{n + 1}",
+                    lambda m, s=subset, c=cell, k=n: m["bleu"][s][c]["test"]["bleu"][k])
     total = [r["timings_s"]["total"] for r in results]
     cpu = [r["cpu_s"]["total"] for r in results if "cpu_s" in r]
     lines += ["", f"wall time per run: {statistics.mean(total):.0f} s ({min(total):.0f}..{max(total):.0f})"

@@ -15,8 +15,9 @@ clinical.
 Bounds for a small machine: IVF lists are capped (--max-nlist, default 1024) and trained on a
 sample (--train-size, default 50,000); HNSW is skipped above --hnsw-max-floats (n * dim) because
 its build is the slowest; one FAISS thread by default (on a CPU shared with other jobs, idle OpenMP
-threads spin and a 2-thread single query was 10-20x slower than a 1-thread one here); every index is freed before the next is built, so the peak memory is
-about twice the raw vectors (1M x 1024 float32 = 4 GiB raw). Prints a Markdown table.
+threads spin and a 2-thread single query was 10-20x slower than a 1-thread one here); every index
+is freed before the next is built, so the peak memory is about twice the raw vectors (1M x 1024
+float32 = 4 GiB raw). Prints a Markdown table.
 """
 
 from __future__ import annotations
@@ -61,7 +62,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--hnsw-max-floats", type=float, default=1.1e8, help="skip HNSW when n * dim is larger")
     p.add_argument("--threads", type=int, default=1, help="FAISS OpenMP threads for building and batch search")
     p.add_argument("--query-threads", type=int, default=1, help="FAISS OpenMP threads while timing single queries")
-    p.add_argument("--isotropic", action="store_true", help="isotropic Gaussian vectors (worst case) instead of clusters")
+    p.add_argument("--isotropic", action="store_true",
+                   help="isotropic Gaussian vectors (worst case) instead of clusters")
     p.add_argument("--json", type=Path, help="also write the rows as JSON here")
     return p.parse_args(argv)
 
@@ -139,7 +141,8 @@ def main(argv: list[str] | None = None) -> int:
             held_out = rng.choice(len(data), size=args.queries, replace=False)
             mask = np.ones(len(data), dtype=bool)
             mask[held_out] = False
-            base, queries = np.ascontiguousarray(data[mask], dtype=np.float32), np.asarray(data[held_out], dtype=np.float32)
+            base = np.ascontiguousarray(data[mask], dtype=np.float32)
+            queries = np.asarray(data[held_out], dtype=np.float32)
             base /= np.linalg.norm(base, axis=1, keepdims=True)
             queries /= np.linalg.norm(queries, axis=1, keepdims=True)
         else:
@@ -152,10 +155,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[{n} x {dim}] data + ground truth in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
         for kind in types:
             if kind == "hnsw" and n * dim > args.hnsw_max_floats:
-                notes.append(f"hnsw at {n:,} x {dim}: not built (n*dim {n * dim:.2g} > --hnsw-max-floats {args.hnsw_max_floats:.2g})")
+                notes.append(f"hnsw at {n:,} x {dim}: not built "
+                             f"(n*dim {n * dim:.2g} > --hnsw-max-floats {args.hnsw_max_floats:.2g})")
                 continue
             if kind in ("ivf_flat", "ivf_pq") and n < min_train_vectors(kind, VectorStoreConfig()):
-                notes.append(f"{kind} at {n:,} vectors: not built; below {min_train_vectors(kind, VectorStoreConfig()):,} "
+                notes.append(f"{kind} at {n:,} vectors: not built; "
+                             f"below {min_train_vectors(kind, VectorStoreConfig()):,} "
                              "vectors the store stays exact (flat)")
                 continue
             row = bench_one(kind, ids, base, queries, truth, args)
@@ -177,7 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     for note in notes:
         print(f"\n- {note}", end="")
     print(f"\n\nMachine: {machine()}. Load average at the end {os.getloadavg()[0]:.1f} (shared CPU: other jobs ran at "
-          f"the same time, so times are upper bounds). Peak RSS {peak:.1f} GiB; total {time.perf_counter() - started:.0f}s.")
+          f"the same time, so times are upper bounds). Peak RSS {peak:.1f} GiB; "
+          f"total {time.perf_counter() - started:.0f}s.")
     if args.json:
         args.json.write_text(json.dumps({"machine": machine(), "source": source, "rows": rows}, indent=2))
     return 0

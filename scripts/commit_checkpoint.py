@@ -20,7 +20,8 @@ sys.path.insert(0, str(ROOT))
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("run", type=Path, help="output folder of `cxrsearch train` (cascade.pt, results.*, train_stamp.json)")
+    p.add_argument("run", type=Path,
+                   help="output folder of `cxrsearch train` (cascade.pt, results.*, train_stamp.json)")
     p.add_argument("--dest", type=Path, help="default models/checkpoints/<preset name>")
     args = p.parse_args(argv)
     from models.cascade import Cascade
@@ -42,7 +43,8 @@ def main(argv: list[str] | None = None) -> int:
         "config_fingerprint": cascade.config.fingerprint(), "corpus": stamp["corpus"],
         "command": results.get("command", f"cxrsearch train --preset {cascade.config.name}"),
         "weights": "float16 copy of the float32 run"}, indent=2) + "\n")
-    print(f"{dest}: cascade.pt {(dest / 'cascade.pt').stat().st_size / 1e6:.1f} MB (float16), results, train_stamp.json")
+    size_mb = (dest / "cascade.pt").stat().st_size / 1e6
+    print(f"{dest}: cascade.pt {size_mb:.1f} MB (float16), results, train_stamp.json")
     return 0
 
 

@@ -31,8 +31,8 @@ def ranking_table(path: Path) -> str:
         hit = sum(int(v.split("/")[0]) for k, v in per.items() if k != "normal")
         total = sum(int(v.split("/")[1]) for k, v in per.items() if k != "normal")
         auc = (r.get("test_concept_auc") or {}).get("mean_auc")
-        lines.append(f"| {i} | {r['name']} | {_overrides(r)} | {r['train_images']} | {r['samples']} | {r['val_acc']:.1f} | "
-                     f"{r['test_acc']:.1f} | {hit}/{total} | {per.get('normal', '-')} | "
+        lines.append(f"| {i} | {r['name']} | {_overrides(r)} | {r['train_images']} | {r['samples']} | "
+                     f"{r['val_acc']:.1f} | {r['test_acc']:.1f} | {hit}/{total} | {per.get('normal', '-')} | "
                      f"{'-' if auc is None else f'{auc:.3f}'} | {r['train_wall_s']:.0f} | {r['train_cpu_s']:.0f} | "
                      f"{r['load_avg'][0]:.1f}-{r['load_avg'][1]:.1f} |")
     return "\n".join(lines)

@@ -51,7 +51,8 @@ def _entries() -> list[Suggestion]:
             head = payload.terms[0].split("/")[0]
             add(phrase, "finding", head, head)
         elif kind == "group":
-            add(phrase, "finding", (getattr(payload, "descriptors", None) or (None,))[0], getattr(payload, "name", None))
+            descriptor = (getattr(payload, "descriptors", None) or (None,))[0]
+            add(phrase, "finding", descriptor, getattr(payload, "name", None))
         elif kind == "modifier" and not getattr(payload, "abbreviation", None):
             for field, value in (("location", payload.location), ("laterality", payload.laterality),
                                  ("severity", payload.severity)):

@@ -1,4 +1,7 @@
-"""Errors of the web app (one base class) and how every error becomes an HTTP answer: JSON under /api, HTML elsewhere."""
+"""Errors of the web app (one base class) and how every error becomes an HTTP answer.
+
+JSON under /api, HTML elsewhere.
+"""
 from __future__ import annotations
 
 from flask import Flask, current_app, jsonify, render_template, request

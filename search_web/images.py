@@ -1,4 +1,7 @@
-"""Image files served by image id only: the id is checked, looked up in the index, and resolved inside the image folder."""
+"""Image files served by image id only.
+
+The id is checked, looked up in the index, and resolved inside the image folder.
+"""
 from __future__ import annotations
 
 import hashlib
@@ -21,7 +24,8 @@ def check_image_id(image_id: str) -> str:
     """The id if it has the shape of an image id (letters, digits, '_', '-', '.'; no path), else BadRequest."""
     if not IMAGE_ID.match(image_id or "") or ".." in image_id:
         shown = image_id if len(image_id) <= 80 else image_id[:80] + "..."
-        raise BadRequest(f"image id {shown!r} is invalid: use letters, digits, '_', '-' and '.' (e.g. CXR1_1_IM-0001-3001)")
+        raise BadRequest(f"image id {shown!r} is invalid: use letters, digits, '_', '-' and '.' "
+                         "(e.g. CXR1_1_IM-0001-3001)")
     return image_id
 
 

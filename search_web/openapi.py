@@ -49,14 +49,17 @@ def document() -> dict:
         "/api/search": {"get": {
             "summary": "Search images by text: concepts, BM25 and context vectors fused, with facets and explanations",
             "parameters": [
-                _q("q", f"query text (at most {MAX_QUERY_WORDS} distinct words); empty matches all", {"type": "string"}),
-                K, _q("page", "page number (k * page <= 10000)", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}),
+                _q("q", f"query text (at most {MAX_QUERY_WORDS} distinct words); empty matches all",
+                   {"type": "string"}),
+                K,
+                _q("page", "page number (k * page <= 10000)", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}),
                 _q("source", "whose text to search: all, radiologists' reports, or the cascade's output from pixels",
                    {"type": "string", "enum": list(SOURCES)}),
                 _q("filter", f"FIELD:VALUE, repeatable (values < {MAX_FILTER_VALUE_BYTES + 1} bytes; synthetic: "
                              "exactly true or false)", {"type": "array", "items": {"type": "string"}},
                    style="form", explode=True)],
-            "responses": {"200": {**_json("ranked results, parsed query, facets", {"$ref": "#/components/schemas/Search"}),
+            "responses": {"200": {**_json("ranked results, parsed query, facets",
+                                          {"$ref": "#/components/schemas/Search"}),
                                   "links": _image_links("/results/0/image_id")},
                           **_errors(400, 404, 414, 503)}}},
         "/api/images/{image_id}": {"get": {
@@ -72,7 +75,8 @@ def document() -> dict:
         "/api/images/{image_id}/thumbnail": {"get": {
             "operationId": "getThumbnail",
             "summary": "JPEG thumbnail of an indexed image, by id only", "parameters": [IMAGE_ID],
-            "responses": {"200": {"description": "JPEG", "content": {"image/jpeg": {}}}, "304": {"description": "not modified"},
+            "responses": {"200": {"description": "JPEG", "content": {"image/jpeg": {}}},
+                          "304": {"description": "not modified"},
                           **_errors(400, 404)}}},
         "/api/images/{image_id}/full": {"get": {
             "operationId": "getFullImage",

@@ -1,4 +1,5 @@
-"""Uploaded radiographs: type sniffed from the bytes, caps on bytes and pixels, a temp file deleted after use, decoded to grey.
+"""Uploaded radiographs: type sniffed from the bytes, caps on bytes and pixels, a temp file deleted after use,
+decoded to grey.
 
 PNG and JPEG go through `models.preprocess.load_radiograph` (16-bit rescaled; RGB/RGBA whose
 channels are equal read as grey; colour refused). DICOM goes through pydicom: the VOI LUT or

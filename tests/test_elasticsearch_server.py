@@ -17,9 +17,10 @@ def test_client_indexes_and_searches_on_real_server(es_url):
     try:
         es.indices.create(index=index, mappings={"properties": {"annotation": {"type": "text"},
                                                                  "label": {"type": "keyword"}}})
-        es.index(index=index, id="CXR1_1_IM-0001-3001", document={"annotation": "calcified granuloma lung upper lobe right",
-                                                                   "label": "calcified granuloma"})
-        es.index(index=index, id="CXR2_IM-0652-1001", document={"annotation": "cardiomegaly mild", "label": "cardiomegaly"})
+        es.index(index=index, id="CXR1_1_IM-0001-3001",
+                 document={"annotation": "calcified granuloma lung upper lobe right", "label": "calcified granuloma"})
+        es.index(index=index, id="CXR2_IM-0652-1001",
+                 document={"annotation": "cardiomegaly mild", "label": "cardiomegaly"})
         es.indices.refresh(index=index)
         hits = es.search(index=index, query={"match": {"annotation": "granuloma"}})["hits"]["hits"]
         assert [h["_id"] for h in hits] == ["CXR1_1_IM-0001-3001"]

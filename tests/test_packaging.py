@@ -43,7 +43,8 @@ def imported_modules() -> dict[str, set[str]]:
 
 def test_python_requires_covers_the_standard_library_the_code_uses():
     spec = SpecifierSet(setup_cfg()["options"]["python_requires"])
-    uses_tomllib = any("tomllib" in p.read_text(encoding="utf-8") for pkg in PACKAGES for p in (ROOT / pkg).rglob("*.py"))
+    uses_tomllib = any("tomllib" in p.read_text(encoding="utf-8")
+                       for pkg in PACKAGES for p in (ROOT / pkg).rglob("*.py"))
     assert not uses_tomllib or "3.10" not in spec, "tomllib needs Python 3.11: python_requires must exclude 3.10"
     assert "3.11" in spec and sys.version_info[:2] >= (3, 11)
 
@@ -80,4 +81,5 @@ def test_the_constraints_pin_every_requirement_within_its_range():
             continue
         name = canonicalize_name(req.name)
         assert name in pins, f"constraints.txt does not pin {req.name}"
-        assert req.specifier.contains(pins[name], prereleases=True), f"{req.name}=={pins[name]} is outside {req.specifier}"
+        assert req.specifier.contains(pins[name], prereleases=True), (
+            f"{req.name}=={pins[name]} is outside {req.specifier}")

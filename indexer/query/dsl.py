@@ -40,18 +40,20 @@ def levels_query(clause, fields: Sequence[tuple[str, float]]) -> dict:
     best = {"dis_max": {"queries": levels, "tie_breaker": 0.0}}
     if not clause.bonus:
         return best
-    bonus = {"constant_score": {"filter": {"bool": {"should": [{"terms": {name: list(clause.bonus)}} for name, _ in fields]}},
-                                "boost": SEVERITY_BONUS}}
+    should = [{"terms": {name: list(clause.bonus)}} for name, _ in fields]
+    bonus = {"constant_score": {"filter": {"bool": {"should": should}}, "boost": SEVERITY_BONUS}}
     return {"bool": {"must": [best], "should": [bonus]}}
 
 
 def generated_query(clause, has_scores: dict = HAS_SCORES) -> dict:
     """P(group) x (0.5 + 0.5 P(location)) x (0.5 + 0.5 P(side)) from the numeric score fields; images without
     probabilities (`has_scores` does not match them) score by the levels of their hard annotation."""
-    groups = [{"field_value_factor": {"field": score_field("generated_scores", g), "missing": 0}} for g in clause.groups]
+    groups = [{"field_value_factor": {"field": score_field("generated_scores", g), "missing": 0}}
+              for g in clause.groups]
     query: dict = {"function_score": {"query": has_scores, "functions": groups,
                                       "score_mode": "max", "boost_mode": "replace"}}
-    for key in ([clause.location_keys[0]] if clause.location_keys else []) + ([clause.side_key] if clause.side_key else []):
+    keys = ([clause.location_keys[0]] if clause.location_keys else []) + ([clause.side_key] if clause.side_key else [])
+    for key in keys:
         query = {"function_score": {"query": query, "score_mode": "sum", "boost_mode": "multiply", "functions": [
             {"weight": 0.5},
             {"field_value_factor": {"field": score_field("concept_probabilities", key), "factor": 0.5, "missing": 0}}]}}

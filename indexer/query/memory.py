@@ -187,7 +187,8 @@ class MemoryIndex:
                 self.postings[(name, v)] = np.asarray(r, dtype=np.int64)
         # per facet field: the (row, value id) pairs, counted with one weighted bincount per field
         self.facet_values = {name: list(vals) for name, vals in values.items()}
-        self.facet_entries = {name: (np.asarray(coords[name][0], dtype=np.int64), np.asarray(coords[name][1], dtype=np.int64))
+        self.facet_entries = {name: (np.asarray(coords[name][0], dtype=np.int64),
+                                     np.asarray(coords[name][1], dtype=np.int64))
                               for name in values}
         self._bm25: dict[tuple, _BM25] = {}
 
@@ -222,7 +223,9 @@ class MemoryIndex:
             index = self.bm25(fields)
             m = index.matrix
             meta["bm25"].append({"fields": list(fields.items()), "vocab": list(index.vocab)})
-            arrays[f"bm25.{i}.data"], arrays[f"bm25.{i}.indices"], arrays[f"bm25.{i}.indptr"] = m.data, m.indices, m.indptr
+            arrays[f"bm25.{i}.data"] = m.data
+            arrays[f"bm25.{i}.indices"] = m.indices
+            arrays[f"bm25.{i}.indptr"] = m.indptr
         arrays["meta"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
         with atomic_path(path) as tmp, open(tmp, "wb") as fh:
             np.savez(fh, **arrays)
@@ -281,7 +284,9 @@ class MemoryIndex:
                 def text_of(doc, name):
                     written = doc.get("sections") or {}
                     section = name.split("_", 1)[1]
-                    return written.get(section, doc.get(name) or "") if name.startswith("report_") else doc.get(name) or ""
+                    if name.startswith("report_"):
+                        return written.get(section, doc.get(name) or "")
+                    return doc.get(name) or ""
             self._bm25[key] = _BM25(self._all_docs(), fields, text_of)
         return self._bm25[key]
 

@@ -178,7 +178,8 @@ class QueryParser:
         for i, t in enumerate(toks):
             if i in covered:
                 continue
-            (parsed.ignored if t.norm in FILLER_WORDS or t.text.lower() in FILLER_WORDS else parsed.unrecognised).append(t.text)
+            filler = t.norm in FILLER_WORDS or t.text.lower() in FILLER_WORDS
+            (parsed.ignored if filler else parsed.unrecognised).append(t.text)
         self._read(matches, toks, text, parsed)
         return parsed
 
@@ -266,7 +267,8 @@ class QueryParser:
                 mod: Modifier = payload
                 mkind = "location" if mod.location else "laterality" if mod.laterality else "severity"
                 value = mod.location or mod.laterality or mod.severity
-                parsed.concepts.append(QueryConcept(words, start, end, mkind, value, location=mod.location if mkind != "location" else None,
+                parsed.concepts.append(QueryConcept(words, start, end, mkind, value,
+                                                    location=mod.location if mkind != "location" else None,
                                                     laterality=mod.laterality if mkind != "laterality" else None,
                                                     corrected_from=fixed))
             else:
@@ -306,7 +308,10 @@ class QueryParser:
             groups = (group_atom("d", payload),)
         elif kind == "organ":
             family = ORGAN_FAMILIES.get(payload)
-            groups = self._family_groups(self._families[family]) if family in self._families else (group_atom("o", payload),)
+            if family in self._families:
+                groups = self._family_groups(self._families[family])
+            else:
+                groups = (group_atom("o", payload),)
         else:
             return None
         if not groups:

@@ -50,7 +50,9 @@ SYNTHETIC_NOTE = ("synthetic stand-in corpus: scores and neighbours measure the 
 
 
 def parse_filters(items: Sequence[str]) -> dict[str, list[str]]:
-    """['view:frontal', 'laterality=left', 'laterality:right'] -> {'view': ['frontal'], 'laterality': ['left', 'right']}.
+    """Parse filter items into {field: [values]}.
+
+    ['view:frontal', 'laterality=left', 'laterality:right'] -> {'view': ['frontal'], 'laterality': ['left', 'right']}
 
     FIELD:VALUE and FIELD=VALUE are both accepted (values of one field are OR-ed, fields AND-ed).
     Raises InvalidQuery naming the bad item or field.
@@ -104,7 +106,8 @@ class SearchRequest:
                                "narrow the query with filters instead")
         if self.source not in SOURCES:
             raise InvalidQuery(f"source={self.source!r} is invalid; valid: {', '.join(SOURCES)}")
-        if not isinstance(self.facet_size, int) or isinstance(self.facet_size, bool) or not 1 <= self.facet_size <= 1000:
+        if (not isinstance(self.facet_size, int) or isinstance(self.facet_size, bool)
+                or not 1 <= self.facet_size <= 1000):
             raise InvalidQuery(f"facet_size={self.facet_size!r} is invalid: use an integer from 1 to 1000")
         if self.fusion not in FUSIONS:
             raise InvalidQuery(f"fusion={self.fusion!r} is invalid; valid: {', '.join(FUSIONS)}")
@@ -358,7 +361,8 @@ def _clause_evidence(doc: Mapping, clause: ClausePlan, plan: RankPlan) -> dict |
             for level in clause.levels:
                 hit = next((a for a in level.atoms if a in have), None)
                 if hit and (best is None or level.weight * factor > best["score"]):
-                    best = {"concept": clause.label, "source": source, "match": LEVEL_NAMES.get(level.weight, "finding"),
+                    best = {"concept": clause.label, "source": source,
+                            "match": LEVEL_NAMES.get(level.weight, "finding"),
                             "atom": hit, "score": round(level.weight * factor, 4)}
                     break
     if plan.uses_generated:

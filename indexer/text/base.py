@@ -193,7 +193,8 @@ class TextBackend(abc.ABC):
     def delete(self, image_ids: Iterable[str], version: str | None = None, refresh: bool = True) -> int:
         """Delete documents by image id; returns how many existed."""
 
-    def refresh(self, version: str | None = None) -> None:
+    # an optional hook: the default suits backends whose writes are visible at once (embedded)
+    def refresh(self, version: str | None = None) -> None:  # noqa: B027
         """Make recent writes visible to reads (a no-op where writes are visible at once)."""
 
     # --- reads ------------------------------------------------------------------------------------
@@ -243,7 +244,8 @@ class TextBackend(abc.ABC):
         """Raise IndexUnavailable when the backend cannot be reached; else a small status dict."""
         return {"backend": self.name}
 
-    def close(self) -> None:
+    # an optional hook: backends without connections or open files need not override it
+    def close(self) -> None:  # noqa: B027
         """Release connections."""
 
     def __enter__(self):

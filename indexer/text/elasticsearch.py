@@ -360,7 +360,8 @@ class ElasticsearchTextBackend(TextBackend):
         count = {"query": {"bool": {"filter": base_filter, "must_not": must_not,
                                     **({"should": should, "minimum_should_match": 1} if should else {})}},
                  "size": 0, "track_total_hits": True,
-                 "aggs": {name: {"terms": {"field": name, "size": facet_size, "order": [{"_count": "desc"}, {"_key": "asc"}]}}
+                 "aggs": {name: {"terms": {"field": name, "size": facet_size,
+                                           "order": [{"_count": "desc"}, {"_key": "asc"}]}}
                           for name in wanted_facets} or None}
         if count["aggs"] is None:
             del count["aggs"]
@@ -430,7 +431,8 @@ def _answer_error(url: str, index: str, error: Mapping, status: int | None = Non
     why = error.get("reason") if isinstance(error, Mapping) else error
     kind = error.get("type") if isinstance(error, Mapping) else ""
     if kind == "index_not_found_exception":
-        return IndexNotFound(f"Elasticsearch at {url}: no index {index!r}; build it with `cxrsearch reindex --backend es`")
+        return IndexNotFound(f"Elasticsearch at {url}: no index {index!r}; "
+                             "build it with `cxrsearch reindex --backend es`")
     if status is not None and (status >= 500 or status == 429):
         return IndexUnavailable(f"Elasticsearch at {url} cannot answer now (HTTP {status}, {kind}: {why})")
     root = error.get("root_cause") if isinstance(error, Mapping) else None

@@ -83,7 +83,8 @@ def vector_mapping(dimension: int, *, quantized: bool = False, m: int = 16, ef_c
         kind / model_version: recorded in the mapping's ``_meta`` (what ``EsVectorIndex.open`` reads).
     """
     if not 1 <= dimension <= MAX_DIMS:
-        raise InvalidVectorConfig(f"dimension={dimension} must be between 1 and {MAX_DIMS} for Elasticsearch dense_vector")
+        raise InvalidVectorConfig(f"dimension={dimension} must be between 1 and {MAX_DIMS} "
+                                  "for Elasticsearch dense_vector")
     props: dict[str, dict] = {name: {"type": "keyword"} for name in FILTER_FIELDS}
     props.update({name: {"type": "boolean"} for name in BOOLEAN_FIELDS})
     props.update({
@@ -173,8 +174,9 @@ class EsVectorIndex:
             try:
                 mapping = probe.client.indices.get_mapping(index=index)[index]["mappings"]
             except NotFoundError:
-                raise VectorStoreNotFound(f"no vector index {index!r} at {probe.settings.safe_url}; build one "
-                                          "with `cxrsearch reindex --backend es --vectors es --checkpoint CKPT`") from None
+                raise VectorStoreNotFound(
+                    f"no vector index {index!r} at {probe.settings.safe_url}; build one "
+                    "with `cxrsearch reindex --backend es --vectors es --checkpoint CKPT`") from None
         meta = mapping.get("_meta") or {}
         dims = mapping.get("properties", {}).get(FIELD, {}).get("dims")
         if not isinstance(dims, int):
@@ -361,7 +363,8 @@ class EsVectorIndex:
                 self.client.indices.refresh(index=self.index)
         if failed:
             first = next(iter(failed.items()))
-            raise VectorStoreError(f"Elasticsearch rejected {len(failed)} of {len(ids)} vectors, e.g. {first[0]!r}: {first[1]}")
+            raise VectorStoreError(f"Elasticsearch rejected {len(failed)} of {len(ids)} vectors, "
+                                   f"e.g. {first[0]!r}: {first[1]}")
         return AddResult(added=added, updated=updated)
 
     def remove(self, image_ids: Iterable[str], *, refresh: bool = False) -> int:
@@ -378,7 +381,8 @@ class EsVectorIndex:
     def mirror(self, store: Any, *, batch_size: int = 1000, refresh: bool = True) -> int:
         """Copy every vector of a FAISS ``VectorStore`` into this index; returns how many were written."""
         if store.dimension != self.dimension:
-            raise DimensionMismatch(f"store holds {store.dimension}-d vectors, {self._owner()} holds {self.dimension}-d")
+            raise DimensionMismatch(f"store holds {store.dimension}-d vectors, "
+                                    f"{self._owner()} holds {self.dimension}-d")
         ids = store.image_ids()
         for start in range(0, len(ids), batch_size):
             chunk = ids[start : start + batch_size]

@@ -37,7 +37,8 @@ META_FILE = "meta.json"
 def read_meta(root: Path) -> dict[str, Any]:
     meta_file = root / META_FILE
     if not meta_file.is_file():
-        raise VectorStoreNotFound(f"no vector store at {root} ({META_FILE} missing); build one with `cxrsearch reindex`")
+        raise VectorStoreNotFound(f"no vector store at {root} ({META_FILE} missing); "
+                                  "build one with `cxrsearch reindex`")
     try:
         meta = json.loads(meta_file.read_text("utf-8"))
     except (OSError, ValueError) as e:
@@ -63,7 +64,8 @@ def read_index(index_file: Path, index_type: str, mmap: bool) -> tuple[Any, bool
     try:
         return faiss.read_index(str(index_file)), False
     except RuntimeError as e:
-        raise VectorStoreCorrupt(f"{index_file} is not a readable FAISS {index_type} index ({e}); rebuild the store") from e
+        raise VectorStoreCorrupt(
+            f"{index_file} is not a readable FAISS {index_type} index ({e}); rebuild the store") from e
 
 
 def current_generation(root: Path) -> int:
@@ -86,7 +88,8 @@ def delete_other_generations(root: Path, keep: dict[str, str]) -> None:
                 old.unlink(missing_ok=True)
 
 
-def write_generation(root: Path, index: Any, table: dict[str, list], meta: dict[str, Any]) -> tuple[int, dict[str, str]]:
+def write_generation(root: Path, index: Any, table: dict[str, list],
+                     meta: dict[str, Any]) -> tuple[int, dict[str, str]]:
     """Save index + id table as the next generation under ``root`` and commit it; returns (generation, files).
 
     One writer at a time per directory (a file lock on ``root/.lock``, filelock: cross-platform).

@@ -220,9 +220,10 @@ class VectorStore:
             meta = read_meta(root)
             try:
                 return cls._from_files(root, meta, mmap, expect_dimension, expect_kind, expect_model_version, device)
-            except FileNotFoundError:
+            except FileNotFoundError as err:
                 if attempt == 1:
-                    raise VectorStoreCorrupt(f"{root}: files named in {META_FILE} are missing: {meta.get('files')}")
+                    raise VectorStoreCorrupt(
+                        f"{root}: files named in {META_FILE} are missing: {meta.get('files')}") from err
         raise AssertionError("unreachable")
 
     @classmethod
@@ -533,7 +534,8 @@ class VectorStore:
             for image_id in ids:
                 if image_id in self._labels:
                     del self._image_ids[self._labels.pop(image_id)]
-            raise VectorStoreCorrupt(f"FAISS refused to add {len(ids)} vectors ({e}); their image ids were dropped") from e
+            raise VectorStoreCorrupt(
+                f"FAISS refused to add {len(ids)} vectors ({e}); their image ids were dropped") from e
         for image_id, label in zip(ids, labels.tolist()):
             self._labels[image_id] = label
             self._image_ids[label] = image_id

@@ -226,7 +226,8 @@ class Report:
         figures = self.figures()
         targets = self.targets()
         if targets:
-            lines += ["## Targets", "", "| figure | value | vs peer | target | met | asked by |", "|---|---|---|---|---|---|"]
+            lines += ["## Targets", "", "| figure | value | vs peer | target | met | asked by |",
+                      "|---|---|---|---|---|---|"]
             for f in targets:
                 lines.append(f"| {f.label} | {_value(f)} | {'' if f.ratio is None else f'{f.ratio:.3g}x'} | "
                              f"{f.target_text()} | {_met(f)} | {f.target.source} |")
@@ -252,7 +253,10 @@ class Report:
                     else:
                         vs = "" if f.kind != SPEED else "?"
                     peer = figures[f.peer].label if f.peer in figures else ""
-                    target = f" {f.target_text()}: {_met(f)} |" if f.target is not None else (" |" if with_targets else "")
+                    if f.target is not None:
+                        target = f" {f.target_text()}: {_met(f)} |"
+                    else:
+                        target = " |" if with_targets else ""
                     lines.append(f"| {f.label} | {_value(f)}{' (' + f.note + ')' if f.note else ''} | {vs} | {peer} |"
                                  + target)
                 lines.append("")

@@ -61,7 +61,8 @@ def synthetic_vectors(
     return out
 
 
-def exact_search(base: np.ndarray, queries: np.ndarray, k: int, *, chunk: int = 262_144) -> tuple[np.ndarray, np.ndarray]:
+def exact_search(base: np.ndarray, queries: np.ndarray, k: int, *,
+                 chunk: int = 262_144) -> tuple[np.ndarray, np.ndarray]:
     """Brute-force top-k by inner product in numpy (ground truth for recall).
 
     Args:

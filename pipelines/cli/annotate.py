@@ -55,7 +55,10 @@ def main(argv: list[str] | None = None) -> int:
     paths = collect_inputs(args.images, args.dir)
     if not paths:
         raise AnnotateError("no input images: give IMAGES... or --dir DIR")
-    checkpoint = Path(args.checkpoint) if args.checkpoint else data_dir(args.data_dir) / "models" / "tiny" / "cascade.pt"
+    if args.checkpoint:
+        checkpoint = Path(args.checkpoint)
+    else:
+        checkpoint = data_dir(args.data_dir) / "models" / "tiny" / "cascade.pt"
     try:
         cascade = Cascade.load(checkpoint, pick_device(args.device))
     except CheckpointError as e:

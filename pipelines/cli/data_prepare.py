@@ -13,9 +13,11 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="cxrsearch data prepare", description=__doc__)
     p.add_argument("--data-dir", help="data directory (default $CXRSEARCH_DATA or ./data)")
     p.add_argument("--strict", action="store_true", help="stop at the first bad report, naming file and problem")
-    p.add_argument("--min-cases", type=int, default=30, help="images a single-term pattern needs to become a label (30)")
+    p.add_argument("--min-cases", type=int, default=30,
+                   help="images a single-term pattern needs to become a label (30)")
     p.add_argument("--seed", type=int, default=0, help="split seed (0)")
-    p.add_argument("--images", metavar="DIR", help="keep only image ids with a <id>.png in DIR (e.g. Open-i's NLMCXR_png)")
+    p.add_argument("--images", metavar="DIR",
+                   help="keep only image ids with a <id>.png in DIR (e.g. Open-i's NLMCXR_png)")
     return p
 
 
@@ -29,7 +31,8 @@ def main(argv: list[str]) -> int:
     entries, labels = build_manifest(corpus, min_cases=args.min_cases, seed=args.seed)
     path = manifest_path(root)
     n = write_manifest(path, entries)
-    (root / "labels.json").write_text(json.dumps({"min_cases": args.min_cases, "seed": args.seed, "labels": labels}, indent=2))
+    labels_doc = {"min_cases": args.min_cases, "seed": args.seed, "labels": labels}
+    (root / "labels.json").write_text(json.dumps(labels_doc, indent=2))
     print(f"wrote {path}: {n} images, {len(labels)} labels, "
           f"{sum(1 for e in entries if e.label)} labelled images")
     return 0

@@ -6,9 +6,10 @@
 `eval search` runs the committed query set (pipelines/evaluation/queries.json) on the images of one
 split, relevance from each image's MeSH major terms (never from generated text): every source mode
 (all, report, generated), the ablation ladder (BM25 only, + concepts, + negation, + vectors), the
-vector retriever from pixels, and RRF beside the default tiered fusion, and writes JSON and markdown to --out (default results/search_eval). `eval assertion`
-measures positive-finding extraction from report text against the reports' MeSH terms, beside the
-keyword baseline. The corpus is the synthetic stand-in: numbers describe the system, not clinical accuracy.
+vector retriever from pixels, and RRF beside the default tiered fusion, and writes JSON and markdown
+to --out (default results/search_eval). `eval assertion` measures positive-finding extraction from
+report text against the reports' MeSH terms, beside the keyword baseline. The corpus is the
+synthetic stand-in: numbers describe the system, not clinical accuracy.
 """
 from __future__ import annotations
 
@@ -111,7 +112,8 @@ def run_search_eval(args: argparse.Namespace) -> dict:
             used: set[str] = set()
             skipped: dict[str, str] = {}
 
-            def search(q, source=source, retrievers=retrievers, negation=negation, fusion=fusion):
+            def search(q, source=source, retrievers=retrievers, negation=negation, fusion=fusion, used=used,
+                       skipped=skipped):
                 body = service.search(SearchRequest(q.text, k=1000, source=source, filters={"split": [args.split]},
                                                     facets=(), retrievers=retrievers, negation=negation,
                                                     fusion=fusion, explain=False))
@@ -136,7 +138,8 @@ def run_search_eval(args: argparse.Namespace) -> dict:
 def markdown(summary: dict) -> str:
     lines = [f"# Search evaluation: {summary['split']} split, {summary['backend']} backend", "",
              f"Index version {summary.get('index_version')}; {summary['images']} images; "
-             f"{summary['queries_evaluated']} of {summary['queries_in_set']} queries have relevant images in this split. "
+             f"{summary['queries_evaluated']} of {summary['queries_in_set']} queries "
+             "have relevant images in this split. "
              "Relevance from the reports' MeSH major terms. SYNTHETIC corpus: these numbers measure the system, "
              "not clinical accuracy.", "",
              "| configuration | P@10 | nDCG@10 | MAP | retrievers used |", "|---|---|---|---|---|"]

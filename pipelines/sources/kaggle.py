@@ -31,7 +31,8 @@ def _clean(value: str | None) -> str | None:
     return text or None
 
 
-def load_kaggle(folder: str | Path, strict: bool = False, image_exists=None) -> tuple[list[Report], dict[str, str], LoadSummary]:
+def load_kaggle(folder: str | Path, strict: bool = False,
+                image_exists=None) -> tuple[list[Report], dict[str, str], LoadSummary]:
     """Load `indiana_reports.csv` and `indiana_projections.csv` from `folder`.
 
     Returns:
@@ -43,7 +44,8 @@ def load_kaggle(folder: str | Path, strict: bool = False, image_exists=None) -> 
     projections_csv = folder / "indiana_projections.csv"
     for f in (reports_csv, projections_csv):
         if not f.is_file():
-            raise FileNotFoundError(f"{f}: missing (a Kaggle IU X-ray folder has indiana_reports.csv and indiana_projections.csv)")
+            raise FileNotFoundError(f"{f}: missing (a Kaggle IU X-ray folder has indiana_reports.csv "
+                                    "and indiana_projections.csv)")
     images_dir = folder / "images_normalized"
     if image_exists is None and images_dir.is_dir():
         present = {kaggle_filename_to_image_id(p.name) for p in images_dir.iterdir()}

@@ -261,7 +261,8 @@ def _under_dome(scene: Scene, side: str, fn_of_gap, depth: float, w_range=(0.12,
     def fn(uu, vv):
         w = uu * F32(s)
         gap = vv - lung_floor(body, side, w)
-        inside = smoothstep(w_range[0], w_range[0] + 0.05, w) * (F32(1.0) - smoothstep(w_range[1] - 0.05, w_range[1], w))
+        inside = (smoothstep(w_range[0], w_range[0] + 0.05, w)
+                  * (F32(1.0) - smoothstep(w_range[1] - 0.05, w_range[1], w)))
         return fn_of_gap(gap, w) * inside
 
     return scene.add(u0, v0, u1, v1, fn)

@@ -96,7 +96,8 @@ _ALL = [
     _c("pulmonary artery enlargement", cardio.draw_hilar, "Pulmonary Artery/enlarged"),
     _c("pneumomediastinum", cardio.draw_pneumomediastinum, "Mediastinal Emphysema"),
     # diaphragm and abdomen
-    _c("elevated diaphragm", cardio.diaphragm_region, "Diaphragm/right/elevated/severe", modify=cardio.modify_diaphragm),
+    _c("elevated diaphragm", cardio.diaphragm_region, "Diaphragm/right/elevated/severe",
+       modify=cardio.modify_diaphragm),
     _c("flattened diaphragm", cardio.diaphragm_region, "Diaphragm/bilateral/flattened", modify=cardio.modify_diaphragm),
     _c("eventration", cardio.diaphragm_region, "Diaphragmatic Eventration/right", modify=cardio.modify_diaphragm),
     _c("hiatal hernia", cardio.draw_hiatal_hernia, "Hernia, Hiatal/large"),

@@ -157,8 +157,8 @@ def draw_lesions(scene: Scene, f: Finding, rng: np.random.Generator) -> list[Mar
             parts = [scene.blob(u, v, r, amp, sharp=True)]
             for _ in range(2):
                 a = rng.uniform(0, 2 * math.pi)
-                parts.append(scene.blob(u + math.cos(a) * r * 0.5, v + math.sin(a) * r * 0.5 / ASPECT, r * 0.6, amp * 0.9,
-                                        sharp=True))
+                parts.append(scene.blob(u + math.cos(a) * r * 0.5, v + math.sin(a) * r * 0.5 / ASPECT,
+                                        r * 0.6, amp * 0.9, sharp=True))
             marks.append(merge(parts))
         else:
             marks.append(scene.blob(u, v, r, amp, aspect=rng.uniform(1.0, 1.25), angle=rng.uniform(0, math.pi),
@@ -290,6 +290,16 @@ def _vessel_boost(scene: Scene, side: str | None, amp: float, weight=None) -> Ma
     return scene.add(*box, fn, with_slice=True)
 
 
+def _lower_zone_weight(uu, vv):
+    """Reticular weight for basal-predominant fibrosis: 0.3 at the apex rising to 1 in the lower zones."""
+    return F32(0.3) + F32(0.7) * smoothstep(0.35, 0.75, vv)
+
+
+def _upper_zone_weight(uu, vv):
+    """Vessel weight for upper-lobe diversion (congestion): 1 in the upper zones falling to 0.5 below."""
+    return F32(0.5) + F32(0.5) * (F32(1.0) - smoothstep(0.2, 0.6, vv))
+
+
 def draw_markings(scene: Scene, f: Finding, rng: np.random.Generator) -> list[Mark]:
     """Prominent bronchovascular or interstitial markings (both lungs unless a side is named)."""
     s = f.severity
@@ -299,9 +309,7 @@ def draw_markings(scene: Scene, f: Finding, rng: np.random.Generator) -> list[Ma
         side_arg = side if scene.frontal else None
         if f.pattern in ("interstitial", "reticular") or f.concept in ("interstitial disease", "fibrosis"):
             box = scene.zone_box(side, f.zone) if f.zone else scene.lung_box(side_arg)
-            weight = None
-            if f.concept == "fibrosis" and not f.zone:
-                weight = (lambda uu, vv: F32(0.3) + F32(0.7) * smoothstep(0.35, 0.75, vv))
+            weight = _lower_zone_weight if f.concept == "fibrosis" and not f.zone else None
             marks.append(merge([reticular(scene, side_arg, box, 0.14 + 0.14 * s, rng, weight=weight),
                                 _vessel_boost(scene, side_arg, 0.05 + 0.05 * s)]))
         else:
@@ -341,8 +349,7 @@ def draw_edema(scene: Scene, f: Finding, rng: np.random.Generator) -> list[Mark]
         side_arg = side if scene.frontal else None
         parts = []
         if f.concept == "pulmonary congestion" or f.concept == "heart failure":
-            upper = (lambda uu, vv: F32(0.5) + F32(0.5) * (F32(1.0) - smoothstep(0.2, 0.6, vv)))
-            parts.append(_vessel_boost(scene, side_arg, 0.16 + 0.14 * s, weight=upper))
+            parts.append(_vessel_boost(scene, side_arg, 0.16 + 0.14 * s, weight=_upper_zone_weight))
             u, v = scene.point(rng, side, "hilum")
             parts.append(scene.blob(u, v, 0.1 + 0.04 * s, 0.1 + 0.08 * s, aspect=1.3,
                                     clip_sides=(side,) if scene.frontal else ()))
@@ -380,7 +387,7 @@ def draw_hyperlucency(scene: Scene, f: Finding, rng: np.random.Generator) -> lis
             tex = scene.vessel_field()
             air_map = scene.air()
 
-            def fn(uu, vv, sl):
+            def fn(uu, vv, sl, air_map=air_map, tex=tex):  # scene.add calls it at once
                 air = air_map[sl]
                 return -(F32(0.12 + 0.12 * s) * air + F32(0.1) * tex[sl] * air)
 

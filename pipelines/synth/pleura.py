@@ -108,7 +108,7 @@ def draw_pneumothorax(scene: Scene, f: Finding, rng: np.random.Generator) -> lis
             box = scene.lung_box(side)
             air_map = scene.air()
 
-            def fn(uu, vv, sl, side=side):
+            def fn(uu, vv, sl, side=side, gap=gap, air_map=air_map):  # scene.add calls it at once
                 mask, edge = lung_edge(body, uu, vv, side)
                 air = air_map[sl]
                 g = F32(gap) * (F32(1.0) - F32(0.7) * smoothstep(0.3, 0.85, vv))
@@ -118,7 +118,7 @@ def draw_pneumothorax(scene: Scene, f: Finding, rng: np.random.Generator) -> lis
 
             parts = [scene.add(*box, fn, with_slice=True)]
         else:
-            def fn(uu, vv, sl=None):
+            def fn(uu, vv, sl=None, gap=gap):
                 mask, air = lateral_lung_field(body, uu, vv)
                 top = F32(body.apex_v) + F32(0.5) * (uu - F32(0.2)) ** 2
                 edge = (vv - top) * F32(ASPECT)

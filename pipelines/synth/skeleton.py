@@ -383,12 +383,13 @@ def draw_breast_implants(scene: Scene, f: Finding, rng: np.random.Generator) -> 
         u, v = (scene.u_of(side, 0.55), 0.74) if scene.frontal else (-0.95, 0.7)
         r = 0.22
 
-        def fn(uu, vv, u=u, v=v):
+        def fn(uu, vv, u=u, v=v, r=r):
             d = np.sqrt(((uu - F32(u)) * F32(1 / 1.0)) ** 2 + ((vv - F32(v)) * F32(ASPECT / 0.8)) ** 2)
             rim = np.clip(F32(1.0) - np.abs(d - F32(r)) * F32(1 / 0.01), 0, 1)
             return F32(0.2) * ramp(F32(r) - d, 0.03) + F32(0.1) * rim
 
-        marks.append(scene.add(u - r - 0.02, v - r * 0.8 / ASPECT - 0.02, u + r + 0.02, v + r * 0.8 / ASPECT + 0.02, fn))
+        marks.append(scene.add(u - r - 0.02, v - r * 0.8 / ASPECT - 0.02,
+                               u + r + 0.02, v + r * 0.8 / ASPECT + 0.02, fn))
     return [m for m in marks if m is not None]
 
 

@@ -84,7 +84,8 @@ def run_iteration(number: int, cfg: CascadeConfig, corpus: Corpus, vocab: WordVo
         if concepts is not None:
             cnn.add_concept_head(len(concepts.names))
     else:
-        cnn, epochs, scale = copy.deepcopy(init_cnn), cfg.cnn_train.finetune_epochs, cfg.cnn_train.finetune_body_lr_scale
+        cnn = copy.deepcopy(init_cnn)
+        epochs, scale = cfg.cnn_train.finetune_epochs, cfg.cnn_train.finetune_body_lr_scale
         cap = cfg.cnn_train.finetune_max_per_label
         cap = cfg.cnn_train.max_per_label if cap < 0 else cap
         cnn.replace_head(len(names))

@@ -104,7 +104,7 @@ def train_cnn(cnn: CascadeCNN, images: np.ndarray, labels: Sequence[str], label_
                 continue
             stored = images[batch]                                                        # (B, S, S)
             if n_extra:
-                if len(extra_order) < n_extra:                                            # every extra image once per pass
+                if len(extra_order) < n_extra:  # every extra image once per pass
                     extra_order += rng.permutation(len(extra_images)).tolist()
                 extra, extra_order = extra_order[:n_extra], extra_order[n_extra:]
                 stored = np.concatenate([stored, extra_images[extra]])                    # (B + X, S, S)

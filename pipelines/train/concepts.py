@@ -1,4 +1,7 @@
-"""Concept-head targets and evaluation: concept keys of every image (indexer.concepts), the kept list, per-concept AUC."""
+"""Concept-head targets and evaluation.
+
+The concept keys of every image (indexer.concepts), the kept list, per-concept AUC.
+"""
 from __future__ import annotations
 
 from collections import Counter

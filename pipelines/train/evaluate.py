@@ -62,7 +62,8 @@ def iteration_metrics(it: Iteration, corpus: Corpus, max_words: int, concept_tar
             value = accuracy(it.probs[rows], [it.labels[r] for r in rows], it.cascade.label_names)
             acc[split] = {"accuracy": round(100 * value, 2), "images": len(rows)}
     base = {}
-    for split in SPLITS:   # predicted label collapsed to its base label vs the mined label: comparable across iterations
+    # predicted label collapsed to its base label vs the mined label: comparable across iterations
+    for split in SPLITS:
         rows = eval_rows(corpus, split, "labelled")
         if rows:
             predicted = [base_label(it.cascade.label_names[i]) for i in it.probs[rows].argmax(1).tolist()]

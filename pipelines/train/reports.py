@@ -26,8 +26,8 @@ def pointing_markdown(result: dict, header: str) -> str:
     lines = ["# Pointing game: does the class activation map's peak fall inside the drawn region?", "", header, "",
              f"Split `{truth['split']}`, images with a single mined finding (so every drawn box is that finding), "
              f"box margin {truth['tolerance_px']} px in the 256 px frame. `chance`: the share of the image the "
-             "boxes (with that margin) cover, a random point's hit rate. `nothing drawn`: the finding has nothing to show in that "
-             "view (not scored).", "",
+             "boxes (with that margin) cover, a random point's hit rate. "
+             "`nothing drawn`: the finding has nothing to show in that view (not scored).", "",
              f"Overall: map of the true label {_num(truth['accuracy'])} ({truth['images']} images), of the "
              f"predicted label {_num(predicted['accuracy'])}; chance {_num(truth['chance'])}.", "",
              "| finding | images | hits (true label) | accuracy | predicted label's map | chance | nothing drawn |",

@@ -31,7 +31,8 @@ def make_optimizer(decoder: AnnotationDecoder, cfg: RNNConfig) -> torch.optim.Op
 
 
 @torch.no_grad()
-def mean_loss(decoder: AnnotationDecoder, embeddings: torch.Tensor, tokens: torch.Tensor, batch_size: int = 500) -> float:
+def mean_loss(decoder: AnnotationDecoder, embeddings: torch.Tensor, tokens: torch.Tensor,
+              batch_size: int = 500) -> float:
     """Mean NLL per predicted word of (N, E) embeddings and (N, T+1) tokens, eval mode."""
     decoder.eval()
     total = 0.0

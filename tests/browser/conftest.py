@@ -1,4 +1,5 @@
-"""Browser fixtures: the web app on a real local HTTP server, and Debian's Chromium driven by Playwright (never its own download).
+"""Browser fixtures: the web app on a real local HTTP server, and Debian's Chromium driven by Playwright
+(never its own download).
 
 Screenshots go to tests/browser/artifacts/ (ignored by git); `make test` keeps them as test artifacts.
 """
@@ -42,7 +43,8 @@ def browser_context():
     """A headless Chromium with a fresh profile; fails naming the browser when it is not installed."""
     if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
         pytest.fail(f"the browser tests need Chromium at {CHROMIUM}: install Debian's package "
-                    "(`apt-get install -y chromium`, which `make test` does when run as root) or set CXRSEARCH_CHROMIUM")
+                    "(`apt-get install -y chromium`, which `make test` does when run as root) "
+                    "or set CXRSEARCH_CHROMIUM")
     from playwright.sync_api import sync_playwright
 
     profile = tempfile.mkdtemp(prefix="cxrsearch-chromium-")
@@ -63,7 +65,8 @@ class Page:
     def __init__(self, context):
         self.page = context.new_page()
         self.errors: list[str] = []
-        self.page.on("console", lambda m: self.errors.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+        self.page.on("console",
+                     lambda m: self.errors.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
         self.page.on("pageerror", lambda e: self.errors.append(f"page error: {e}"))
         self.page.on("dialog", lambda d: (self.errors.append(f"dialog: {d.message}"), d.dismiss()))
 

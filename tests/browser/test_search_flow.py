@@ -1,4 +1,7 @@
-"""A radiologist's path in a real browser: search -> results -> image -> similar -> back -> upload; XSS shown, not run."""
+"""A radiologist's path in a real browser: search -> results -> image -> similar -> back -> upload.
+
+Script in the query is shown, not run (XSS).
+"""
 from __future__ import annotations
 
 import re
@@ -111,7 +114,7 @@ def test_script_in_the_query_is_shown_not_run(live_server, page):
     base, _ = live_server
     p = page.page
     attack = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2">'
-    p.goto(base + "/search?q=" + re.sub(r"[^A-Za-z0-9]", lambda m: "%%%02X" % ord(m.group(0)), attack))
+    p.goto(base + "/search?q=" + re.sub(r"[^A-Za-z0-9]", lambda m: f"%{ord(m.group(0)):02X}", attack))
     assert p.locator("input[name=q]").input_value() == attack
     assert p.evaluate("window.__pwned") is None
     assert p.title().startswith("<script>window.__pwned")          # shown as text in the title and the box

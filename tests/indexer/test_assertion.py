@@ -49,7 +49,8 @@ def test_modifiers_bind_to_the_nearest_finding():
 def test_sentences_are_read_separately_and_spans_point_into_the_text():
     text = "No effusion. Right pleural effusion is small."
     mentions = find_mentions(text)
-    assert [(m.assertion, text[m.start:m.end]) for m in mentions] == [(NEGATED, "effusion"), (POSITIVE, "pleural effusion")]
+    assert [(m.assertion, text[m.start:m.end]) for m in mentions] == [(NEGATED, "effusion"),
+                                                                       (POSITIVE, "pleural effusion")]
     assert mentions[0].trigger == "No"
 
 

@@ -18,13 +18,15 @@ from indexer.text.embedded import EmbeddedTextBackend
 
 # image id -> (MeSH major terms, FINDINGS text, split, view)
 REPORTS = {
-    "R-ARUL": (["Calcified Granuloma/lung/upper lobe/right"], "Calcified granuloma in the right upper lobe.", "test", "frontal"),
+    "R-ARUL": (["Calcified Granuloma/lung/upper lobe/right"], "Calcified granuloma in the right upper lobe.",
+               "test", "frontal"),
     "R-FLUL": (["Nodule/lung/upper lobe/left"], "A small nodule in the left upper lobe.", "test", "frontal"),
     "R-EFFR": (["Pleural Effusion/right/small"], "Small right pleural effusion.", "test", "frontal"),
     "R-EFFB": (["Pleural Effusion/bilateral"], "Bilateral pleural effusions.", "test", "lateral"),
     "R-NOEF": (["normal"], "The lungs are clear. No pleural effusion or pneumothorax.", "test", "frontal"),
     "R-CARD": (["Cardiomegaly/mild"], "The heart is mildly enlarged. No effusion.", "test", "lateral"),
-    "R-CAEF": (["Cardiomegaly", "Pleural Effusion/left"], "Cardiomegaly with a left pleural effusion.", "test", "frontal"),
+    "R-CAEF": (["Cardiomegaly", "Pleural Effusion/left"], "Cardiomegaly with a left pleural effusion.",
+               "test", "frontal"),
     "R-LING": (["Opacity/lung/lingula"], "Lingular opacity.", "val", "frontal"),
     "R-TEXT": (["normal"], "Small right apical pneumothorax.", "test", "frontal"),  # text says it, MeSH does not
     "R-TRAI": (["Pleural Effusion/right"], "Right pleural effusion.", "train", "frontal"),
@@ -207,7 +209,8 @@ def test_elasticsearch_index_without_the_probability_marker_ranks_the_same(es_ba
                             for s in ("all", "report", "generated") for q in queries]
     for a, b in zip(answers[with_marker], answers[without_marker]):
         key = (a["source"], a["query"])
-        assert [(r["image_id"], r["score"]) for r in a["results"]] == [(r["image_id"], r["score"]) for r in b["results"]], key
+        ranked_with = [(r["image_id"], r["score"]) for r in a["results"]]
+        assert ranked_with == [(r["image_id"], r["score"]) for r in b["results"]], key
         assert (a["total"], a["facets"]) == (b["total"], b["facets"]), key
     assert any(r["explanation"]["matched"][0]["source"] == "generated"  # the cascade's probabilities took part
                for body in answers[without_marker] if body["source"] == "generated" for r in body["results"])

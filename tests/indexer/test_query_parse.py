@@ -45,7 +45,8 @@ def test_places_sides_and_severity(text, expected):
     ("big heart", "d:Cardiomegaly"), ("enlarged heart", "d:Cardiomegaly"), ("water on the lung", "d:Pleural Effusion"),
     ("broken rib", "d:Fractures, Bone"), ("COPD", "d:Pulmonary Disease, Chronic Obstructive"),
     ("CHF", "d:Heart Failure"), ("PICC line", "d:Catheters, Indwelling"), ("ET tube", "f:tube, inserted"),
-    ("NG tube", "f:tube, inserted"), ("AICD", "f:implanted medical device"), ("pacemaker", "f:implanted medical device"),
+    ("NG tube", "f:tube, inserted"), ("AICD", "f:implanted medical device"),
+    ("pacemaker", "f:implanted medical device"),
     ("hyperinflated lungs", "f:hyperdistention@lung"), ("enlarged aorta", "f:enlarged@aorta"),
 ])
 def test_synonyms_lay_words_and_abbreviations(text, group):

@@ -34,7 +34,8 @@ def test_hand_computed_partial_match():
 
 
 def test_brevity_penalty_and_empty_hypothesis():
-    assert bleu_n(["calcified granuloma", "lung", "right"], ["calcified granuloma"], 1) == pytest.approx(math.exp(1 - 3))
+    assert bleu_n(["calcified granuloma", "lung", "right"], ["calcified granuloma"], 1) == pytest.approx(
+        math.exp(1 - 3))
     assert bleu_n(["normal"], [], 1) == 0.0
     with pytest.raises(ValueError):
         bleu_table([["a"]], [])

@@ -98,11 +98,13 @@ def test_quick_bench_both_backends_has_elasticsearch_peers(tiny, tmp_path, es_ur
     if shutil.which("wrk") is None and os.geteuid() != 0:
         pytest.skip("wrk is not installed and this is not root (the bench installs it with apt-get as root)")
     report = run_quick(tiny, tmp_path, "--backend", "both", "--es-url", es_url, "--sections",
-                       "indexing,similar,service,scale,http", sections=["indexing", "similar", "service", "scale", "http"])
+                       "indexing,similar,service,scale,http",
+                       sections=["indexing", "similar", "service", "scale", "http"])
     assert {s["status"] for s in report["sections"]} == {"ok"}
     f = figures(report)
     # the service on both backends beside Elasticsearch's bare _search for the same queries, same run
-    assert f["service.es_bare.p50_ms"]["baseline"] and f["service.service_es.p99_ms"]["peer"] == "service.es_bare.p99_ms"
+    assert f["service.es_bare.p50_ms"]["baseline"]
+    assert f["service.service_es.p99_ms"]["peer"] == "service.es_bare.p99_ms"
     assert f["service.service_embedded.p50_ms"]["peer"] == "service.es_bare.p50_ms"
     assert f["service.service_embedded.p50_ms"]["target"]["source"] == "issue 8"
     # bare _search with the API's facets, and issue 9's p50 target on the embedded API at one connection

@@ -33,8 +33,10 @@ def test_filename_maps_to_open_i_image_id():
 
 def test_reads_reports_terms_and_projections(tmp_path):
     folder = write_kaggle(tmp_path / "k", [
-        ["1", "normal", "normal", "Xray Chest PA and Lateral", "Positive TB test", "None.", "Clear lungs.", "Normal chest x-XXXX."],
-        ["2", "Cardiomegaly/borderline;Pulmonary Artery/enlarged", "Cardiomegaly", "", "", "", "", "Borderline cardiomegaly."],
+        ["1", "normal", "normal", "Xray Chest PA and Lateral", "Positive TB test", "None.", "Clear lungs.",
+         "Normal chest x-XXXX."],
+        ["2", "Cardiomegaly/borderline;Pulmonary Artery/enlarged", "Cardiomegaly", "", "", "", "",
+         "Borderline cardiomegaly."],
     ], [["1", "1_IM-0001-4001.dcm.png", "Frontal"], ["1", "1_IM-0001-3001.dcm.png", "Lateral"],
         ["2", "2_IM-0652-1001.dcm.png", "Frontal"]])
     reports, projections, summary = load_kaggle(folder)

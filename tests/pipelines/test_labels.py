@@ -22,11 +22,13 @@ def test_terms_of_deduplicates_in_mention_order():
     r = rep(1, ["Opacity/lung/base/left", "Cardiomegaly", "Opacity/lung/apex/right"])
     assert terms_of(r) == ("opacity", "cardiomegaly")
     assert single_label(r) is None
-    assert single_label(rep(2, ["Calcified Granuloma/lung/base", "Calcified Granuloma/lung/apex"])) == "calcified granuloma"
+    granulomas = rep(2, ["Calcified Granuloma/lung/base", "Calcified Granuloma/lung/apex"])
+    assert single_label(granulomas) == "calcified granuloma"
 
 
 def test_term_table_counts_images_and_overlap():
-    reports = [rep(1, ["normal"], 2), rep(2, ["Opacity", "Cardiomegaly"], 3), rep(3, ["Opacity"], 1), rep(4, ["Mass"], 0)]
+    reports = [rep(1, ["normal"], 2), rep(2, ["Opacity", "Cardiomegaly"], 3), rep(3, ["Opacity"], 1),
+               rep(4, ["Mass"], 0)]
     table = {t.term: (t.total, t.overlap) for t in term_table(reports)}
     assert table == {"opacity": (4, 3), "cardiomegaly": (3, 3), "normal": (2, 0)}
     assert [t.term for t in term_table(reports)][0] == "opacity"

@@ -94,7 +94,7 @@ class FakeAnnotator:
         if self.fail_on and any(i == self.fail_on for i, _ in images):
             raise RuntimeError("model exploded")
         out = []
-        for image_id, path in images:
+        for image_id, _path in images:
             if image_id == self.skip:
                 out.append(AnnotatedImage(image_id, skip_reason="model cannot read it (wrong_mode)"))
                 continue

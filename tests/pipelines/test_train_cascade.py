@@ -26,7 +26,8 @@ PLAN = ["normal"] * 16 + ["calcified granuloma"] * 24 + ["cardiomegaly"] * 12 + 
 FAST = ["cnn.width=0.0625", "cnn_train.epochs=10", "cnn_train.finetune_epochs=2", "cnn_train.max_per_label=48",
         "cnn_train.lr=0.01", "lstm.lr=0.01", "gru.lr=0.01", "lstm.epochs=40", "gru.epochs=40",
         "lstm.word_dim=16", "gru.word_dim=16", "gru.dropout=0.0", "cases_per_cluster=10", "min_label_cases=4",
-        "num_threads=1", "concept_min_positives=4", "cnn_train.concept_weight=1.0", "cnn.input_size=64", "cnn.resize=64"]
+        "num_threads=1", "concept_min_positives=4", "cnn_train.concept_weight=1.0", "cnn.input_size=64",
+        "cnn.resize=64"]
 
 
 def toy_radiograph(rng: np.random.Generator, centre, size: int = 96) -> np.ndarray:

@@ -15,7 +15,10 @@ AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 
 class SlowRunner:
-    """A stand-in for ReindexJob that reports progress and waits until released (the real job runs in the browser test)."""
+    """A stand-in for ReindexJob that reports progress and waits until released.
+
+    The real job runs in the browser test.
+    """
 
     def __init__(self, fail: bool = False):
         self.release = threading.Event()

@@ -165,7 +165,8 @@ def test_health_and_stats(corpus_client, web_corpus):
 
 
 def test_no_index_is_404_and_health_degraded(tmp_path):
-    client = create_app({"TESTING": True, "INDEX_DIR": str(tmp_path / "empty"), "DATA_DIR": str(tmp_path)}).test_client()
+    app = create_app({"TESTING": True, "INDEX_DIR": str(tmp_path / "empty"), "DATA_DIR": str(tmp_path)})
+    client = app.test_client()
     response = client.get("/api/search?q=lung")
     assert response.status_code == 404 and "no text index" in response.get_json()["error"]["message"]
     body = client.get("/api/health").get_json()

@@ -16,7 +16,8 @@ COMPOSE = ROOT / "docker" / "compose.yaml"
 
 
 def es_version() -> str:
-    return re.search(r'VERSION="\$\{CXRSEARCH_ES_VERSION:-([0-9.]+)\}"', (ROOT / "scripts" / "es.sh").read_text()).group(1)
+    script = (ROOT / "scripts" / "es.sh").read_text()
+    return re.search(r'VERSION="\$\{CXRSEARCH_ES_VERSION:-([0-9.]+)\}"', script).group(1)
 
 
 def tool(name: str) -> str | None:
@@ -57,7 +58,8 @@ def test_compose_is_valid_and_secure():
     assert {"elasticsearch", "web", "reindex"} <= set(services)
     es = services["elasticsearch"]
     assert es["image"].endswith(":" + es_version())                           # the version the tests run
-    assert es["environment"]["xpack.security.enabled"] == "true" and es["environment"]["ELASTIC_PASSWORD"] == "test-password"
+    assert es["environment"]["xpack.security.enabled"] == "true"
+    assert es["environment"]["ELASTIC_PASSWORD"] == "test-password"
     assert "healthcheck" in es and any("/usr/share/elasticsearch/data" in str(v) for v in es["volumes"])
     web = services["web"]
     assert web["depends_on"]["elasticsearch"]["condition"] == "service_healthy"

@@ -13,8 +13,9 @@ from collections import Counter
 import pytest
 
 schemathesis = pytest.importorskip("schemathesis")
+# the imports below follow the importorskip on purpose (E402): without schemathesis the module is skipped
 from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st
+from hypothesis import strategies as st  # noqa: E402
 from hypothesis.errors import Unsatisfiable  # noqa: E402
 from schemathesis import GenerationMode  # noqa: E402
 

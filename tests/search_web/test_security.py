@@ -1,4 +1,5 @@
-"""Edges: security headers, no Host reflection, JSON errors for 404/405/413/414 and errors before a view, CSRF, admin token."""
+"""Edges: security headers, no Host reflection, JSON errors for 404/405/413/414 and errors before a view,
+CSRF, admin token."""
 from __future__ import annotations
 
 import io

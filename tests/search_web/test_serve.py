@@ -41,7 +41,8 @@ def free_port() -> int:
 def served(request, web_corpus, tmp_path):
     port = free_port()
     env = {**os.environ, "CXRSEARCH_DATA": str(web_corpus.root), "CXRSEARCH_UPLOAD_DIR": str(tmp_path / "u")}
-    cmd = [sys.executable, "-c", "import sys; from pipelines.cli import main; sys.exit(main(sys.argv[1:]))", "serve", "--server", request.param, "--port", str(port),
+    cmd = [sys.executable, "-c", "import sys; from pipelines.cli import main; sys.exit(main(sys.argv[1:]))",
+           "serve", "--server", request.param, "--port", str(port),
            "--images-dir", str(web_corpus.images), "--checkpoint", str(web_corpus.checkpoint), "--workers", "2",
            "--threads", "2", "--timeout", "20"]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,

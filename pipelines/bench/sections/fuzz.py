@@ -26,7 +26,8 @@ from pipelines.bench.section import BenchContext, Section, register
 
 FUZZ_IMAGES = 60           # images of the fuzzing corpus
 EXAMPLES_PER_ROUND = 200   # schemathesis --max-examples per operation and round
-_METRIC = re.compile(r'^cxrsearch_http_requests_total\{endpoint="([^"]*)",method="([^"]*)",status="(\d+)"\} ([0-9.e+]+)$')
+_METRIC = re.compile(r'^cxrsearch_http_requests_total'
+                     r'\{endpoint="([^"]*)",method="([^"]*)",status="(\d+)"\} ([0-9.e+]+)$')
 
 
 def served(base_url: str) -> Counter:
@@ -68,7 +69,8 @@ class Fuzz(Section):
     def available(self, ctx: BenchContext) -> str | None:
         import importlib.util
 
-        if importlib.util.find_spec("schemathesis") is None:  # run as a tool (python -m schemathesis.cli), never imported
+        # schemathesis runs as a tool (python -m schemathesis.cli), never imported
+        if importlib.util.find_spec("schemathesis") is None:
             return "schemathesis is not installed (it is in the dev extra: pip install -e '.[dev]')"
         if ctx.checkpoint is None or not Path(ctx.checkpoint).is_file():
             return f"no cascade checkpoint at {ctx.checkpoint} to index the fuzzing corpus with"

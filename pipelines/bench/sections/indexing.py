@@ -25,7 +25,7 @@ def image_subset(ctx: BenchContext) -> Path:
     if folder.exists():
         return folder
     folder.mkdir(parents=True)
-    for image_id, path in images:
+    for _image_id, path in images:
         os.symlink(path.resolve(), folder / path.name)
     marker = Path(ctx.images) / "SYNTHETIC.json"
     if marker.is_file():

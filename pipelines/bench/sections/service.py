@@ -1,4 +1,5 @@
-"""Bench section: the query service itself (no HTTP), p50/p99 per parsed hybrid query, beside Elasticsearch's bare _search.
+"""Bench section: the query service itself (no HTTP), p50/p99 per parsed hybrid query,
+beside Elasticsearch's bare _search.
 
 Issue 8 asks the search function to answer a parsed hybrid query over the 7,470 images in p50 <= 2 ms
 and p99 <= 10 ms on the embedded backend, printed next to Elasticsearch's own bare `_search` for
@@ -69,7 +70,10 @@ def bm25_query(text: str) -> dict:
 
 
 def pick_index(ctx: BenchContext) -> tuple[Path, str] | None:
-    """(index dir, what it is) of the embedded index to measure: the live one of the data directory, else the bench's."""
+    """(index dir, what it is) of the embedded index to measure.
+
+    The live index of the data directory, else the bench's own.
+    """
     from indexer.text.embedded import EmbeddedTextBackend
 
     if ctx.live_index is not None and (Path(ctx.live_index) / "text").is_dir():
