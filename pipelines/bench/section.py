@@ -1,10 +1,11 @@
 """The benchmark's section interface and registry, and the context every section gets.
 
 A section is a class with a `name`, a `title`, `available(ctx)` (None, or why it cannot run
-here) and `run(ctx) -> SectionResult`. Register it with `@register` and it runs in that order in
-`cxrsearch bench` (and `--sections NAME,...` picks some). A new section -- the search-quality
-evaluation, a cascade table -- is one module in pipelines/bench/sections/ plus its import in
-sections/__init__.py:
+here) and `run(ctx) -> SectionResult`. Register it with `@register` and name it in `RUN_ORDER`:
+`cxrsearch bench` runs the sections in that order (later sections use what earlier ones built), and
+`--sections NAME,...` picks some. A new section -- the search-quality evaluation, a cascade table --
+is one module in pipelines/bench/sections/, its import in sections/__init__.py and its place in
+`RUN_ORDER`:
 
     @register
     class SearchQuality(Section):
@@ -26,14 +27,21 @@ from typing import Any, ClassVar
 
 from pipelines.bench.report import SectionResult
 
-SECTIONS: list[type[Section]] = []
+# The order sections run in, explicit (never the order modules happen to be imported in): http needs
+# the indexing section's builds, sustained needs the http section's server.
+RUN_ORDER = ("indexing", "similar", "service", "scale", "http", "sustained", "fuzz", "cascade", "search_quality")
+
+SECTIONS: list[type[Section]] = []  # registered sections, kept sorted by RUN_ORDER
 
 
 def register(cls: type[Section]) -> type[Section]:
-    """Add a section class to the benchmark (in registration order)."""
+    """Add a section class to the benchmark, at its place in RUN_ORDER."""
+    if cls.name not in RUN_ORDER:
+        raise ValueError(f"bench section {cls.name!r} has no place in RUN_ORDER (pipelines/bench/section.py)")
     if any(s.name == cls.name for s in SECTIONS):
         raise ValueError(f"a bench section named {cls.name!r} is registered already")
     SECTIONS.append(cls)
+    SECTIONS.sort(key=lambda s: RUN_ORDER.index(s.name))
     return cls
 
 

@@ -170,3 +170,18 @@ def test_unknown_section_is_refused(tiny, tmp_path, capsys):
     assert main(["bench", "--quick", "--sections", "indexing,warp", "--images", str(corpus.images), "--out",
                  str(tmp_path), "--checkpoint", str(checkpoint)]) == 2
     assert "unknown bench sections ['warp']" in capsys.readouterr().err
+
+
+def test_sections_run_in_the_explicit_order_whatever_the_import_order():
+    from pipelines.bench import section_names
+    from pipelines.bench.section import RUN_ORDER, Section, register
+
+    names = section_names()
+    assert names == list(RUN_ORDER)  # every place filled, in order
+    assert names.index("indexing") < names.index("http") < names.index("sustained")  # what each needs runs first
+
+    class Unplaced(Section):
+        name, title = "unplaced", "A section with no place in RUN_ORDER"
+
+    with pytest.raises(ValueError, match="RUN_ORDER"):
+        register(Unplaced)
