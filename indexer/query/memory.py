@@ -346,7 +346,7 @@ class MemoryIndex:
                 continue
             rows, cols = entries
             values = self.facet_values[name]
-            counts = np.bincount(cols, weights=mask[rows], minlength=len(values)).astype(np.int64)
+            counts = np.bincount(cols[mask[rows]], minlength=len(values))
             nz = np.flatnonzero(counts)
             if len(nz) > size:  # the most frequent; every value tied with the last one kept is sorted by name
                 cut = np.sort(counts[nz])[-size]
