@@ -5,7 +5,7 @@ from flask import Blueprint, current_app, jsonify, make_response, request, send_
 
 from indexer.errors import IndexerError, IndexUnavailable
 from search_web.concepts import MAX_PREFIX, ConceptSuggester
-from search_web.detail import image_detail, links, with_note
+from search_web.detail import image_detail, link_builder, with_note
 from search_web.errors import BadRequest
 from search_web.images import Thumbnails, check_image_id, image_path
 from search_web.params import KINDS, MAX_K, parse_choice, parse_int, search_params
@@ -19,8 +19,9 @@ _suggester = ConceptSuggester()
 def run_search(svc: Services, args) -> dict:
     """The query service's answer for request args (q, k, page, source, filter), with the synthetic note."""
     body = svc.query().search(SearchRequest(**search_params(args)))
+    build = link_builder()
     for item in body.get("results", []):
-        item.setdefault("links", links(item["image_id"]))
+        item.setdefault("links", build(item["image_id"]))
     return with_note(body, body.get("synthetic") or svc.corpus_synthetic())
 
 
@@ -29,8 +30,9 @@ def run_similar(svc: Services, image_id: str, args) -> dict:
     k = parse_int("k", args.get("k"), 12, 1, MAX_K)
     kind = parse_choice("kind", args.get("kind"), KINDS, "context")
     body = svc.query().similar(image_id, k=k, kind=kind)
+    build = link_builder()
     for item in body.get("hits", []):
-        item.setdefault("links", links(item["image_id"]))
+        item.setdefault("links", build(item["image_id"]))
     return with_note(body, body.get("synthetic") or svc.corpus_synthetic())
 
 

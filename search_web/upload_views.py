@@ -6,7 +6,7 @@ from pathlib import Path
 
 from flask import Blueprint, current_app, jsonify, render_template, request
 
-from search_web.detail import links, with_note
+from search_web.detail import link_builder, with_note
 from search_web.errors import BadRequest, Conflict
 from search_web.metrics import UPLOADS
 from search_web.params import KINDS, MAX_K, parse_choice, parse_int
@@ -39,8 +39,9 @@ def similar_to_upload(form, files) -> tuple[dict, object]:
         UPLOADS.labels("rejected").inc()
         raise
     UPLOADS.labels("ok").inc()
+    build = link_builder()
     for item in body.get("hits", []):
-        item.setdefault("links", links(item["image_id"]))
+        item.setdefault("links", build(item["image_id"]))
     body["upload"] = {"type": decoded.kind, "width": decoded.width, "height": decoded.height, "bytes": decoded.bytes,
                       "annotation": encoded.annotation, "label": encoded.label,
                       "label_probabilities": [{"label": n, "probability": round(p, 4)}
