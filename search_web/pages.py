@@ -8,6 +8,7 @@ from markupsafe import Markup, escape
 
 from indexer.errors import IndexerError
 from indexer.query.plan import SOURCES
+from indexer.query.similar import DEFAULT_KIND
 from indexer.text.base import tokenize
 from search_web import contextmap
 from search_web.api import run_search, run_similar
@@ -110,7 +111,7 @@ def image_page(image_id: str):
     """One image: zoomable viewer, report beside the generated annotation, labels, similar images."""
     svc = services()
     detail = image_detail(svc, image_id)
-    kind = parse_choice("kind", request.args.get("kind"), KINDS, "context")
+    kind = parse_choice("kind", request.args.get("kind"), KINDS, DEFAULT_KIND)
     similar, similar_error = None, None
     try:
         similar = run_similar(svc, image_id, {"k": "12", "kind": kind})

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from flask import Blueprint, current_app, jsonify, render_template, request
 
+from indexer.query.similar import DEFAULT_KIND
 from search_web.detail import link_builder, with_note
 from search_web.errors import BadRequest, Conflict
 from search_web.metrics import UPLOADS
@@ -23,7 +24,7 @@ def similar_to_upload(form, files) -> tuple[dict, object]:
     if storage is None:
         raise BadRequest("no file: send the radiograph as the multipart field 'image'")
     k = parse_int("k", form.get("k"), 12, 1, MAX_K)
-    kind = parse_choice("kind", form.get("kind"), KINDS, "context")
+    kind = parse_choice("kind", form.get("kind"), KINDS, DEFAULT_KIND)
     svc = services()
     config = current_app.config
     start = time.perf_counter()
@@ -64,4 +65,4 @@ def upload_page():
     check_csrf()
     body, decoded = similar_to_upload(request.form, request.files)
     return render_template("upload.html", body=body, preview=data_url_png(decoded.grey),
-                           kind=body.get("kind", "context"))
+                           kind=body.get("kind", DEFAULT_KIND))

@@ -2,7 +2,7 @@
 
     svc = QueryService(backend, vectors=LiveVectors(index_dir, backend), encoder=None)
     body = svc.search(SearchRequest("pleural effusion right", k=10, source="all", filters={"view": ["frontal"]}))
-    body = svc.similar("CXR1_1_IM-0001-3001", k=10, kind="context")
+    body = svc.similar("CXR1_1_IM-0001-3001", k=10, kind="embedding")
 
 `search` parses the query (indexer.query.parse), builds a plan for the source mode
 (indexer.query.plan), lets the text backend execute it (concept and lexical rankings, total and
@@ -278,13 +278,13 @@ class QueryService:
             raise UnknownImageId(f"unknown image id {image_id!r}: not in the live index")
         return doc
 
-    def similar(self, image_id: str, k: int = 10, kind: str = "context") -> dict:
+    def similar(self, image_id: str, k: int = 10, kind: str = "embedding") -> dict:
         """The k nearest images of an indexed image by context vector or CNN embedding, with their documents."""
         from indexer.query.similar import similar_to_image
 
         return similar_to_image(self, image_id, k, kind)
 
-    def similar_to_vectors(self, embedding, context_vector, k: int = 10, kind: str = "context") -> dict:
+    def similar_to_vectors(self, embedding, context_vector, k: int = 10, kind: str = "embedding") -> dict:
         """The k nearest indexed images of vectors computed for an image outside the index (an upload)."""
         from indexer.query.similar import similar_to_vectors
 

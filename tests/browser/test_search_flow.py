@@ -82,8 +82,9 @@ def test_search_results_image_similar_back_upload(live_server, page, tmp_path):
     p.keyboard.press("+")
     assert "scale(1.25)" in p.locator("#viewer-img").get_attribute("style")
     page.shot("04-image")
-    p.locator(".seg-links a", has_text="CNN embedding").click()
-    p.wait_for_url(re.compile(r"kind=embedding"))
+    assert p.locator(".seg-links a[aria-current]").inner_text() == "by CNN embedding"  # the default kind
+    p.locator(".seg-links a", has_text="context vector").click()
+    p.wait_for_url(re.compile(r"kind=context"))
     assert p.locator(".strip li[data-image-id]").count() >= 5
 
     # a similar image opens its own page; back twice returns to the same results

@@ -42,7 +42,7 @@ def test_similar_prints_neighbours_with_score_and_annotation(setup, capsys):
     assert main(["similar", "CXR2_IM-0002-1001", "--index-dir", str(index), "--k", "3"]) == 0
     out = capsys.readouterr().out
     lines = out.splitlines()
-    assert lines[0].startswith("3 image(s) most similar to CXR2_IM-0002-1001 by context_vector (model it0-")
+    assert lines[0].startswith("3 image(s) most similar to CXR2_IM-0002-1001 by cnn_embedding (model it0-")
     ranked = [line for line in lines if line.lstrip()[:2] in ("1.", "2.", "3.", "4.")]
     assert len(ranked) == 3
     docs = EmbeddedTextBackend(index / "text").get_many([line.split()[1] for line in ranked])
@@ -96,7 +96,7 @@ def test_similar_without_vectors_says_to_reindex_with_a_checkpoint(setup, tmp_pa
     assert "vectors: none" in capsys.readouterr().out
     assert main(["similar", "CXR1_IM-0001-1001", "--index-dir", str(index)]) == 1
     err = capsys.readouterr().err
-    assert "has no context_vector vectors" in err and "cxrsearch reindex --checkpoint CKPT" in err
+    assert "has no cnn_embedding vectors" in err and "cxrsearch reindex --checkpoint CKPT" in err
     assert main(["search", "granuloma", "--index-dir", str(index)]) == 0  # text search still works
 
 
