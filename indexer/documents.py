@@ -36,6 +36,7 @@ from typing import Any, Protocol
 from indexer.assertion import NEGATED, POSITIVE, UNCERTAIN, find_mentions, positive_text
 from indexer.concepts import concept_atoms, concept_groups, split_key
 from indexer.errors import DocumentError
+from indexer.lexicon import LEXICON_FILE
 from indexer.records import SECTIONS, MeshTerm, Report
 
 SCHEMA_VERSION = 2
@@ -171,6 +172,12 @@ def vocabulary_version(vocabulary: VocabularyLike | None) -> str:
     return type(vocabulary).__qualname__
 
 
+def lexicon_version() -> str:
+    """A string that changes when indexer/data/lexicon.json does (part of every content hash): a reindex after a
+    lexicon change rebuilds every document instead of carrying the old findings over."""
+    return _files_digest((LEXICON_FILE,))
+
+
 @lru_cache(maxsize=8)
 def _files_digest(paths: tuple[Path, ...]) -> str:
     h = hashlib.sha256()
@@ -181,7 +188,8 @@ def _files_digest(paths: tuple[Path, ...]) -> str:
 
 def content_hash(image_digest: str, entry: EntryLike | None, report: Report | None, synthetic: bool,
                  vocabulary: VocabularyLike | None = None) -> str:
-    """sha256 over everything a document is built from except the model (its version is compared apart).
+    """sha256 over everything a document is built from except the model (its version is compared apart): the
+    image, the manifest entry, the report, the vocabulary and the lexicon.
 
     Args:
         image_digest: sha256 of the image file's bytes ('' when there is no image file).
@@ -199,6 +207,8 @@ def content_hash(image_digest: str, entry: EntryLike | None, report: Report | No
         },
         "synthetic": bool(synthetic),
         "vocabulary": vocabulary_version(vocabulary),
+        # the lexicon decides the report's positive / negated / uncertain findings and its searchable text
+        "lexicon": lexicon_version(),
     }
     blob = json.dumps(parts, sort_keys=True, ensure_ascii=False).encode("utf-8")
     return hashlib.sha256(blob).hexdigest()

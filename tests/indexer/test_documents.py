@@ -102,6 +102,18 @@ def test_content_hash_changes_with_any_input(inputs):
     assert base != content_hash("abc", item.entry, item.report, True, vocabulary=object())  # vocabulary
 
 
+def test_content_hash_changes_with_the_lexicon(inputs, tmp_path, monkeypatch):
+    """A lexicon change re-reads every report's findings: reindex must not carry old documents over."""
+    import indexer.documents as documents
+
+    item = inputs["IMG-A"]
+    base = content_hash("abc", item.entry, item.report, True)
+    edited = tmp_path / "lexicon.json"
+    edited.write_text(documents.LEXICON_FILE.read_text().replace('"hypoventilation"', '"hypoventilated"'))
+    monkeypatch.setattr(documents, "LEXICON_FILE", edited)
+    assert content_hash("abc", item.entry, item.report, True) != base
+
+
 def test_validate_document():
     validate_document({"image_id": "X", "report_findings": "text", "view": "frontal"})
     with pytest.raises(DocumentError, match="image_id"):
