@@ -33,7 +33,8 @@ _IRREGULAR = {
     "thoraces": "thorax", "analyses": "analysis",
 }
 _KEEP = ("ss", "us", "is", "os")
-_TOKEN = re.compile(r"[a-z0-9]+(?:[-'][a-z0-9]+)*", re.IGNORECASE)
+# letters and digits of any script (a query word such as "épanchement" is one unrecognised word, never dropped)
+_TOKEN = re.compile(r"[^\W_]+(?:[-'][^\W_]+)*")
 
 
 def normalise(word: str) -> str:

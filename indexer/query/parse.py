@@ -179,7 +179,9 @@ class QueryParser:
             if i in covered:
                 continue
             filler = t.norm in FILLER_WORDS or t.text.lower() in FILLER_WORDS
-            (parsed.ignored if filler else parsed.unrecognised).append(t.text)
+            listed = parsed.ignored if filler else parsed.unrecognised
+            if t.text.lower() not in (w.lower() for w in listed):  # each word once
+                listed.append(t.text)
         self._read(matches, toks, text, parsed)
         return parsed
 

@@ -87,7 +87,13 @@ def test_an_organ_alone_asks_for_its_findings_and_a_place_alone_for_any_finding(
 
 def test_script_text_is_only_words():
     parsed = parse_query("<script>alert(1)</script>")
-    assert parsed.clauses == [] and parsed.unrecognised == ["script", "alert", "1", "script"]
+    assert parsed.clauses == [] and parsed.unrecognised == ["script", "alert", "1"]  # each word listed once
+
+
+def test_words_of_any_script_are_listed_never_dropped():
+    parsed = parse_query("épanchement pleural ñandú")
+    assert parsed.unrecognised == ["épanchement", "ñandú"]
+    assert [c["text"] for c in parsed.to_dict()["concepts"]] == ["pleural"]
 
 
 def test_limits():
