@@ -1,16 +1,17 @@
 """Reindex jobs started from the web app: one at a time per index, run in a thread, state in files every worker reads.
 
-The job itself is `pipelines.reindex.ReindexJob` (the one narrow job API search_web may import from
-`pipelines`). Each job's state is a JSON file under `<index_dir>/jobs/`, rewritten atomically on
-every progress report, so any gunicorn worker can answer GET /api/jobs/<id>; an exclusive lock
-file (filelock) keeps two workers from running two jobs at once, and tells a reader whether a
-'running' job's process is still alive.
+The job itself is the `cxrsearch reindex --progress-json` command in a child process (search_web imports
+nothing of `pipelines`; the annotation's CPU work stays out of the serving worker). Each job's state is a
+JSON file under `<index_dir>/jobs/`, rewritten atomically on every progress report, so any gunicorn
+worker can answer GET /api/jobs/<id>; an exclusive lock file (filelock) keeps two workers from running
+two jobs at once, and tells a reader whether a 'running' job's process is still alive.
 """
 from __future__ import annotations
 
 import json
 import re
 import secrets
+import sys
 import threading
 import time
 import traceback
@@ -116,7 +117,8 @@ def start_job(config: dict, options: dict, checkpoint: Path | None, runner=None)
         config: the app config (BACKEND, DATA_DIR, INDEX_DIR, IMAGES_DIR, ES_URL, ES_INDEX).
         options: from job_options.
         checkpoint: the cascade to annotate with (None: text only).
-        runner: for tests, a callable(job_config, progress, cancel) -> summary dict; default ReindexJob.
+        runner: for tests, a callable(config, options, checkpoint, progress, cancel) -> summary dict; default
+            the `cxrsearch reindex --progress-json` command (`_reindex`).
     """
     store = JobStore(Path(config["INDEX_DIR"]))
     lock = store.try_lock()
@@ -186,25 +188,70 @@ def _run(store: JobStore, lock: FileLock, state: dict, config: dict, checkpoint:
         lock.release()
 
 
-def _reindex(config: dict, options: dict, checkpoint: Path | None, progress, cancel) -> dict:
-    """The real job: pipelines.reindex.ReindexJob over the app's data directory."""
-    from pipelines.reindex import ReindexConfig, ReindexJob
+class ReindexFailed(RuntimeError):
+    """The reindex command ended with an error (its last stderr lines say why)."""
 
-    root = Path(config["DATA_DIR"])
-    manifest = root / "manifest.jsonl"                   # where `cxrsearch data prepare` writes it
-    reports = root / "reports" / "ecgen-radiology"       # where `cxrsearch data fetch` extracts the XML
-    es = None
+
+class ReindexCancelled(RuntimeError):
+    """The reindex command stopped after a batch because the job was cancelled; its build resumes later."""
+
+
+def reindex_command(config: dict, options: dict, checkpoint: Path | None) -> list[str]:
+    """The `cxrsearch reindex` command line of a job over the app's data directory and index."""
+    cmd = [sys.executable, "-m", "pipelines.cli", "reindex", "--progress-json", "--no-progress",
+           "--data-dir", str(config["DATA_DIR"]), "--images", str(config["IMAGES_DIR"]),
+           "--index-dir", str(config["INDEX_DIR"]), "--backend", config["BACKEND"]]
     if config["BACKEND"] == "es":
-        from indexer.text.elasticsearch import ESSettings
+        cmd += [f"--es-url={config['ES_URL']}"] if config.get("ES_URL") else []
+        cmd += [f"--es-index={config['ES_INDEX']}"] if config.get("ES_INDEX") else []
+    if options.get("with_model") and checkpoint is not None:
+        cmd += ["--checkpoint", str(checkpoint)]
+    if options.get("fresh"):
+        cmd.append("--fresh")
+    return cmd
 
-        es = ESSettings.from_env(url=config.get("ES_URL") or None, index=config.get("ES_INDEX") or None)
-    job_config = ReindexConfig(images=Path(config["IMAGES_DIR"]), index_dir=Path(config["INDEX_DIR"]),
-                               backend=config["BACKEND"], manifest=manifest if manifest.is_file() else None,
-                               reports=reports if reports.exists() else None,
-                               checkpoint=checkpoint if options.get("with_model") else None,
-                               fresh=bool(options.get("fresh")), es=es, progress_bar=False)
-    job = ReindexJob(job_config, progress=progress, cancel=cancel)
-    try:
-        return job.run().to_dict()
-    finally:
-        job.close()
+
+def _reindex(config: dict, options: dict, checkpoint: Path | None, progress, cancel) -> dict:
+    """The real job: `cxrsearch reindex --progress-json` in a child process (the web app imports nothing of
+    pipelines; the CPU-heavy annotation runs outside the serving worker). Cancel = SIGTERM, which the command
+    turns into a stop after the current batch; the build is kept and resumes on the next run."""
+    import os
+    import signal
+    import subprocess
+    import tempfile
+    from types import SimpleNamespace
+
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    with tempfile.TemporaryFile(mode="w+", encoding="utf-8") as stderr:
+        proc = subprocess.Popen(reindex_command(config, options, checkpoint), stdout=subprocess.PIPE, stderr=stderr,
+                                text=True, encoding="utf-8", env=env, start_new_session=True)
+
+        def watch_cancel() -> None:
+            while proc.poll() is None:
+                if cancel.wait(0.2):
+                    proc.send_signal(signal.SIGTERM)
+                    return
+
+        watcher = threading.Thread(target=watch_cancel, daemon=True)
+        watcher.start()
+        outcome: dict = {}
+        for line in proc.stdout:
+            try:
+                message = json.loads(line)
+            except ValueError:
+                continue  # not one of the command's JSON lines
+            if "progress" in message:
+                p = message["progress"]
+                rate = p["done"] / p["elapsed_s"] if p.get("elapsed_s") else 0.0
+                progress(SimpleNamespace(**p, rate=rate))
+            else:
+                outcome = message
+        code = proc.wait()
+        watcher.join(1)
+        if "cancelled" in outcome:
+            raise ReindexCancelled(outcome["cancelled"])
+        if code == 0 and "summary" in outcome:
+            return outcome["summary"]
+        stderr.seek(0)
+        tail = [ln for ln in stderr.read().splitlines() if ln.strip()][-3:]
+        raise ReindexFailed(f"cxrsearch reindex exited with {code}: " + (" | ".join(tail) or "no message"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from indexer.errors import IndexerError
@@ -45,7 +46,43 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--keep-previous", action="store_true", help="keep the previously live version after switching")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--progress-json", action="store_true",
+                   help="for programs that run this command (the web app's admin jobs): one JSON line per progress "
+                        "report on stdout ({\"progress\": {...}}), then {\"summary\": {...}} or {\"cancelled\": "
+                        "\"...\"}; SIGTERM or SIGINT stops after the current batch (exit 3, the build resumes later)")
     return p
+
+
+CANCELLED_EXIT = 3
+
+
+def _json_line(obj: dict) -> None:
+    print(json.dumps(obj, ensure_ascii=False), flush=True)
+
+
+def run_for_program(config: ReindexConfig) -> int:
+    """--progress-json: progress and the outcome as JSON lines; SIGTERM/SIGINT cancel between batches."""
+    import signal
+    import threading
+
+    from pipelines.reindex import ReindexCancelled
+
+    cancel = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: cancel.set())
+
+    def progress(p) -> None:
+        _json_line({"progress": {"phase": p.phase, "version": p.version, "done": p.done, "total": p.total,
+                                 "indexed": p.indexed, "unchanged": p.unchanged, "skipped": p.skipped,
+                                 "failed": p.failed, "elapsed_s": round(p.elapsed_s, 3)}})
+
+    try:
+        summary = run_reindex(replace(config, progress_bar=False), progress=progress, cancel=cancel)
+    except ReindexCancelled as e:
+        _json_line({"cancelled": str(e)})
+        return CANCELLED_EXIT
+    _json_line({"summary": summary.to_dict()})
+    return 1 if summary.n_failed else 0
 
 
 def config_from_args(args: argparse.Namespace) -> ReindexConfig:
@@ -89,6 +126,8 @@ def main(argv: list[str]) -> int:
             return 1 if result.switched is None or any(sum(p["failed"].values()) for p in result.parts) else 0
         if args.parts or args.scheduler or args.workers:
             raise ReindexError("--parts, --scheduler and --workers need --engine dask")
+        if args.progress_json:
+            return run_for_program(config)
         summary = run_reindex(config)
     except (IndexerError, PipelineError) as e:
         print(f"cxrsearch reindex: error: {e}", file=sys.stderr)

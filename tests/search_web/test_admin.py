@@ -136,3 +136,32 @@ def test_admin_pages_login_start_and_cancel(admin_app):
     assert state["state"] == "cancelled"
     client.post("/admin/logout", data={"csrf_token": token})
     assert client.get(f"/api/jobs/{job_id}").status_code == 401
+
+
+def test_the_real_job_runs_the_reindex_command_in_a_child_process(web_corpus, tmp_path):
+    """No stand-in runner: POST /api/reindex runs `cxrsearch reindex --progress-json`; progress and the summary
+    come back through the job's state, and a second run finds nothing changed."""
+    import shutil
+
+    index = tmp_path / "index"
+    shutil.copytree(web_corpus.index_dir, index)
+    app = create_app(web_corpus.config(INDEX_DIR=str(index), ADMIN_TOKEN=ADMIN_TOKEN))
+    client = app.test_client()
+    url = client.post("/api/reindex?with_model=false", headers=AUTH).get_json()["status_url"]
+    done = wait_for(client, url, ("succeeded", "failed"), timeout=180)
+    assert done["state"] == "succeeded", done.get("error")
+    assert done["summary"]["documents"] == len(web_corpus.ids) and done["summary"]["switched"] is True
+    assert done["progress"]["done"] == done["progress"]["total"] == len(web_corpus.ids)
+    url = client.post("/api/reindex?with_model=false", headers=AUTH).get_json()["status_url"]
+    again = wait_for(client, url, ("succeeded", "failed"), timeout=180)
+    assert again["state"] == "succeeded" and again["summary"]["nothing_changed"] is True
+
+
+def test_a_real_job_that_fails_says_why(web_corpus, tmp_path):
+    app = create_app(web_corpus.config(INDEX_DIR=str(tmp_path / "index"), IMAGES_DIR=str(tmp_path / "nowhere"),
+                                       ADMIN_TOKEN=ADMIN_TOKEN))
+    client = app.test_client()
+    url = client.post("/api/reindex?with_model=false", headers=AUTH).get_json()["status_url"]
+    failed = wait_for(client, url, ("succeeded", "failed"), timeout=120)
+    assert failed["state"] == "failed"
+    assert failed["error"].startswith("ReindexFailed: cxrsearch reindex exited with 1") and "nowhere" in failed["error"]
