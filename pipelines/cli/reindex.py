@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -49,7 +50,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--progress-json", action="store_true",
                    help="for programs that run this command (the web app's admin jobs): one JSON line per progress "
                         "report on stdout ({\"progress\": {...}}), then {\"summary\": {...}} or {\"cancelled\": "
-                        "\"...\"}; SIGTERM or SIGINT stops after the current batch (exit 3, the build resumes later)")
+                        "\"...\"}; SIGTERM, SIGINT or the death of its parent process stop it after the current "
+                        "batch (exit 3; the build resumes on the next run)")
     return p
 
 
@@ -61,7 +63,8 @@ def _json_line(obj: dict) -> None:
 
 
 def run_for_program(config: ReindexConfig) -> int:
-    """--progress-json: progress and the outcome as JSON lines; SIGTERM/SIGINT cancel between batches."""
+    """--progress-json: progress and the outcome as JSON lines; SIGTERM/SIGINT, or the death of the process that
+    started this one, cancel between batches (the build is kept and resumes on the next run)."""
     import signal
     import threading
 
@@ -70,6 +73,14 @@ def run_for_program(config: ReindexConfig) -> int:
     cancel = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: cancel.set())
+    parent = os.getppid()
+
+    def stop_with_parent() -> None:  # the program that started us died (a killed web worker): stop, resumably
+        while not cancel.wait(1.0):
+            if os.getppid() != parent:
+                cancel.set()
+
+    threading.Thread(target=stop_with_parent, daemon=True).start()
 
     def progress(p) -> None:
         _json_line({"progress": {"phase": p.phase, "version": p.version, "done": p.done, "total": p.total,

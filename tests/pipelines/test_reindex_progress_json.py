@@ -43,3 +43,36 @@ def test_sigterm_stops_after_the_current_batch_and_the_build_resumes(tmp_path):
     again = subprocess.run(command(corpus, index), capture_output=True, text=True, timeout=300)
     summary = json.loads(again.stdout.splitlines()[-1])["summary"]
     assert summary["resumed"] > 0 and summary["switched"] is True
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            return not any(line.startswith("State:") and "Z" in line.split()[1] for line in fh)
+    except FileNotFoundError:
+        return False
+
+
+def test_the_command_stops_when_the_program_that_started_it_dies(tmp_path):
+    """A killed web worker must not leave a reindex running unwatched beside the next job."""
+    import time
+
+    corpus = SmallCorpus(tmp_path / "corpus")
+    starter = ("import subprocess, sys\n"
+               f"p = subprocess.Popen({command(corpus, tmp_path / 'index', '--batch-size', '1')!r}, "
+               "stdout=subprocess.PIPE, text=True)\n"
+               "print(p.pid, flush=True)\n"
+               "print(p.stdout.readline(), end='', flush=True)\n"
+               "import time; time.sleep(600)\n")
+    parent = subprocess.Popen([sys.executable, "-c", starter], stdout=subprocess.PIPE, text=True)
+    child = int(parent.stdout.readline())
+    assert "progress" in json.loads(parent.stdout.readline())  # the reindex is running
+    parent.kill()
+    parent.wait()
+    deadline = time.monotonic() + 60
+    while _alive(child) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _alive(child), "the reindex kept running after its parent died"
+    again = subprocess.run(command(corpus, tmp_path / "index"), capture_output=True, text=True, timeout=300)
+    summary = json.loads(again.stdout.splitlines()[-1])["summary"]
+    assert summary["resumed"] > 0  # it stopped part-way (not by finishing), and its build resumes
