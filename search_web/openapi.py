@@ -40,14 +40,14 @@ def _image_links(pointer: str) -> dict:
                              ("full", "getFullImage"))}
 K = _q("k", f"results per page (1..{MAX_K})", {"type": "integer", "minimum": 1, "maximum": MAX_K})
 KIND = _q("kind", "vector space: joint image/text context vector or CNN embedding",
-          {"type": "string", "enum": ["context", "embedding"], "default": "context"})
+          {"type": "string", "enum": ["embedding", "context"], "default": "embedding"})
 
 
 def document() -> dict:
     """The OpenAPI document (a plain dict)."""
     paths = {
         "/api/search": {"get": {
-            "summary": "Search images by text: concepts, BM25 and context vectors fused, with facets and explanations",
+            "summary": "Search images by text: concepts and BM25 fused (tiered), with facets and explanations",
             "parameters": [
                 _q("q", f"query text (at most {MAX_QUERY_WORDS} distinct words); empty matches all",
                    {"type": "string"}),

@@ -55,7 +55,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", help="cascade checkpoint (default DATA_DIR/models/tiny/cascade.pt)")
     p.add_argument("--es-url", help="Elasticsearch URL (default $CXRSEARCH_ES_URL or http://127.0.0.1:9200)")
     p.add_argument("--out", default="results", help="where run folders go (default ./results)")
-    p.add_argument("--index-images", type=int, help="images the indexing section indexes (default 300 quick, all full)")
+    p.add_argument("--index-images", type=int, help="images the indexing section indexes (default 200 quick, all full)")
     p.add_argument("--scale-sizes", type=_ints, help="vector counts of the scale curves (default 10000 quick; "
                                                      "10000,100000,1000000 full)")
     p.add_argument("--scale-queries", type=int, help="queries per scale point (100 quick, 200 full)")
