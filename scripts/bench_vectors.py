@@ -6,7 +6,8 @@
 
 Vectors are seeded synthetic clustered unit vectors (pipelines.bench.vectors), or the rows of a
 .npy file (e.g. `cxrsearch annotate` output) with 200 rows held out as queries. 1024 is the paper's
-CNN embedding size; 256 is the `tiny` preset's (128 the earlier NIN preset's). Ground truth is numpy brute force. Each index type
+CNN embedding size; 256 is the `tiny` preset's (128 the earlier NIN preset's). Ground truth is numpy brute
+force. Each index type
 is built through `VectorStore.build` (the production code path), saved to measure its size on
 disk, then queried one query per call (what the web app does). recall@10 = share of the true 10
 nearest neighbours returned. Synthetic vectors measure the index, not the model, and say nothing
@@ -50,7 +51,7 @@ TYPES = ("flat", "ivf_flat", "hnsw", "ivf_pq")
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sizes", default="7470,100000,1000000", help="comma-separated vector counts")
-    p.add_argument("--dims", default="1024,128", help="comma-separated dimensions (1024 paper, 256 tiny preset; 128 the earlier NIN tiny)")
+    p.add_argument("--dims", default="1024,128", help="comma-separated dimensions (1024 paper, 256 tiny)")
     p.add_argument("--types", default=",".join(TYPES), help=f"index types among {', '.join(TYPES)}")
     p.add_argument("--vectors", type=Path, help=".npy (N, D) file of real vectors instead of synthetic ones")
     p.add_argument("--queries", type=int, default=200, help="queries for recall@k")
