@@ -7,8 +7,8 @@
 Vectors are seeded synthetic clustered unit vectors (pipelines.bench.vectors), or the rows of a
 .npy file (e.g. `cxrsearch annotate` output) with 200 rows held out as queries. 1024 is the paper's
 CNN embedding size; 256 is the `tiny` preset's (128 the earlier NIN preset's). Ground truth is numpy
-brute force. Each index type is built through `VectorStore.build` (the production code path), saved to measure its size on
-disk, then queried one query per call (what the web app does). recall@10 = share of the true 10
+brute force. Each index type is built through `VectorStore.build` (the production code path), saved to
+measure its size on disk, then queried one query per call (what the web app does). recall@10 = share of the true 10
 nearest neighbours returned. Synthetic vectors measure the index, not the model, and say nothing
 clinical.
 
