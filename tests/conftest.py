@@ -21,6 +21,24 @@ def es_url() -> str:
     return url
 
 
+@pytest.fixture
+def es_alias(es_url):
+    """A fresh alias name on the real server; every index whose name starts with it is deleted afterwards."""
+    import uuid
+
+    from elasticsearch import Elasticsearch
+
+    alias = f"cxrsearch-test-{uuid.uuid4().hex[:10]}"
+    yield alias
+    client = Elasticsearch(es_url)
+    try:
+        names = list(client.indices.get(index=f"{alias}*", allow_no_indices=True))
+        if names:
+            client.indices.delete(index=",".join(names))
+    finally:
+        client.close()
+
+
 @pytest.fixture(scope="session")
 def real_data() -> tuple[Path, Path]:
     """(reports tgz, DICOM metadata) of the real corpus.

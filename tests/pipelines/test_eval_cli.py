@@ -60,40 +60,27 @@ def test_eval_search_writes_results(tmp_path, capsys):
 
 
 @pytest.mark.es
-def test_eval_search_on_elasticsearch_runs_every_configuration_it_can(tmp_path, es_url, capsys):
-    import uuid
-
+def test_eval_search_on_elasticsearch_runs_every_configuration_it_can(tmp_path, es_url, es_alias, capsys):
     corpus = SmallCorpus(tmp_path / "corpus")
-    alias = f"cxrsearch-test-{uuid.uuid4().hex[:10]}"
-    es = ["--backend", "es", "--es-url", es_url, "--es-index", alias]
+    es = ["--backend", "es", "--es-url", es_url, "--es-index", es_alias]
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "manifest.jsonl").write_text(corpus.manifest.read_text())
     queries = tmp_path / "queries.json"
     queries.write_text(json.dumps({"queries": [
         {"id": "n", "category": "plain", "text": "nodule", "relevant": [{"head": ["nodule"]}]}]}))
-    try:
-        assert main(["reindex", "--images", str(corpus.images), "--manifest", str(corpus.manifest), "--reports",
-                     str(corpus.reports), "--index-dir", str(tmp_path / "index"), "--no-progress", *es]) == 0
-        capsys.readouterr()
-        # no --configs: the two ablations that read raw report text (embedded only) are skipped and named
-        assert main(["eval", "search", "--queries", str(queries), "--data-dir", str(tmp_path / "data"),
-                     "--index-dir", str(tmp_path / "index"), "--out", str(tmp_path / "out"), "--no-vectors",
-                     *es]) == 0
-        out = capsys.readouterr().out
-        assert "| report | 0.200 | 1.000 | 1.000 |" in out
-        assert "Configurations not run on this backend: ablation: BM25 only" in out
-        summary = json.loads((tmp_path / "out" / "es-test.json").read_text())
-        assert set(summary["configs_skipped"]) == {"ablation: BM25 only", "ablation: + concepts"}
-        assert "all" in summary["configs"] and "fusion: RRF, all" in summary["configs"]
-        # asked for by name, the ablation says why it cannot run
-        assert main(["eval", "search", "--queries", str(queries), "--data-dir", str(tmp_path / "data"),
-                     "--configs", "ablation: BM25 only", "--no-vectors", "--out", str(tmp_path / "out"), *es]) == 1
-        assert "only the embedded backend" in capsys.readouterr().err
-    finally:
-        from elasticsearch import Elasticsearch
-
-        client = Elasticsearch(es_url)
-        names = list(client.indices.get(index=f"{alias}*", allow_no_indices=True))
-        if names:
-            client.indices.delete(index=",".join(names))
-        client.close()
+    assert main(["reindex", "--images", str(corpus.images), "--manifest", str(corpus.manifest), "--reports",
+                 str(corpus.reports), "--index-dir", str(tmp_path / "index"), "--no-progress", *es]) == 0
+    capsys.readouterr()
+    # no --configs: the two ablations that read raw report text (embedded only) are skipped and named
+    assert main(["eval", "search", "--queries", str(queries), "--data-dir", str(tmp_path / "data"),
+                 "--index-dir", str(tmp_path / "index"), "--out", str(tmp_path / "out"), "--no-vectors", *es]) == 0
+    out = capsys.readouterr().out
+    assert "| report | 0.200 | 1.000 | 1.000 |" in out
+    assert "Configurations not run on this backend: ablation: BM25 only" in out
+    summary = json.loads((tmp_path / "out" / "es-test.json").read_text())
+    assert set(summary["configs_skipped"]) == {"ablation: BM25 only", "ablation: + concepts"}
+    assert "all" in summary["configs"] and "fusion: RRF, all" in summary["configs"]
+    # asked for by name, the ablation says why it cannot run
+    assert main(["eval", "search", "--queries", str(queries), "--data-dir", str(tmp_path / "data"),
+                 "--configs", "ablation: BM25 only", "--no-vectors", "--out", str(tmp_path / "out"), *es]) == 1
+    assert "only the embedded backend" in capsys.readouterr().err

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import socket
-import uuid
 
 import pytest
 
@@ -97,26 +96,16 @@ def test_search_with_elasticsearch_down_names_the_url(capsys):
 
 
 @pytest.mark.es
-def test_reindex_and_search_on_elasticsearch(tmp_path, es_url, capsys):
+def test_reindex_and_search_on_elasticsearch(tmp_path, es_url, es_alias, capsys):
     corpus = SmallCorpus(tmp_path / "corpus")
-    alias = f"cxrsearch-test-{uuid.uuid4().hex[:10]}"
-    es = ["--backend", "es", "--es-url", es_url, "--es-index", alias]
-    try:
-        assert main(["reindex", "--images", str(corpus.images), "--manifest", str(corpus.manifest), "--reports",
-                     str(corpus.reports), "--index-dir", str(tmp_path / "index"), "--no-progress", *es]) == 0
-        capsys.readouterr()
-        assert main(["search", "nodule", "left", "--json", *es]) == 0
-        result = json.loads(capsys.readouterr().out)
-        assert result["backend"] == "es" and result["total"] >= 4
-        assert result["results"][0]["annotation"] == "nodule lung upper lobe left"
-    finally:
-        from elasticsearch import Elasticsearch
-
-        client = Elasticsearch(es_url)
-        names = list(client.indices.get(index=f"{alias}*", allow_no_indices=True))
-        if names:
-            client.indices.delete(index=",".join(names))
-        client.close()
+    es = ["--backend", "es", "--es-url", es_url, "--es-index", es_alias]
+    assert main(["reindex", "--images", str(corpus.images), "--manifest", str(corpus.manifest), "--reports",
+                 str(corpus.reports), "--index-dir", str(tmp_path / "index"), "--no-progress", *es]) == 0
+    capsys.readouterr()
+    assert main(["search", "nodule", "left", "--json", *es]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["backend"] == "es" and result["total"] >= 4
+    assert result["results"][0]["annotation"] == "nodule lung upper lobe left"
 
 
 def test_hit_shows_the_radiologists_annotation_when_the_cascade_wrote_another():
