@@ -27,15 +27,25 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _report_line(item: dict) -> list[str]:
+    report = item.get("report_annotation")
+    if report and report != item.get("annotation"):
+        return [f"     report (radiologist): {report[:100]}"]
+    return []
+
+
 def format_result(result: dict) -> str:
-    """The query image, then one line per similar image: rank, image id, cosine similarity, annotation."""
+    """The query image, then one line per similar image: rank, image id, cosine similarity, annotation, and the
+    radiologist's annotation under it when the cascade wrote another (as `cxrsearch search` shows them)."""
     query = result["query"]
     lines = [f"{len(result['hits'])} image(s) most similar to {result['image_id']} by {result['kind']} "
              f"(model {result['model_version']}, index version {result['version']})",
              f"     query: {(query['annotation'] or '')[:70]}" + (" [synthetic]" if query["synthetic"] else "")]
+    lines += _report_line(query)
     for rank, hit in enumerate(result["hits"], 1):
         note = " [synthetic]" if hit["synthetic"] else ""
         lines.append(f"{rank:3d}. {hit['image_id']:24s} {hit['score']:6.3f}  {(hit['annotation'] or '')[:70]}{note}")
+        lines += _report_line(hit)
     if result.get("synthetic"):
         lines.append("  (synthetic stand-in images: similarity here measures the system, not clinical likeness)")
     return "\n".join(lines)

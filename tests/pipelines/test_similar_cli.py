@@ -105,3 +105,18 @@ def test_similar_without_any_index(tmp_path, capsys):
     assert "no text index" in capsys.readouterr().err
     assert main(["similar", "CXR1_IM-0001-1001", "--index-dir", str(tmp_path), "--k", "0"]) == 1
     assert "--k 0" in capsys.readouterr().err
+
+
+def test_similar_shows_the_radiologists_annotation_when_the_cascade_wrote_another():
+    from pipelines.cli.similar import format_result
+
+    result = {"image_id": "Q", "kind": "cnn_embedding", "model_version": "m", "version": "v", "synthetic": False,
+              "query": {"annotation": "normal", "report_annotation": "nodule lung", "synthetic": False},
+              "hits": [{"image_id": "A", "score": 0.9, "annotation": "normal", "report_annotation": "cardiomegaly",
+                        "synthetic": False},
+                       {"image_id": "B", "score": 0.8, "annotation": "nodule lung", "report_annotation": "nodule lung",
+                        "synthetic": False}]}
+    lines = format_result(result).splitlines()
+    assert lines[2] == "     report (radiologist): nodule lung"
+    assert lines[4] == "     report (radiologist): cardiomegaly"
+    assert lines[5].startswith("  2. B") and len(lines) == 6  # same annotation: no second line
