@@ -188,6 +188,9 @@ def _run(store: JobStore, lock: FileLock, state: dict, config: dict, checkpoint:
         lock.release()
 
 
+CANCELLED_EXIT = 3  # `cxrsearch reindex --progress-json` stopped by SIGTERM after a batch
+
+
 class ReindexFailed(RuntimeError):
     """The reindex command ended with an error (its last stderr lines say why)."""
 
@@ -201,9 +204,7 @@ def reindex_command(config: dict, options: dict, checkpoint: Path | None) -> lis
     cmd = [sys.executable, "-m", "pipelines.cli", "reindex", "--progress-json", "--no-progress",
            "--data-dir", str(config["DATA_DIR"]), "--images", str(config["IMAGES_DIR"]),
            "--index-dir", str(config["INDEX_DIR"]), "--backend", config["BACKEND"]]
-    if config["BACKEND"] == "es":
-        cmd += [f"--es-url={config['ES_URL']}"] if config.get("ES_URL") else []
-        cmd += [f"--es-index={config['ES_INDEX']}"] if config.get("ES_INDEX") else []
+    # the Elasticsearch URL and alias travel in the environment (see _reindex), never in argv
     if options.get("with_model") and checkpoint is not None:
         cmd += ["--checkpoint", str(checkpoint)]
     if options.get("fresh"):
@@ -214,17 +215,25 @@ def reindex_command(config: dict, options: dict, checkpoint: Path | None) -> lis
 def _reindex(config: dict, options: dict, checkpoint: Path | None, progress, cancel) -> dict:
     """The real job: `cxrsearch reindex --progress-json` in a child process (the web app imports nothing of
     pipelines; the CPU-heavy annotation runs outside the serving worker). Cancel = SIGTERM, which the command
-    turns into a stop after the current batch; the build is kept and resumes on the next run."""
+    turns into a stop after the current batch; the build is kept and resumes on the next run. The child never
+    outlives this call: on any error here it is stopped and waited for before the job's lock is released."""
     import os
     import signal
     import subprocess
     import tempfile
     from types import SimpleNamespace
 
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    with tempfile.TemporaryFile(mode="w+", encoding="utf-8") as stderr:
+    if cancel.is_set():
+        raise ReindexCancelled("reindex cancelled before it started")
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONIOENCODING": "utf-8",
+           "CXRSEARCH_PARENT_PID": str(os.getpid())}  # the command stops (resumably) when this process dies
+    if config["BACKEND"] == "es":  # in the environment, not argv: a URL may carry credentials
+        for key in ("ES_URL", "ES_INDEX"):
+            if config.get(key):
+                env[f"CXRSEARCH_{key}"] = str(config[key])
+    with tempfile.TemporaryFile(mode="w+", encoding="utf-8", errors="replace") as stderr:
         proc = subprocess.Popen(reindex_command(config, options, checkpoint), stdout=subprocess.PIPE, stderr=stderr,
-                                text=True, encoding="utf-8", env=env, start_new_session=True)
+                                text=True, encoding="utf-8", errors="replace", env=env, start_new_session=True)
 
         def watch_cancel() -> None:
             while proc.poll() is None:
@@ -235,23 +244,36 @@ def _reindex(config: dict, options: dict, checkpoint: Path | None, progress, can
         watcher = threading.Thread(target=watch_cancel, daemon=True)
         watcher.start()
         outcome: dict = {}
-        for line in proc.stdout:
-            try:
-                message = json.loads(line)
-            except ValueError:
-                continue  # not one of the command's JSON lines
-            if "progress" in message:
-                p = message["progress"]
-                rate = p["done"] / p["elapsed_s"] if p.get("elapsed_s") else 0.0
-                progress(SimpleNamespace(**p, rate=rate))
-            else:
-                outcome = message
-        code = proc.wait()
-        watcher.join(1)
-        if "cancelled" in outcome:
-            raise ReindexCancelled(outcome["cancelled"])
-        if code == 0 and "summary" in outcome:
-            return outcome["summary"]
+        try:
+            for line in proc.stdout:
+                try:
+                    message = json.loads(line)
+                except ValueError:
+                    continue  # not one of the command's JSON lines
+                if not isinstance(message, dict):
+                    continue
+                if isinstance(message.get("progress"), dict):
+                    p = message["progress"]
+                    rate = p["done"] / p["elapsed_s"] if p.get("elapsed_s") else 0.0
+                    progress(SimpleNamespace(**p, rate=rate))
+                elif "summary" in message or "cancelled" in message:
+                    outcome = message
+            code = proc.wait()
+        finally:
+            if proc.poll() is None:  # an error here: stop the child before the lock is let go
+                proc.terminate()
+                try:
+                    proc.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+            proc.stdout.close()
+            watcher.join(1)
+        if "cancelled" in outcome or (cancel.is_set() and code in (-signal.SIGTERM, CANCELLED_EXIT)):
+            # (a SIGTERM during the command's start-up ends it before it can answer)
+            raise ReindexCancelled(outcome.get("cancelled") or "reindex cancelled; its build resumes on the next run")
+        if isinstance(outcome.get("summary"), dict):
+            return outcome["summary"]  # also when some images failed (exit 1): the build went live, they are counted
         stderr.seek(0)
-        tail = [ln for ln in stderr.read().splitlines() if ln.strip()][-3:]
+        tail = stderr.read()[-2000:].strip().splitlines()[-8:]
         raise ReindexFailed(f"cxrsearch reindex exited with {code}: " + (" | ".join(tail) or "no message"))

@@ -36,6 +36,7 @@ from indexer.query.plan import (
     build_plan,
     generated_clause_score,
 )
+from indexer.query.similar import DEFAULT_KIND
 from indexer.text.base import check_facets, normalise_filters, tokenize
 
 MAX_K = 100
@@ -278,13 +279,13 @@ class QueryService:
             raise UnknownImageId(f"unknown image id {image_id!r}: not in the live index")
         return doc
 
-    def similar(self, image_id: str, k: int = 10, kind: str = "embedding") -> dict:
+    def similar(self, image_id: str, k: int = 10, kind: str = DEFAULT_KIND) -> dict:
         """The k nearest images of an indexed image by context vector or CNN embedding, with their documents."""
         from indexer.query.similar import similar_to_image
 
         return similar_to_image(self, image_id, k, kind)
 
-    def similar_to_vectors(self, embedding, context_vector, k: int = 10, kind: str = "embedding") -> dict:
+    def similar_to_vectors(self, embedding, context_vector, k: int = 10, kind: str = DEFAULT_KIND) -> dict:
         """The k nearest indexed images of vectors computed for an image outside the index (an upload)."""
         from indexer.query.similar import similar_to_vectors
 

@@ -58,10 +58,6 @@ def parser() -> argparse.ArgumentParser:
 CANCELLED_EXIT = 3
 
 
-def _json_line(obj: dict) -> None:
-    print(json.dumps(obj, ensure_ascii=False), flush=True)
-
-
 def run_for_program(config: ReindexConfig) -> int:
     """--progress-json: progress and the outcome as JSON lines; SIGTERM/SIGINT, or the death of the process that
     started this one, cancel between batches (the build is kept and resumes on the next run)."""
@@ -73,26 +69,34 @@ def run_for_program(config: ReindexConfig) -> int:
     cancel = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: cancel.set())
-    parent = os.getppid()
+    # the program that started us (given by it, else our parent now): when it dies, stop resumably
+    parent = int(os.environ.get("CXRSEARCH_PARENT_PID") or os.getppid())
 
-    def stop_with_parent() -> None:  # the program that started us died (a killed web worker): stop, resumably
+    def stop_with_parent() -> None:
         while not cancel.wait(1.0):
             if os.getppid() != parent:
                 cancel.set()
 
     threading.Thread(target=stop_with_parent, daemon=True).start()
 
+    def line(obj: dict) -> None:
+        try:
+            print(json.dumps(obj, ensure_ascii=False), flush=True)
+        except OSError:  # nobody reads us any more (BrokenPipeError): stop after this batch, write on into nothing
+            cancel.set()
+            sys.stdout = open(os.devnull, "w")  # for the rest of this process
+
     def progress(p) -> None:
-        _json_line({"progress": {"phase": p.phase, "version": p.version, "done": p.done, "total": p.total,
-                                 "indexed": p.indexed, "unchanged": p.unchanged, "skipped": p.skipped,
-                                 "failed": p.failed, "elapsed_s": round(p.elapsed_s, 3)}})
+        line({"progress": {"phase": p.phase, "version": p.version, "done": p.done, "total": p.total,
+                           "indexed": p.indexed, "unchanged": p.unchanged, "skipped": p.skipped,
+                           "failed": p.failed, "elapsed_s": round(p.elapsed_s, 3)}})
 
     try:
         summary = run_reindex(replace(config, progress_bar=False), progress=progress, cancel=cancel)
     except ReindexCancelled as e:
-        _json_line({"cancelled": str(e)})
+        line({"cancelled": str(e)})
         return CANCELLED_EXIT
-    _json_line({"summary": summary.to_dict()})
+    line({"summary": summary.to_dict()})
     return 1 if summary.n_failed else 0
 
 
