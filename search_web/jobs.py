@@ -227,6 +227,9 @@ def _reindex(config: dict, options: dict, checkpoint: Path | None, progress, can
         raise ReindexCancelled("reindex cancelled before it started")
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONIOENCODING": "utf-8",
            "CXRSEARCH_PARENT_PID": str(os.getpid())}  # the command stops (resumably) when this process dies
+    # annotation threads: the app's TORCH_THREADS (1) unless the operator set OMP_NUM_THREADS, so that a reindex
+    # started from the web leaves the other cores to the workers serving searches
+    env.setdefault("OMP_NUM_THREADS", str(config.get("TORCH_THREADS") or 1))
     if config["BACKEND"] == "es":  # in the environment, not argv: a URL may carry credentials
         for key in ("ES_URL", "ES_INDEX"):
             if config.get(key):
