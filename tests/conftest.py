@@ -32,9 +32,9 @@ def es_alias(es_url):
     yield alias
     client = Elasticsearch(es_url)
     try:
-        names = list(client.indices.get(index=f"{alias}*", allow_no_indices=True))
+        names = list(client.indices.get(index=f"{alias}*", allow_no_indices=True, ignore_unavailable=True))
         if names:
-            client.indices.delete(index=",".join(names))
+            client.indices.delete(index=",".join(names), ignore_unavailable=True)
     finally:
         client.close()
 

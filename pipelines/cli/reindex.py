@@ -5,7 +5,7 @@ import argparse
 import json
 import os
 import sys
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from indexer.errors import IndexerError
@@ -86,10 +86,8 @@ def run_for_program(config: ReindexConfig) -> int:
             cancel.set()
             sys.stdout = open(os.devnull, "w")  # for the rest of this process
 
-    def progress(p) -> None:
-        line({"progress": {"phase": p.phase, "version": p.version, "done": p.done, "total": p.total,
-                           "indexed": p.indexed, "unchanged": p.unchanged, "skipped": p.skipped,
-                           "failed": p.failed, "elapsed_s": round(p.elapsed_s, 3)}})
+    def progress(p) -> None:  # a ReindexProgress, field by field
+        line({"progress": {**asdict(p), "elapsed_s": round(p.elapsed_s, 3)}})
 
     try:
         summary = run_reindex(replace(config, progress_bar=False), progress=progress, cancel=cancel)

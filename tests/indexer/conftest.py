@@ -6,8 +6,6 @@ deleted afterwards).
 """
 from __future__ import annotations
 
-import uuid
-
 import pytest
 
 from indexer.documents import DocumentInput, GeneratedAnnotation, build_document
@@ -61,25 +59,15 @@ def documents(vocabulary) -> list[dict]:
     return [build_document(item, vocabulary) for item in make_inputs()]
 
 
-def _drop_es_indices(backend) -> None:
-    client = backend.client
-    names = list(client.indices.get(index=f"{backend.settings.index}*", allow_no_indices=True,
-                                    ignore_unavailable=True))
-    if names:
-        client.indices.delete(index=",".join(names), ignore_unavailable=True)
-
-
 @pytest.fixture
-def es_backend(request):
-    """An ElasticsearchTextBackend on the real server with a unique alias; its indices deleted after."""
+def es_backend(es_url, es_alias):
+    """An ElasticsearchTextBackend on the real server with a unique alias; its indices deleted after (es_alias)."""
     from indexer.text.elasticsearch import ElasticsearchTextBackend, ESSettings
 
-    url = request.getfixturevalue("es_url")
-    backend = ElasticsearchTextBackend(ESSettings(url=url, index=f"cxrsearch-test-{uuid.uuid4().hex[:10]}"))
+    backend = ElasticsearchTextBackend(ESSettings(url=es_url, index=es_alias))
     try:
         yield backend
     finally:
-        _drop_es_indices(backend)
         backend.close()
 
 

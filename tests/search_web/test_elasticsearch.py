@@ -2,8 +2,6 @@
 while shards are unavailable (as during a restart)."""
 from __future__ import annotations
 
-import uuid
-
 import pytest
 
 from indexer.documents import build_document
@@ -26,17 +24,13 @@ BAD_REQUESTS = [
 
 
 @pytest.fixture
-def es_backend(es_url):
+def es_backend(es_url, es_alias):
     from indexer.text.elasticsearch import ElasticsearchTextBackend, ESSettings
 
-    backend = ElasticsearchTextBackend(ESSettings(url=es_url, index=f"cxrsearch-web-{uuid.uuid4().hex[:10]}"))
+    backend = ElasticsearchTextBackend(ESSettings(url=es_url, index=es_alias))  # es_alias deletes its indices
     try:
         yield backend
     finally:
-        names = list(backend.client.indices.get(index=f"{backend.settings.index}*", allow_no_indices=True,
-                                                ignore_unavailable=True))
-        if names:
-            backend.client.indices.delete(index=",".join(names), ignore_unavailable=True)
         backend.close()
 
 
