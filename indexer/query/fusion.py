@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from operator import itemgetter
 
 RRF_K = 60
 FUSIONS = ("rrf", "tiered")
@@ -30,28 +31,46 @@ def competition_ranks(ranking: Sequence[tuple[str, float]]) -> dict[str, int]:
     return ranks
 
 
+def _best_first(scores: dict[str, float]) -> list[tuple[str, float]]:
+    """[(image id, score)] by score descending, ties by image id: two C-keyed stable sorts instead of a lambda."""
+    items = sorted(scores.items(), key=itemgetter(0))
+    items.sort(key=itemgetter(1), reverse=True)  # stable: equal scores keep the image-id order
+    return items
+
+
+def _rrf_scores(rankings: Mapping[str, Sequence[tuple[str, float]]], k: int,
+                weights: Mapping[str, float] | None) -> dict[str, float]:
+    w = {**DEFAULT_WEIGHTS, **(weights or {})}
+    fused: dict[str, float] = {}
+    get = fused.get
+    for name, ranking in rankings.items():
+        weight = w.get(name, 1.0)
+        previous, rank = None, 0
+        for position, (image_id, score) in enumerate(ranking, 1):  # competition ranks, as competition_ranks
+            if previous is None or score != previous:
+                rank, previous = position, score
+            fused[image_id] = get(image_id, 0.0) + weight / (k + rank)
+    return fused
+
+
 def rrf(rankings: Mapping[str, Sequence[tuple[str, float]]], k: int = RRF_K,
         weights: Mapping[str, float] | None = None) -> list[tuple[str, float]]:
     """Reciprocal rank fusion of several rankings -> [(image id, fused score)], best first (ties by image id)."""
-    w = {**DEFAULT_WEIGHTS, **(weights or {})}
-    fused: dict[str, float] = {}
-    for name, ranking in rankings.items():
-        for image_id, rank in competition_ranks(ranking).items():
-            fused[image_id] = fused.get(image_id, 0.0) + w.get(name, 1.0) / (k + rank)
-    return sorted(fused.items(), key=lambda kv: (-kv[1], kv[0]))
+    return _best_first(_rrf_scores(rankings, k, weights))
 
 
 def tiered(rankings: Mapping[str, Sequence[tuple[str, float]]], k: int = RRF_K,
            weights: Mapping[str, float] | None = None) -> list[tuple[str, float]]:
     """Concept score first; lexical/vector RRF only within equal concept scores -> [(image id, score)]."""
-    concept = dict(rankings.get("concepts", ()))
     others = {name: r for name, r in rankings.items() if name != "concepts"}
-    secondary = dict(rrf(others, k, weights)) if others else {}
+    secondary = _rrf_scores(others, k, weights) if others else {}
     top = max(secondary.values(), default=0.0)
-    ids = set(concept) | set(secondary)
     # secondary scores are scaled below 0.01, smaller than any gap between concept levels
-    scored = {i: concept.get(i, 0.0) + (0.009 * secondary.get(i, 0.0) / top if top else 0.0) for i in ids}
-    return sorted(scored.items(), key=lambda kv: (-kv[1], kv[0]))
+    scale = 0.009 / top if top else 0.0
+    scored = {i: s * scale for i, s in secondary.items()}
+    for image_id, score in rankings.get("concepts", ()):
+        scored[image_id] = score + secondary.get(image_id, 0.0) * scale
+    return _best_first(scored)
 
 
 def fuse(method: str, rankings: Mapping[str, Sequence[tuple[str, float]]],

@@ -338,20 +338,37 @@ def explain_hit(doc: Mapping, plan: RankPlan, positions: Mapping[str, Mapping[st
     out = {"matched": matched, "retrievers": retrievers}
     if plan.source == "all" and matched and all(m["source"] == "generated" for m in matched):
         out["note"] = "matched only by what the cascade read from the pixels, not by the report"
-    pattern = _word_pattern(plan.lexical)
-    if pattern is not None:
-        out["lexical_fields"] = [name for name in plan.text_fields if doc.get(name) and pattern.search(doc[name])]
+    words = _word_pattern(plan.lexical)
+    if words is not None:
+        out["lexical_fields"] = [name for name in plan.text_fields if _has_word(doc.get(name), words)]
     return out
 
 
 @lru_cache(maxsize=1024)
-def _word_pattern(text: str):
-    """A regex finding any of the text's search words as a whole word (case-insensitive), or None."""
+def _word_pattern(text: str) -> tuple[tuple[str, ...] | None, re.Pattern] | None:
+    """The text's search words in lower case (None unless all are ASCII) and a regex finding any of them as a
+    whole word (case-insensitive); None when the text has no words."""
     words = tokenize(text)
     if not words:
         return None
-    return re.compile(r"(?<![^\W_])(?:" + "|".join(re.escape(w) for w in sorted(set(words), key=len, reverse=True))
-                      + r")(?![^\W_])", re.IGNORECASE)
+    unique = tuple(sorted(set(words), key=len, reverse=True))
+    lowered = tuple(w.lower() for w in unique) if all(w.isascii() for w in unique) else None
+    return lowered, re.compile(
+        r"(?<![^\W_])(?:" + "|".join(re.escape(w) for w in unique) + r")(?![^\W_])", re.IGNORECASE)
+
+
+def _has_word(text: str | None, words: tuple[tuple[str, ...] | None, re.Pattern]) -> bool:
+    """Whether a search word occurs in the text as a whole word. When the words and the text are ASCII and no word
+    is a substring of the lower-cased text, the answer is no without the regex (most fields; the regex's case
+    folding only differs from str.lower outside ASCII); anything else runs the regex."""
+    if not text:
+        return False
+    lowered, pattern = words
+    if lowered is not None and text.isascii():
+        low = text.lower()
+        if not any(w in low for w in lowered):
+            return False
+    return pattern.search(text) is not None
 
 
 def _clause_evidence(doc: Mapping, clause: ClausePlan, plan: RankPlan) -> dict | None:

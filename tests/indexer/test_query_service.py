@@ -196,3 +196,17 @@ def test_embedded_get_many_decodes_a_document_once_per_state(tmp_path, documents
     backend.update("IMG-A", {"split": "test"})  # a write: what was kept is stale
     assert backend.get_many(["IMG-A"])["IMG-A"]["split"] == "test"
     backend.close()
+
+
+def test_lexical_fields_check_answers_as_the_whole_word_regex():
+    """explain's lexical_fields skip the regex when no word is a substring; the answer must not change."""
+    from indexer.query.service import _has_word, _word_pattern
+
+    texts = ["Calcified granuloma in the RIGHT upper lobe.", "no granulomas", "right-sided effusion", "upright",
+             "left_lobe", "", None, "Épanchement pleural droit", "the lungs are clear", "Kelvin \u212a", "ſtraße"]
+    for query in ("granuloma right", "lobe", "effusion", "épanchement", "k", "strasse", "s", "upright", "left"):
+        words = _word_pattern(query)
+        for text in texts:
+            expected = bool(text) and words[1].search(text) is not None
+            assert _has_word(text, words) == expected, (query, text)
+    assert _word_pattern("   ") is None
