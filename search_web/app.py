@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import Flask
 
 from search_web import config as settings
+from search_web.json_provider import FastJSONProvider
 from search_web.services import EXTENSION, open_services
 
 
@@ -18,6 +19,7 @@ def create_app(config: dict | None = None) -> Flask:
             CHECKPOINT, ADMIN_TOKEN, SECRET_KEY, MAX_UPLOAD_BYTES, ...) and any Flask setting such as TESTING.
     """
     app = Flask(__name__)
+    app.json = FastJSONProvider(app)
     app.config.from_mapping(settings.DEFAULTS)
     app.config.from_prefixed_env("CXRSEARCH")
     if config:
