@@ -82,10 +82,17 @@ def format_answer(body: dict) -> str:
     start = (body["page"] - 1) * body["k"]
     for rank, hit in enumerate(body["results"], start + 1):
         note = " [synthetic]" if hit["synthetic"] else ""
-        lines.append(f"{rank:3d}. {hit['image_id']:24s} {hit['score']:8.4f}  {(hit['annotation'] or '')[:70]}{note}")
-        if hit.get("report_annotation") and hit["report_annotation"] != hit["annotation"]:
-            lines.append(f"     report (radiologist): {hit['report_annotation'][:90]}")
         ex = hit.get("explanation") or {}
+        shown, report = hit["annotation"] or "", hit.get("report_annotation")
+        other = report if report and report != shown else None
+        if other and any(m.get("source") != "generated" for m in ex.get("matched", [])):
+            # the report matched: its annotation leads, the cascade's follows (it may say another side)
+            lines.append(f"{rank:3d}. {hit['image_id']:24s} {hit['score']:8.4f}  {other[:70]}{note}")
+            lines.append(f"     model (from pixels): {shown[:90]}")
+        else:
+            lines.append(f"{rank:3d}. {hit['image_id']:24s} {hit['score']:8.4f}  {shown[:70]}{note}")
+            if other:
+                lines.append(f"     report (radiologist): {other[:90]}")
         why = [f"{m['concept']} <- {m['source']} ({m['match']})" for m in ex.get("matched", [])]
         ranks = [f"{name} #{r['rank']}" for name, r in ex.get("retrievers", {}).items()]
         if why or ranks:

@@ -123,3 +123,25 @@ def test_hit_shows_the_radiologists_annotation_when_the_cascade_wrote_another():
     assert lines[2] == "     report (radiologist): nodule lung upper lobe left"
     assert lines[3].lstrip().startswith("2. CXR8_IM-1")
     assert lines[-1].startswith("  (synthetic stand-in corpus")
+
+
+def test_a_hit_matched_by_its_report_leads_with_the_reports_annotation():
+    """'pleural effusion right' matched by the report must not lead with a cascade line that says left."""
+    from pipelines.cli.search import format_answer
+
+    matched_by = {"report": {"matched": [{"concept": "pleural effusion", "source": "report", "match": "exact"}]},
+                  "pixels": {"matched": [{"concept": "pleural effusion", "source": "generated",
+                                          "match": "probability"}]}}
+    body = {"query": "pleural effusion right", "total": 2, "backend": "embedded", "source": "all", "page": 1, "k": 10,
+            "retrievers": ["concepts"], "facets": {}, "synthetic": False,
+            "parsed": {"concepts": [], "unrecognised": [], "corrections": []},
+            "results": [{"image_id": "CXR1_IM-1", "score": 1.0, "annotation": "pleural effusion left",
+                         "synthetic": False,
+                         "report_annotation": "pleural effusion right", "explanation": matched_by["report"]},
+                        {"image_id": "CXR2_IM-1", "score": 0.5, "annotation": "pleural effusion right",
+                         "synthetic": False, "report_annotation": "normal", "explanation": matched_by["pixels"]}]}
+    lines = format_answer(body).splitlines()
+    assert lines[1].endswith("1.0000  pleural effusion right")
+    assert lines[2] == "     model (from pixels): pleural effusion left"
+    assert lines[4].endswith("0.5000  pleural effusion right")  # matched from the pixels: the cascade's line leads
+    assert lines[5] == "     report (radiologist): normal"

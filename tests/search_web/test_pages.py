@@ -130,3 +130,19 @@ def test_class_activation_overlay_appears_when_models_cam_exists(corpus_client, 
     overlay = corpus_client.get(f"/images/{image_id}/overlay.png")
     assert overlay.status_code == 200 and overlay.mimetype == "image/png" and overlay.data[:4] == b"\x89PNG"
     assert seen["shape"][0] == seen["shape"][1]  # the cascade's stored-size square image
+
+
+@pytest.mark.parametrize("source, first", [("report", "rep"), ("text", "rep"), ("generated", "gen")])
+def test_a_card_leads_with_the_annotation_that_matched(app, source, first):
+    """A hit matched by its report shows the report's line first (the cascade may say another side)."""
+    from flask import render_template
+
+    r = {"image_id": "CXR1_IM-1", "generated_annotation": "pleural effusion left <b>",
+         "report_annotation": "pleural effusion right", "view": "frontal", "score": 1.0,
+         "explanation": {"matched": [{"concept": "pleural effusion", "source": source, "match": "exact"}],
+                         "retrievers": {}}}
+    with app.test_request_context("/"):
+        card = render_template("_card.html", r=r, words=["right"])
+    order = re.findall(r'<p class="ann (gen|rep)">', card)
+    assert order == [first, "rep" if first == "gen" else "gen"]
+    assert "left &lt;b&gt;" in card and "<mark>right</mark>" in card  # escaped once, highlighted
