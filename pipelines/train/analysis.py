@@ -22,7 +22,7 @@ class CorpusVectors:
     """The cascade's outputs for every corpus row, as the index would hold them."""
 
     probs: torch.Tensor          # (N, L) label probabilities
-    embeddings: np.ndarray       # (N, E) CNN embeddings
+    embeddings: np.ndarray       # (N, E) CNN embeddings as the index stores them (Cascade.search_embedding)
     contexts: np.ndarray         # (N, H) context vectors of the generated annotation (what reindex stores)
     concepts: np.ndarray         # (N, K) concept probabilities ((N, 0) without a head)
     generated: list[list[str]]   # the context RNN's annotation of every row
@@ -40,7 +40,7 @@ def corpus_vectors(cascade: Cascade, corpus: Corpus, device: torch.device, batch
         chunk = [w or ["<unk>"] for w in words[start:start + batch]]
         contexts.append(cascade.context(emb[start:start + batch].to(device), chunk).cpu().numpy())
     concepts = concept_probabilities(cascade.cnn, emb).numpy()
-    return CorpusVectors(probs, emb.numpy(), np.concatenate(contexts), concepts, words)
+    return CorpusVectors(probs, cascade.search_embedding(emb).numpy(), np.concatenate(contexts), concepts, words)
 
 
 def concept_auc(cascade: Cascade, corpus: Corpus, concepts: np.ndarray, split: str = "test") -> dict:

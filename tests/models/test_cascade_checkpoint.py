@@ -8,6 +8,7 @@ import torch
 from models.cascade import Cascade
 from models.config import apply_overrides, load_config
 from models.errors import CheckpointError
+from models.preprocess import to_input
 from models.vocab import WordVocabulary
 from tests.models.conftest import ANNOTATIONS
 
@@ -169,3 +170,17 @@ def test_half_precision_checkpoint_is_smaller_and_loads_as_float32(with_concepts
     for x, y in zip(a.annotate(images), b.annotate(images)):
         np.testing.assert_allclose(x.probabilities, y.probabilities, atol=2e-2)
         np.testing.assert_allclose(x.concept_probabilities, y.concept_probabilities, atol=2e-2)
+
+
+def test_search_embedding_is_the_cnn_embedding_minus_the_training_mean(with_concepts, tmp_path):
+    """What the vector index stores: centred, so cosine is not dominated by the shared ReLU direction."""
+    model = Cascade.load(with_concepts.save(tmp_path / "c.pt"))
+    images = np.random.default_rng(2).integers(0, 256, (2, 64, 64), dtype=np.uint8)
+    with torch.no_grad():
+        _, raw = model.cnn(to_input(images, model.config.cnn))
+    (a, b) = model.annotate(images)
+    expected = (raw - model.mean_embedding).numpy()
+    np.testing.assert_allclose(np.stack([a.embedding, b.embedding]), expected, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(a.embedding, raw[0].numpy())
+    model.mean_embedding = None                   # a format-1 checkpoint: the raw embedding
+    np.testing.assert_allclose(model.annotate(images[:1])[0].embedding, raw[0].numpy(), rtol=1e-5, atol=1e-6)
