@@ -7,6 +7,8 @@ gives the last convolutional maps, which class activation maps (models.cam) read
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import nn
 from torchvision.models import googlenet
@@ -118,10 +120,24 @@ class CascadeCNN(nn.Module):
         self.channels_last = on
         return self.to(memory_format=torch.channels_last if on else torch.contiguous_format)
 
-    def replace_head(self, num_classes: int) -> None:
-        """New classifier for a new label set (cascade iteration 1); the body (and concept head) is kept."""
-        self.fc = nn.Linear(self.embedding_dim, num_classes).to(self.fc.weight.device)
+    def replace_head(self, num_classes: int, parents: Sequence[int | None] | None = None) -> None:
+        """New classifier for a new label set (cascade iteration 1); the body (and concept head) is kept.
+
+        parents[j], when given and not None, is the row of the old head whose weights new label j starts
+        from (a k-means cluster of label L starts as L), so fine-tuning begins from what iteration 0 knew.
+        """
+        old = self.fc
+        self.fc = nn.Linear(self.embedding_dim, num_classes).to(old.weight.device)
         _init(self.fc)
+        if parents is None:
+            return
+        if len(parents) != num_classes:
+            raise ConfigError(f"replace_head: {len(parents)} parents for {num_classes} labels")
+        with torch.no_grad():
+            for j, i in enumerate(parents):
+                if i is not None:
+                    self.fc.weight[j].copy_(old.weight[i])
+                    self.fc.bias[j].copy_(old.bias[i])
 
     def head_parameters(self) -> list[nn.Parameter]:
         """The label head and the concept head: trained at the full rate when the body is fine-tuned."""

@@ -62,6 +62,8 @@ class TrainConfig:
     finetune_epochs: int = 50        # iteration 1
     finetune_body_lr_scale: float = 0.1  # iteration 1: lower rate for all but the new head
     finetune_max_per_label: int = -1  # iteration 1's cap on a label's quota (-1 = max_per_label)
+    finetune_head_init: str = "random"  # iteration 1's new head: "random", or "parent" (a cluster of label L
+    #                                     starts from L's iteration-0 row)
     schedule: str = "step"           # "step" (lr_gamma every epochs / lr_steps) | "onecycle" (warm-up, cosine down)
     shift: int = 0                   # augmentation: random translation of up to +-shift pixels (no flips)
     intensity: float = 0.0           # augmentation: random contrast/brightness jitter of up to +-intensity
@@ -73,6 +75,7 @@ class TrainConfig:
     def validate(self) -> None:
         _choice("cnn_train.optimizer", self.optimizer, ("sgd", "adam", "adamw"))
         _choice("cnn_train.schedule", self.schedule, ("step", "onecycle"))
+        _choice("cnn_train.finetune_head_init", self.finetune_head_init, ("random", "parent"))
         if self.concept_extra < 0:
             raise ConfigError(f"cnn_train.concept_extra must be >= 0, got {self.concept_extra}")
         if self.shift < 0 or not 0.0 <= self.intensity < 1.0 or self.concept_weight < 0:
@@ -127,6 +130,8 @@ class CascadeConfig:
         cell="gru", lr=1e-4, lr_decay=0.99, decay_rate=0.99, dropout=0.9))
     iterations: int = 2              # 1 = iteration 0 only; 2 = with the relabelled second round
     context_rnn: str = "gru"         # which decoder gives the joint image/text context vectors
+    ship: str = "last"               # cascade.pt: "last" iteration (the paper), or "best_val": the iteration
+    #                                  with the higher validation 17-label accuracy (ties: the last)
     cases_per_cluster: int = 50      # k = round(n / cases_per_cluster)
     split_exclude: tuple[str, ...] = ("normal",)  # labels never split (and left out of mean+std)
     normal_label: str = "normal"
@@ -150,6 +155,7 @@ class CascadeConfig:
         _choice("context_rnn", self.context_rnn, ("lstm", "gru"))
         _choice("relabel_scope", self.relabel_scope, ("label", "first_term"))
         _choice("plot_method", self.plot_method, ("pca", "tsne"))
+        _choice("ship", self.ship, ("last", "best_val"))
         if self.iterations not in (1, 2):
             raise ConfigError(f"iterations must be 1 or 2, got {self.iterations}")
         _positive("cascade", cases_per_cluster=self.cases_per_cluster, eval_batch_size=self.eval_batch_size)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import copy
 import logging
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import torch
 from models.cascade import Cascade
 from models.cnn import CascadeCNN, build_cnn
 from models.config import CascadeConfig
-from models.relabel import RelabelResult, relabel
+from models.relabel import RelabelResult, base_label, relabel
 from models.rnn import build_decoder
 from models.vocab import WordVocabulary
 from pipelines.train.cnn_train import concept_probabilities, predict, train_cnn
@@ -72,8 +73,10 @@ def concept_targets(cfg: CascadeConfig, corpus: Corpus) -> ConceptTargets | None
 
 def run_iteration(number: int, cfg: CascadeConfig, corpus: Corpus, vocab: WordVocabulary, labels: dict[int, str],
                   device: torch.device, timer: Timer, init_cnn: CascadeCNN | None = None,
-                  progress: bool = True, concepts: ConceptTargets | None = None) -> Iteration:
-    """Train the CNN (from scratch, or fine-tuned from `init_cnn`), then both decoders, then generate."""
+                  progress: bool = True, concepts: ConceptTargets | None = None,
+                  init_names: Sequence[str] = ()) -> Iteration:
+    """Train the CNN (from scratch, or fine-tuned from `init_cnn`, whose labels are `init_names`), then both
+    decoders, then generate."""
     train_rows = sorted(r for r in labels if corpus.entries[r].split == "train")
     val_rows = sorted(r for r in labels if corpus.entries[r].split == "val")
     names = sorted({labels[r] for r in train_rows})
@@ -88,7 +91,11 @@ def run_iteration(number: int, cfg: CascadeConfig, corpus: Corpus, vocab: WordVo
         epochs, scale = cfg.cnn_train.finetune_epochs, cfg.cnn_train.finetune_body_lr_scale
         cap = cfg.cnn_train.finetune_max_per_label
         cap = cfg.cnn_train.max_per_label if cap < 0 else cap
-        cnn.replace_head(len(names))
+        parents = None
+        if cfg.cnn_train.finetune_head_init == "parent":
+            old = {name: i for i, name in enumerate(init_names)}
+            parents = [old.get(base_label(name)) for name in names]
+        cnn.replace_head(len(names), parents)
     extra_rows = []
     if concepts is not None and cfg.cnn_train.concept_extra > 0:    # training images without a label this round
         extra_rows = [r for r, e in enumerate(corpus.entries) if e.split == "train" and r not in labels]
@@ -191,17 +198,32 @@ def run_cascade(cfg: CascadeConfig, corpus: Corpus, out_dir: Path, device: torch
             labels1, results["relabel"], results["context_map"] = relabel_stage(
                 cfg, corpus, iterations[0], out_dir, corpus_note)
         iterations.append(run_iteration(1, cfg, corpus, vocab, labels1, device, timer,
-                                        init_cnn=iterations[0].cascade.cnn, progress=progress, concepts=concepts))
+                                        init_cnn=iterations[0].cascade.cnn, progress=progress, concepts=concepts,
+                                        init_names=iterations[0].cascade.label_names))
     for it in iterations:
         it.metrics = iteration_metrics(it, corpus, max_words, None if concepts is None else concepts.targets)
         it.cascade.metrics = it.metrics
         it.cascade.save(out_dir / f"cascade_iter{it.number}.pt")
-    iterations[-1].cascade.save(out_dir / "cascade.pt")
+    shipped = shipped_iteration(cfg, iterations)
+    shipped.cascade.save(out_dir / "cascade.pt")
     results.update(bleu_report(iterations, corpus, max_words))
+    results["shipped_iteration"] = {"iteration": shipped.number, "rule": cfg.ship}
     results["timings_s"] = dict(timer.seconds, total=timer.total())
     results["cpu_s"] = dict(timer.cpu_seconds, total=timer.cpu_total())
     results["history"] = {f"iteration {it.number}": it.history for it in iterations}
     return results
+
+
+def shipped_iteration(cfg: CascadeConfig, iterations: list[Iteration]) -> Iteration:
+    """The iteration `cascade.pt` holds: the last, or (ship = best_val) the one with the higher validation
+    17-label accuracy (predicted label collapsed to its base label), the last on a tie. Test is never looked at."""
+    if cfg.ship == "last":
+        return iterations[-1]
+
+    def val_accuracy(it: Iteration) -> float:
+        return it.metrics.get("mined_label_accuracy", {}).get("val", {}).get("accuracy", float("-inf"))
+    best = max(val_accuracy(it) for it in iterations)
+    return [it for it in iterations if val_accuracy(it) == best][-1]
 
 
 def relabel_stage(cfg: CascadeConfig, corpus: Corpus, it0: Iteration, out_dir: Path,

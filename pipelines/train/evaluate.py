@@ -126,6 +126,10 @@ def to_markdown(results: dict) -> str:
                   f"{results.get('cpu_s', {}).get('total', '?')} s, load average "
                   f"{results.get('load_average', {}).get('start', '?')} at the start, "
                   f"{results.get('load_average', {}).get('end', '?')} at the end", ""]
+    shipped = results.get("shipped_iteration")
+    if shipped:
+        lines += [f"Shipped in `cascade.pt`: iteration {shipped['iteration']} (rule `ship={shipped['rule']}`"
+                  + (": the higher validation 17-label accuracy" if shipped["rule"] == "best_val" else "") + ")", ""]
     lines += ["## CNN accuracy (%)", "", "| iteration | labels | train | val | test |", "|---|---|---|---|---|"]
     for number, m in results["iterations"].items():
         cells = [f"{m['cnn_accuracy'][s]['accuracy']:.1f} (n={m['cnn_accuracy'][s]['images']})"

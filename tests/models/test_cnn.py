@@ -63,6 +63,23 @@ def test_replace_head_keeps_the_body():
     assert not body & {id(p) for p in model.head_parameters()}
 
 
+def test_replace_head_can_start_each_new_label_from_its_parent_row():
+    """Iteration 1's warm start: clusters of label L begin with L's logit; a new label starts fresh."""
+    model = build_cnn(CNNConfig(arch="resnet", width=0.125, depth=1), num_classes=3).eval()
+    x = torch.randn(4, 1, 64, 64)
+    with torch.no_grad():
+        old_logits, _ = model(x)
+    model.replace_head(4, parents=[2, 0, 0, None])
+    with torch.no_grad():
+        logits, _ = model(x)
+    assert torch.allclose(logits[:, 0], old_logits[:, 2], atol=1e-5)
+    assert torch.allclose(logits[:, 1], old_logits[:, 0], atol=1e-5)
+    assert torch.allclose(logits[:, 2], old_logits[:, 0], atol=1e-5)
+    assert not torch.allclose(logits[:, 3], old_logits[:, 1], atol=1e-3)
+    with pytest.raises(ConfigError, match="2 parents for 4 labels"):
+        model.replace_head(4, parents=[0, 1])
+
+
 def test_three_channel_input_and_bad_arch():
     model = build_cnn(CNNConfig(arch="nin", width=0.125, in_channels=3), num_classes=2)
     assert model(torch.randn(2, 3, 64, 64))[0].shape == (2, 2)

@@ -31,7 +31,8 @@ def test_paper_preset_has_the_paper_settings():
 def test_tiny_preset_is_small():
     cfg = load_config("tiny")
     assert cfg.cnn.input_size <= 128 and cfg.cnn.width < 1.0 and cfg.cnn.arch == "resnet"
-    assert cfg.iterations == 2 and cfg.num_threads == 1 and cfg.cnn_train.concept_weight > 0
+    assert cfg.iterations == 2 and cfg.num_threads == 2 and cfg.cnn_train.concept_weight > 0
+    assert cfg.cnn_train.shift > 0 and cfg.ship == "best_val"   # augmentation, shipped by validation
 
 
 def test_unknown_key_names_the_valid_ones():
@@ -46,6 +47,8 @@ def test_bad_choice_and_type_are_rejected():
         CascadeConfig.from_dict({"cnn_train": {"channels_last": 1}})
     with pytest.raises(ConfigError, match="schedule must be one of"):
         CascadeConfig.from_dict({"cnn_train": {"schedule": "linear"}})
+    with pytest.raises(ConfigError, match="finetune_head_init must be one of"):
+        CascadeConfig.from_dict({"cnn_train": {"finetune_head_init": "zeros"}})
     with pytest.raises(ConfigError, match="epochs must be int"):
         CascadeConfig.from_dict({"cnn_train": {"epochs": "many"}})
 

@@ -115,7 +115,7 @@ def test_annotations_are_non_empty_and_start_with_a_label_word(trained):
 
 def test_checkpoint_carries_what_inference_needs(trained):
     c0 = Cascade.load(trained["out"] / "cascade_iter0.pt")
-    c1 = Cascade.load(trained["out"] / "cascade.pt")
+    c1 = Cascade.load(trained["out"] / "cascade_iter1.pt")
     assert (c0.iteration, c1.iteration) == (0, 1)
     assert c0.label_names == sorted(TOY)
     relabelled = json.loads((trained["out"] / "results.json").read_text())["relabel"]["sizes"]
@@ -127,6 +127,34 @@ def test_checkpoint_carries_what_inference_needs(trained):
     image = next(trained["images"].glob("*.png"))
     out = c1.annotate(np.stack([prepare(image, c1.config.cnn)]))[0]
     assert out.words and out.label in c1.label_names
+
+
+def test_cascade_pt_is_the_iteration_with_the_better_validation_accuracy(trained):
+    """tiny ships by validation (`ship=best_val`); the test split plays no part in the choice."""
+    results = json.loads((trained["out"] / "results.json").read_text())
+    assert results["shipped_iteration"]["rule"] == "best_val"
+    val = {int(n): m["mined_label_accuracy"]["val"]["accuracy"] for n, m in results["iterations"].items()}
+    expected = max(n for n, v in val.items() if v == max(val.values()))
+    assert results["shipped_iteration"]["iteration"] == expected
+    assert Cascade.load(trained["out"] / "cascade.pt").iteration == expected
+    assert f"Shipped in `cascade.pt`: iteration {expected}" in (trained["out"] / "results.md").read_text()
+
+
+def test_ship_rule_picks_last_or_best_validation_without_looking_at_test():
+    from types import SimpleNamespace
+
+    from models.config import apply_overrides, load_config
+    from pipelines.train.cascade import shipped_iteration
+
+    def it(number, val, test):
+        return SimpleNamespace(number=number, metrics={"mined_label_accuracy": {
+            "val": {"accuracy": val}, "test": {"accuracy": test}}})
+    tiny = load_config("tiny")
+    last, best = apply_overrides(tiny, ["ship=last"]), apply_overrides(tiny, ["ship=best_val"])
+    assert shipped_iteration(last, [it(0, 75.0, 70.0), it(1, 70.0, 80.0)]).number == 1
+    assert shipped_iteration(best, [it(0, 75.0, 70.0), it(1, 70.0, 80.0)]).number == 0
+    assert shipped_iteration(best, [it(0, 70.0, 70.0), it(1, 72.0, 60.0)]).number == 1
+    assert shipped_iteration(best, [it(0, 72.0, 90.0), it(1, 72.0, 60.0)]).number == 1   # a tie: the last
 
 
 @pytest.mark.parametrize("iteration", [0, 1])
