@@ -38,9 +38,10 @@ def neighbour(image_id: str, score: float | None, doc: Mapping | None) -> dict:
             "predicted_labels": doc.get("predicted_labels", []), "synthetic": bool(doc.get("synthetic", False))}
 
 
-# The default vector kind for "similar images": the CNN embedding shares the finding more often than the context
-# vector on the test split (P@10 of the same mined label 0.097 vs 0.087 over the whole index, 0.259 vs 0.229
-# among labelled images; `cxrsearch evaluate --similar`, models/checkpoints/tiny/eval/similar.md).
+# The default vector kind for "similar images": the CNN embedding. On the test split it ties with the context
+# vector (P@10 of the same mined label 0.216 vs 0.219 over the whole index, 0.459 vs 0.460 among labelled
+# images; `cxrsearch evaluate --similar`, models/checkpoints/tiny/eval/similar.md) and it does not depend on
+# the generated words, which carry the cascade's mistakes into the context vector.
 DEFAULT_KIND = "embedding"
 
 
