@@ -222,8 +222,7 @@ def shipped_iteration(cfg: CascadeConfig, iterations: list[Iteration]) -> Iterat
 
     def val_accuracy(it: Iteration) -> float:
         return it.metrics.get("mined_label_accuracy", {}).get("val", {}).get("accuracy", float("-inf"))
-    best = max(val_accuracy(it) for it in iterations)
-    return [it for it in iterations if val_accuracy(it) == best][-1]
+    return max(reversed(iterations), key=val_accuracy)      # max keeps the first best: the last iteration on a tie
 
 
 def relabel_stage(cfg: CascadeConfig, corpus: Corpus, it0: Iteration, out_dir: Path,
