@@ -29,6 +29,7 @@ DEFAULTS: dict[str, object] = {
     "THUMBNAIL_SIZE": 256,
     "RETRY_AFTER_S": 2,             # Retry-After on 503 answers
     "TRUSTED_HOSTS": None,          # comma-separated Host values to accept (None: any; never reflected)
+    "ANSWER_CACHE": 512,            # search answers kept per worker (embedded backend; 0: none), indexer.query.cache
 }
 
 _INT_KEYS = ("MAX_UPLOAD_BYTES", "MAX_UPLOAD_PIXELS", "MAX_URL_BYTES", "TORCH_THREADS", "PAGE_SIZE",
@@ -46,6 +47,14 @@ def resolve(config) -> None:
         if number < 1:
             raise ConfigError(f"{key}={value!r} is invalid: use a positive integer")
         config[key] = number
+    value = config.get("ANSWER_CACHE")
+    try:
+        entries = int(value)
+    except (TypeError, ValueError):
+        entries = -1
+    if entries < 0 or isinstance(value, bool):
+        raise ConfigError(f"ANSWER_CACHE={value!r} is invalid: use an integer >= 0 (0 switches the cache off)")
+    config["ANSWER_CACHE"] = entries
     backend = str(config.get("BACKEND") or "embedded")
     if backend not in ("embedded", "es"):
         raise ConfigError(f"BACKEND={backend!r} is unknown; valid: embedded, es")

@@ -11,7 +11,7 @@ from indexer.errors import IndexerError
 from indexer.text import open_backend
 from indexer.text.base import TextBackend
 from indexer.vectors.live import LiveVectors, has_vectors
-from search_web.query import QueryService
+from search_web.query import AnswerCache, QueryService
 
 EXTENSION = "cxrsearch"
 
@@ -49,7 +49,9 @@ class Services:
             backend = self.text()
             with self._lock:
                 if self._query is None:
-                    self._query = QueryService(backend, vectors=self.vectors, encoder=self._query_encoder())
+                    cache = AnswerCache(int(self.config.get("ANSWER_CACHE", 0)))
+                    self._query = QueryService(backend, vectors=self.vectors, encoder=self._query_encoder(),
+                                               cache=cache)
         return self._query
 
     def _query_encoder(self):

@@ -23,6 +23,7 @@ from functools import lru_cache
 
 from indexer.documents import REPORT, SCHEMA_VERSION, display_annotation
 from indexer.errors import IndexerError, InvalidQuery, UnknownImageId
+from indexer.query.cache import AnswerCache
 from indexer.query.fusion import FUSIONS, fuse
 from indexer.query.parse import ParsedQuery, QueryParser, default_parser
 from indexer.query.plan import (
@@ -128,11 +129,13 @@ class QueryService:
         parser: the query parser (default: the project's lexicon and vocabulary).
     """
 
-    def __init__(self, backend, vectors=None, encoder=None, parser: QueryParser | None = None):
+    def __init__(self, backend, vectors=None, encoder=None, parser: QueryParser | None = None,
+                 cache: AnswerCache | None = None):
         self.backend = backend
         self.vectors = vectors
         self.encoder = encoder
         self.parser = parser or default_parser()
+        self.cache = cache
         self._synthetic: dict[str, bool] = {}
         self._warnings: dict[str, list[str]] = {}
         self._vector_counts: dict[str, int] = {}
@@ -146,6 +149,13 @@ class QueryService:
         request.check()
         filters = check_filters(request.filters)
         facets = check_facets(request.facets)
+        key = self._cache_key(request, filters, facets)
+        if key is not None:
+            body = self.cache.get(key)
+            if body is not None:
+                body["cached"] = True
+                body["took_ms"] = round((time.perf_counter() - started) * 1000, 2)
+                return body
         parsed = self.parser.parse(request.text or "")
         wanted = tuple(request.retrievers) if request.retrievers is not None else DEFAULT_RETRIEVERS
         plan = build_plan(parsed, request.source, wanted, request.negation)
@@ -179,11 +189,31 @@ class QueryService:
                 "filters": filters, "total": retrieval.total, "page": request.page, "k": request.k,
                 "results": results, "facets": retrieval.facets, "retrievers": used, "skipped": skipped,
                 "fusion": request.fusion, "warnings": warnings,
-                "backend": self.backend.name, "synthetic": synthetic,
+                "backend": self.backend.name, "synthetic": synthetic, "cached": False,
                 "took_ms": round((time.perf_counter() - started) * 1000, 2)}
         if synthetic:
             body["note"] = SYNTHETIC_NOTE
+        if key is not None and retrieval.version == key[0].rpartition("@")[0]:
+            self.cache.put(key, body)
         return body
+
+    def _cache_key(self, request: SearchRequest, filters: Mapping[str, Sequence[str]],
+                   facets: Sequence[str] | None) -> tuple | None:
+        """The answer cache's key for a checked request: the index state first, then every field that shapes the
+        answer; None when there is no cache or the backend cannot name its state (answers are then computed)."""
+        if self.cache is None or not self.cache.enabled:
+            return None
+        try:
+            token = self.backend.state_token()
+        except IndexerError:
+            return None   # the search itself raises the error that explains it
+        if token is None:
+            return None
+        retrievers = tuple(request.retrievers) if request.retrievers is not None else None
+        return (token, request.text or "", request.k, request.page, request.source,
+                tuple((name, tuple(values)) for name, values in sorted(filters.items())),
+                None if facets is None else tuple(facets), request.facet_size, retrievers, request.negation,
+                request.fusion, request.explain)
 
     def _vector_ranking(self, parsed: ParsedQuery, candidates,
                         version: str | None = None) -> tuple[list[tuple[str, float]], str | None]:

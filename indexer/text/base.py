@@ -178,6 +178,11 @@ class TextBackend(abc.ABC):
         """Whether a live version exists."""
         return self.live_version() is not None
 
+    def state_token(self, version: str | None = None) -> str | None:
+        """A cheap token that changes whenever what a search of `version` (the live one when None) could
+        answer changes, or None when the backend cannot tell (then answers are never cached)."""
+        return None
+
     # --- writes -----------------------------------------------------------------------------------
 
     @abc.abstractmethod

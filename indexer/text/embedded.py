@@ -314,6 +314,12 @@ class EmbeddedTextBackend(TextBackend):
         out.version = version
         return out
 
+    def state_token(self, version: str | None = None) -> str | None:
+        """The version (the live one when None) and its write counter: any write or switch changes it."""
+        version = self._resolve(version)
+        with self._lock:
+            return f"{version}@{_stamp(self._connect(version))}"
+
     def memory_index(self, version: str | None = None):
         """The version's in-memory ranker (indexer.query.memory), rebuilt when the catalogue was written to.
 

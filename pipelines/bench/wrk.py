@@ -19,6 +19,15 @@ from pipelines.errors import PipelineError
 LUA = """
 local requests_list = {%(requests)s}
 local n = 0
+local threads_made = 0
+setup = function(thread)
+  thread:set("thread_number", threads_made)
+  threads_made = threads_made + 1
+end
+init = function(args)
+  -- each thread starts at its own place in the rotation, so that no two threads send the same request together
+  n = (thread_number or 0) * math.floor(#requests_list / %(threads)d)
+end
 request = function()
   n = n + 1
   local r = requests_list[(n %% #requests_list) + 1]
@@ -79,7 +88,7 @@ def run_wrk(base_url: str, requests: list[tuple[str, str, dict[str, str] | None,
             seconds: float, workdir: Path, timeout_s: float = 5.0) -> WrkResult:
     """Load `base_url` (loopback only) with `requests` in rotation: (method, path, headers, body) each.
 
-    Threads = min(connections, CPUs); duration `seconds`.
+    Threads = min(connections, CPUs), each starting its rotation at its own offset; duration `seconds`.
     """
     host = urlsplit(base_url).hostname
     if host not in ("127.0.0.1", "localhost", "::1"):
@@ -89,9 +98,9 @@ def run_wrk(base_url: str, requests: list[tuple[str, str, dict[str, str] | None,
         h = "{" + ", ".join(f"[{_lua_string(k)}] = {_lua_string(v)}" for k, v in (headers or {}).items()) + "}"
         entries.append("{" + ", ".join([_lua_string(method), _lua_string(path), h,
                                         _lua_string(body) if body is not None else "nil"]) + "}")
-    script = workdir / f"wrk-{time.monotonic_ns()}.lua"
-    script.write_text(LUA % {"requests": ", ".join(entries)}, encoding="utf-8")
     threads = max(1, min(connections, os.cpu_count() or 1))
+    script = workdir / f"wrk-{time.monotonic_ns()}.lua"
+    script.write_text(LUA % {"requests": ", ".join(entries), "threads": threads}, encoding="utf-8")
     cmd = [ensure_wrk(), f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s",
            "--timeout", f"{max(1, round(timeout_s))}s", "-s", str(script), base_url]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60)

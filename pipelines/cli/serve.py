@@ -41,6 +41,9 @@ def parser() -> argparse.ArgumentParser:
                    help="threads per worker (4, or $CXRSEARCH_THREADS)")
     p.add_argument("--timeout", type=int, default=30, help="seconds a request may take before its worker is "
                                                            "restarted (gunicorn) / a channel is closed (30)")
+    p.add_argument("--answer-cache", type=int, metavar="N",
+                   help="search answers each worker keeps for repeated searches (embedded backend; default 512, "
+                        "or $CXRSEARCH_ANSWER_CACHE; 0 switches it off)")
     p.add_argument("--access-log", action="store_true", help="log every request to stderr")
     p.add_argument("--debug", action="store_true", help="Flask's development server with reloader and tracebacks: "
                                                        "never in production")
@@ -51,7 +54,7 @@ def config_from_args(args: argparse.Namespace) -> dict:
     """The create_app config of the options given (unset ones leave the environment's values)."""
     given = {"BACKEND": args.backend, "DATA_DIR": args.data_dir, "INDEX_DIR": args.index_dir,
              "IMAGES_DIR": getattr(args, "images_dir", None), "ES_URL": args.es_url, "ES_INDEX": args.es_index,
-             "CHECKPOINT": getattr(args, "checkpoint", None)}
+             "CHECKPOINT": getattr(args, "checkpoint", None), "ANSWER_CACHE": getattr(args, "answer_cache", None)}
     return {key: value for key, value in given.items() if value is not None}
 
 

@@ -117,3 +117,6 @@ def test_bad_settings_are_named(index_dir):
         create_app({"INDEX_DIR": str(index_dir), "MAX_UPLOAD_BYTES": "lots"})
     with pytest.raises(ConfigError, match="BACKEND='solr'"):
         create_app({"INDEX_DIR": str(index_dir), "BACKEND": "solr"})
+    for bad in (-1, "many", True):
+        with pytest.raises(ConfigError, match="ANSWER_CACHE="):
+            create_app({"INDEX_DIR": str(index_dir), "ANSWER_CACHE": bad})

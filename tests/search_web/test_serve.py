@@ -20,6 +20,7 @@ def test_defaults_loopback_and_only_given_options():
     assert args.workers >= 1 and args.threads >= 1 and args.timeout == 30 and not args.debug
     args = parser().parse_args(["--backend", "es", "--es-url", "http://es.local:9200", "--checkpoint", "none"])
     assert config_from_args(args) == {"BACKEND": "es", "ES_URL": "http://es.local:9200", "CHECKPOINT": "none"}
+    assert config_from_args(parser().parse_args(["--answer-cache", "0"])) == {"ANSWER_CACHE": 0}
 
 
 def test_gunicorn_settings():

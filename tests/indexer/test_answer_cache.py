@@ -1,0 +1,114 @@
+"""The answer cache: bounded, isolated copies, and only ever an answer of the index state it was computed on."""
+from __future__ import annotations
+
+import pytest
+
+from indexer.documents import build_document
+from indexer.query import AnswerCache, QueryService, SearchRequest
+from indexer.text.embedded import EmbeddedTextBackend
+from tests.indexer.conftest import make_inputs
+
+
+def test_least_recently_used_answers_go_first_and_both_bounds_hold():
+    cache = AnswerCache(max_entries=2)
+    cache.put("a", {"n": 1})
+    cache.put("b", {"n": 2})
+    assert cache.get("a") == {"n": 1}          # a is now the most recently used
+    cache.put("c", {"n": 3})                   # so b goes
+    assert cache.get("b") is None and cache.get("a") == {"n": 1} and cache.get("c") == {"n": 3}
+    assert cache.stats() | {"bytes": 0} == {"entries": 2, "bytes": 0, "max_entries": 2, "hits": 3, "misses": 1}
+    small = AnswerCache(max_entries=10, max_bytes=40)
+    small.put("x", {"text": "a" * 20})
+    small.put("y", {"text": "b" * 20})         # two of ~31 bytes exceed 40: x is evicted
+    assert small.get("x") is None and small.get("y") is not None and small.stats()["bytes"] <= 40
+    small.put("z", {"text": "c" * 100})        # larger than the whole cache: not kept
+    assert small.get("z") is None
+    off = AnswerCache(max_entries=0)
+    off.put("a", {"n": 1})
+    assert not off.enabled and off.get("a") is None and len(off) == 0
+    with pytest.raises(ValueError):
+        AnswerCache(max_entries=-1)
+
+
+def test_a_caller_changing_its_answer_cannot_change_the_next_callers():
+    cache = AnswerCache()
+    cache.put("k", {"results": [{"image_id": "A"}]})
+    first = cache.get("k")
+    first["results"][0]["links"] = {"page": "/images/A"}
+    first["results"].append({"image_id": "B"})
+    assert cache.get("k") == {"results": [{"image_id": "A"}]}
+
+
+@pytest.fixture
+def backend(tmp_path, vocabulary):
+    backend = EmbeddedTextBackend(tmp_path / "index" / "text")
+    backend.index([build_document(i, vocabulary) for i in make_inputs()])
+    yield backend
+    backend.close()
+
+
+def _without_timing(body: dict) -> dict:
+    return {k: v for k, v in body.items() if k not in ("took_ms", "cached")}
+
+
+def test_a_repeated_search_is_answered_from_the_cache_with_the_same_answer(backend):
+    service = QueryService(backend, cache=AnswerCache(16))
+    request = SearchRequest("calcified granuloma right upper lobe", k=5, filters={"view": ["frontal"]})
+    first = service.search(request)
+    again = service.search(SearchRequest("calcified granuloma right upper lobe", k=5, filters={"view": "frontal"}))
+    assert first["cached"] is False and again["cached"] is True
+    assert _without_timing(again) == _without_timing(first)
+    assert again["results"] and again["total"] == first["total"]
+    # any other field of the request is another answer
+    for other in (SearchRequest("calcified granuloma right upper lobe", k=4, filters={"view": ["frontal"]}),
+                  SearchRequest("calcified granuloma right upper lobe", k=5, source="report",
+                                filters={"view": ["frontal"]}),
+                  SearchRequest("calcified granuloma right upper lobe", k=5),
+                  SearchRequest("calcified granuloma right upper lobe", k=5, filters={"view": ["frontal"]},
+                                negation=False)):
+        assert service.search(other)["cached"] is False
+    assert service.cache.stats()["hits"] == 1
+
+
+def test_bad_requests_are_refused_even_when_a_similar_answer_is_cached(backend):
+    service = QueryService(backend, cache=AnswerCache(16))
+    service.search(SearchRequest("granuloma", k=5))
+    from indexer.errors import InvalidQuery
+
+    with pytest.raises(InvalidQuery):
+        service.search(SearchRequest("granuloma", k=0))
+    with pytest.raises(InvalidQuery):
+        service.search(SearchRequest("granuloma", k=5, filters={"synthetic": ["True"]}))
+
+
+def test_any_write_to_the_index_makes_older_answers_unreachable(backend):
+    service = QueryService(backend, cache=AnswerCache(16))
+    request = SearchRequest("granuloma", k=10)
+    before = service.search(request)
+    assert service.search(request)["cached"] is True
+    hit = before["results"][0]["image_id"]
+    backend.delete([hit])
+    after = service.search(request)
+    assert after["cached"] is False and hit not in [r["image_id"] for r in after["results"]]
+    assert after["total"] == before["total"] - 1
+    assert service.search(request)["cached"] is True
+    other = next(i.image_id for i in make_inputs() if i.image_id != hit)
+    backend.update(other, {"split": "test"})
+    assert service.search(request)["cached"] is False
+
+
+def test_a_backend_that_cannot_name_its_state_is_never_cached(backend):
+    class Stateless(EmbeddedTextBackend):   # as the Elasticsearch backend: state_token() is None
+        def state_token(self, version=None):
+            return None
+
+    stateless = Stateless(backend.root)
+    service = QueryService(stateless, cache=AnswerCache(16))
+    assert [service.search(SearchRequest("granuloma"))["cached"] for _ in range(3)] == [False, False, False]
+    assert service.cache.stats()["entries"] == 0
+    stateless.close()
+
+
+def test_without_a_cache_every_answer_is_computed(backend):
+    service = QueryService(backend)
+    assert [service.search(SearchRequest("granuloma"))["cached"] for _ in range(2)] == [False, False]
