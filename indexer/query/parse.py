@@ -21,7 +21,7 @@ The parse is returned with every search result so the user sees how the query wa
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 from indexer.concepts import group_atom, organ_finding
@@ -80,7 +80,14 @@ class QueryConcept:
     corrected_from: str | None = None
 
     def to_dict(self) -> dict:
-        return {k: v for k, v in asdict(self).items() if v is not None and v is not False or k == "negated"}
+        """Its fields without the unset ones (`negated` always); by hand, not dataclasses.asdict (0.1 ms each)."""
+        out = {"text": self.text, "start": self.start, "end": self.end, "kind": self.kind, "value": self.value,
+               "negated": self.negated}
+        for name in ("location", "laterality", "corrected_from"):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = value
+        return out
 
 
 @dataclass(frozen=True)

@@ -375,30 +375,36 @@ def explain_hit(doc: Mapping, plan: RankPlan, positions: Mapping[str, Mapping[st
 
 
 @lru_cache(maxsize=1024)
-def _word_pattern(text: str) -> tuple[tuple[str, ...] | None, re.Pattern] | None:
-    """The text's search words in lower case (None unless all are ASCII) and a regex finding any of them as a
-    whole word (case-insensitive); None when the text has no words."""
+def _word_pattern(text: str) -> tuple[tuple[str, ...] | None, tuple[re.Pattern, ...]] | None:
+    """The text's search words in lower case (None unless all are ASCII) and, for each, a regex finding it as a
+    whole word (case-insensitive); None when the text has no words. One small regex per word, each compiled once
+    per process (`_whole_word`): a new query mostly reuses words seen before, where one alternation of all its
+    words cost 0.8 ms to compile per new query."""
     words = tokenize(text)
     if not words:
         return None
     unique = tuple(sorted(set(words), key=len, reverse=True))
     lowered = tuple(w.lower() for w in unique) if all(w.isascii() for w in unique) else None
-    return lowered, re.compile(
-        r"(?<![^\W_])(?:" + "|".join(re.escape(w) for w in unique) + r")(?![^\W_])", re.IGNORECASE)
+    return lowered, tuple(_whole_word(w) for w in unique)
 
 
-def _has_word(text: str | None, words: tuple[tuple[str, ...] | None, re.Pattern]) -> bool:
-    """Whether a search word occurs in the text as a whole word. When the words and the text are ASCII and no word
-    is a substring of the lower-cased text, the answer is no without the regex (most fields; the regex's case
-    folding only differs from str.lower outside ASCII); anything else runs the regex."""
+@lru_cache(maxsize=8192)
+def _whole_word(word: str) -> re.Pattern:
+    """A regex finding `word` as a whole word: no letter or digit on either side, case-insensitive."""
+    return re.compile(r"(?<![^\W_])" + re.escape(word) + r"(?![^\W_])", re.IGNORECASE)
+
+
+def _has_word(text: str | None, words: tuple[tuple[str, ...] | None, tuple[re.Pattern, ...]]) -> bool:
+    """Whether a search word occurs in the text as a whole word. When the words and the text are ASCII, a word
+    that is not a substring of the lower-cased text cannot match, so its regex is skipped (most fields; the
+    regex's case folding only differs from str.lower outside ASCII); anything else runs the regexes."""
     if not text:
         return False
-    lowered, pattern = words
+    lowered, patterns = words
     if lowered is not None and text.isascii():
         low = text.lower()
-        if not any(w in low for w in lowered):
-            return False
-    return pattern.search(text) is not None
+        return any(word in low and pattern.search(text) is not None for word, pattern in zip(lowered, patterns))
+    return any(pattern.search(text) is not None for pattern in patterns)
 
 
 def _clause_evidence(doc: Mapping, clause: ClausePlan, plan: RankPlan) -> dict | None:
