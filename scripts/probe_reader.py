@@ -2,6 +2,7 @@
 
     python scripts/probe_reader.py decoding [--checkpoint data/models/tiny/cascade.pt] [--beams 3 5]
     python scripts/probe_reader.py vectors  [--checkpoint data/models/tiny/cascade.pt]
+    python scripts/probe_reader.py shifts   [--checkpoint data/models/tiny/cascade.pt]
 
 decoding: BLEU-1..4 of the context RNN's annotations on the labelled val and test images (the paper's
 protocol, the same first word from the CNN's label) when decoded greedily (what the cascade does), by beam
@@ -12,6 +13,10 @@ lifted BLEU, the decoder would not be the limit.
 vectors: P@10 of 'same mined label' for abnormal images (`pipelines.train.analysis.similar_precision`, the
 metric of `cxrsearch evaluate --similar`) with other vectors the checkpoint can give besides the stored CNN
 embedding: the 17 label probabilities, the concept head's probabilities, and concatenations.
+
+shifts: test-time augmentation. 17-label accuracy (collapsed to the base label) on the labelled val and test
+images when the label probabilities are averaged over the image shifted by a few pixels (edges repeated,
+as the training augmentation shifts), beside the single unshifted pass the cascade makes.
 
 Numbers on the synthetic corpus measure the software, never clinical accuracy.
 """
@@ -149,14 +154,56 @@ def vectors(args: argparse.Namespace) -> None:
         print(f"| {name} | {cells[0]:.3f} | {cells[1]:.3f} | {cells[2]:.3f} |")
 
 
+def shifts(args: argparse.Namespace) -> None:
+    import numpy as np
+    import torch
+
+    from models.preprocess import to_input
+    from models.relabel import base_label
+    from pipelines.train.evaluate import eval_rows
+
+    cascade, corpus, _, _ = load(args.checkpoint, args.data)
+    cfg = cascade.config.cnn
+
+    @torch.no_grad()
+    def probabilities(rows: list[int], dy: int, dx: int, pad: int = 8) -> torch.Tensor:
+        out = []
+        for start in range(0, len(rows), 250):
+            x = torch.as_tensor(corpus.images[rows[start:start + 250]])
+            size = x.shape[1]
+            padded = torch.nn.functional.pad(x.float().unsqueeze(1), (pad,) * 4, mode="replicate")[:, 0]
+            moved = padded[:, pad + dy:pad + dy + size, pad + dx:pad + dx + size].round().to(torch.uint8)
+            logits, _ = cascade.cnn(to_input(moved, cfg))
+            out.append(torch.softmax(logits, -1))
+        return torch.cat(out)
+
+    sets = {"none (the cascade's single pass)": [(0, 0)],
+            "5: centre and +-3 px up/down/left/right": [(0, 0), (3, 0), (-3, 0), (0, 3), (0, -3)],
+            "5: centre and +-4 px up/down/left/right": [(0, 0), (4, 0), (-4, 0), (0, 4), (0, -4)],
+            "5: centre and 4 px diagonals": [(0, 0), (4, 4), (-4, -4), (4, -4), (-4, 4)],
+            "9: the 3 x 3 grid of 0/+-3 px": [(a, b) for a in (-3, 0, 3) for b in (-3, 0, 3)]}
+    print(f"{args.checkpoint}: 17-label accuracy (%) with the label probabilities averaged over shifted copies")
+    print("\n| shifts | val | test |\n|---|---|---|")
+    rows = {split: eval_rows(corpus, split, "labelled") for split in ("val", "test")}
+    cache: dict[tuple[str, int, int], torch.Tensor] = {}
+    for name, offsets in sets.items():
+        cells = []
+        for split, rs in rows.items():
+            mean = torch.stack([cache.setdefault((split, dy, dx), probabilities(rs, dy, dx))
+                                for dy, dx in offsets]).mean(0)
+            predicted = [base_label(cascade.label_names[i]) for i in mean.argmax(1).tolist()]
+            cells.append(100 * np.mean([p == corpus.entries[r].label for p, r in zip(predicted, rs)]))
+        print(f"| {name} | {cells[0]:.1f} | {cells[1]:.1f} |")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("probe", choices=("decoding", "vectors"))
+    p.add_argument("probe", choices=("decoding", "vectors", "shifts"))
     p.add_argument("--checkpoint", type=Path, default=ROOT / "data" / "models" / "tiny" / "cascade.pt")
     p.add_argument("--data", type=Path, default=ROOT / "data")
     p.add_argument("--beams", type=int, nargs="+", default=[3, 5])
     args = p.parse_args(argv)
-    (decoding if args.probe == "decoding" else vectors)(args)
+    {"decoding": decoding, "vectors": vectors, "shifts": shifts}[args.probe](args)
     return 0
 
 
