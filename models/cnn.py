@@ -252,7 +252,11 @@ class ResNetBN(CascadeCNN):
 
     stem 'pool': a 5x5 stride-2 convolution followed by a 3x3 stride-2 max pool (a max pool keeps
     small bright findings such as calcified granulomas). stem 'patch': one 7x7 stride-4 convolution,
-    which reads a twice larger image at about the same cost. Either way the maps are H/32 at the end.
+    which reads a twice larger image at about the same cost. stem 'fine': for an image twice as large
+    (256 px), a 3x3 stride-2 convolution of a quarter of the channels (at least 8), a 2x2 max pool and a 3x3 stride-2
+    convolution, so the first stage sees 32x32 maps as the 'pool' stem's at 128 px and the rest of the
+    network costs the same, while every stored pixel is read. The maps are H/32 with 'pool' and
+    'patch', H/64 with 'fine'.
     """
 
     STAGES = (64, 128, 256, 512)
@@ -265,12 +269,18 @@ class ResNetBN(CascadeCNN):
         if stem == "patch":
             self.stem = nn.Sequential(nn.Conv2d(in_channels, ch, 7, stride=4, padding=3, bias=False),
                                       nn.BatchNorm2d(ch), nn.ReLU(inplace=True))
+        elif stem == "fine":
+            half = max(ch // 4, 8)
+            self.stem = nn.Sequential(nn.Conv2d(in_channels, half, 3, stride=2, padding=1, bias=False),
+                                      nn.BatchNorm2d(half), nn.ReLU(inplace=True), nn.MaxPool2d(2),
+                                      nn.Conv2d(half, ch, 3, stride=2, padding=1, bias=False),
+                                      nn.BatchNorm2d(ch), nn.ReLU(inplace=True))
         elif stem == "pool":
             self.stem = nn.Sequential(nn.Conv2d(in_channels, ch, 5, stride=2, padding=2, bias=False),
                                       nn.BatchNorm2d(ch), nn.ReLU(inplace=True),
                                       nn.MaxPool2d(3, stride=2, padding=1))
         else:
-            raise ConfigError(f"resnet stem must be 'pool' or 'patch', got {stem!r}")
+            raise ConfigError(f"resnet stem must be 'pool', 'patch' or 'fine', got {stem!r}")
         stem = ch
         blocks: list[nn.Module] = []
         in_ch = stem
@@ -288,8 +298,8 @@ class ResNetBN(CascadeCNN):
         _init(self.fc)
 
     def feature_maps(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.stem(x)                # (B, 1, H, W) -> (B, 64w, H/4, W/4)
-        return self.layers(x)           # -> (B, 512w, H/32, W/32)
+        x = self.stem(x)                # (B, 1, H, W) -> (B, 64w, H/4, W/4) ('fine': H/8, W/8)
+        return self.layers(x)           # -> (B, 512w, H/32, W/32) ('fine': H/64, W/64)
 
 
 def build_cnn(cfg: CNNConfig, num_classes: int) -> CascadeCNN:

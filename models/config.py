@@ -22,6 +22,7 @@ class CNNConfig:
     width: float = 1.0               # channel multiplier; 1.0 = the published network (1024-d embedding)
     depth: int = 2                   # resnet only: residual blocks per stage (2 = ResNet-18's layout)
     stem: str = "pool"               # resnet only: "pool" (5x5/2 conv + 3x3/2 max pool) | "patch" (7x7/4 conv)
+    #                                  | "fine" (3x3/2 conv + 2x2 max pool + 3x3/2 conv: 256 px at 128 px cost)
     in_channels: int = 1             # radiographs are grey
     resize: int = 256                # images are first resized to resize x resize
     input_size: int = 224            # what the network sees (random/centre crop, or whole resize)
@@ -31,7 +32,7 @@ class CNNConfig:
 
     def validate(self) -> None:
         _choice("cnn.arch", self.arch, ("googlenet", "nin", "resnet"))
-        _choice("cnn.stem", self.stem, ("pool", "patch"))
+        _choice("cnn.stem", self.stem, ("pool", "patch", "fine"))
         if not 1 <= self.depth <= 4:
             raise ConfigError(f"cnn.depth must be in 1..4, got {self.depth}")
         _choice("cnn.crop", self.crop, ("none", "random"))

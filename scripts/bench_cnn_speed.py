@@ -2,6 +2,7 @@
 
     python scripts/bench_cnn_speed.py --arch resnet --width 0.5 --sizes 96 128 160 --threads 1 2
     python scripts/bench_cnn_speed.py --arch resnet --width 0.5 --sizes 128 --channels-last --compile --bf16
+    python scripts/bench_cnn_speed.py --stems pool fine --sizes 128 256 --threads 2 --channels-last
 
 Random input, batch 50; prints images/s for a training step (forward, backward, Adam) and for an
 eval forward pass, with the process CPU time and the load average so shared-machine numbers stay
@@ -21,7 +22,7 @@ sys.path.insert(0, str(ROOT))
 
 
 def measure(arch: str, width: float, depth: int, size: int, threads: int, channels_last: bool, compile_: bool,
-            bf16: bool, steps: int, batch: int) -> dict:
+            bf16: bool, steps: int, batch: int, stem: str = "pool") -> dict:
     """Images/s of training steps and eval forwards for one setting (after two warm-up steps)."""
     import torch
     import torch.nn.functional as F
@@ -31,7 +32,7 @@ def measure(arch: str, width: float, depth: int, size: int, threads: int, channe
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    cnn = build_cnn(CNNConfig(arch=arch, width=width, depth=depth, input_size=size, resize=size), 17)
+    cnn = build_cnn(CNNConfig(arch=arch, width=width, depth=depth, input_size=size, resize=size, stem=stem), 17)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     cnn = cnn.to(memory_format=fmt)
     model = torch.compile(cnn) if compile_ else cnn
@@ -63,7 +64,7 @@ def measure(arch: str, width: float, depth: int, size: int, threads: int, channe
         for _ in range(steps):
             model(x)
         eval_wall = time.perf_counter() - w0
-    return {"arch": arch, "width": width, "depth": depth, "size": size, "threads": threads,
+    return {"arch": arch, "stem": stem, "width": width, "depth": depth, "size": size, "threads": threads,
             "channels_last": channels_last, "compile": compile_, "bf16": bf16, "embedding": cnn.embedding_dim,
             "params_M": round(sum(p.numel() for p in cnn.parameters()) / 1e6, 2),
             "train_img_s": round(steps * batch / train_wall, 1), "train_cpu_per_wall": round(train_cpu / train_wall, 2),
@@ -76,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--width", type=float, nargs="+", default=[0.5])
     p.add_argument("--depth", type=int, nargs="+", default=[1])
     p.add_argument("--sizes", type=int, nargs="+", default=[128])
+    p.add_argument("--stems", nargs="+", default=["pool"], help="resnet stems: pool, patch, fine")
     p.add_argument("--threads", type=int, nargs="+", default=[1])
     p.add_argument("--channels-last", action="store_true", help="also measure NHWC")
     p.add_argument("--compile", action="store_true", help="also measure torch.compile")
@@ -84,13 +86,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch", type=int, default=50)
     args = p.parse_args(argv)
     print(f"load average {os.getloadavg()}, {os.cpu_count()} CPUs")
-    variants = itertools.product(args.arch, args.width, args.depth, args.sizes, args.threads,
+    variants = itertools.product(args.arch, args.stems, args.width, args.depth, args.sizes, args.threads,
                                  [False, True] if args.channels_last else [False],
                                  [False, True] if args.compile else [False], [False, True] if args.bf16 else [False])
-    for arch, width, depth, size, threads, cl, comp, bf16 in variants:
-        if arch != "resnet" and depth != args.depth[0]:
+    for arch, stem, width, depth, size, threads, cl, comp, bf16 in variants:
+        if arch != "resnet" and (depth != args.depth[0] or stem != args.stems[0]):
             continue
-        print(measure(arch, width, depth, size, threads, cl, comp, bf16, args.steps, args.batch), flush=True)
+        print(measure(arch, width, depth, size, threads, cl, comp, bf16, args.steps, args.batch, stem), flush=True)
     print(f"load average {os.getloadavg()}")
     return 0
 

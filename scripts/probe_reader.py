@@ -121,6 +121,19 @@ def decoding(args: argparse.Namespace) -> None:
                     bleu_table(refs[split], [minimum_bayes_risk(n) for n in nbest]))
     for name, cells in table.items():
         print(f"| {name} | {cells['val']} | {cells['test']} |")
+    # where greedy BLEU-1 is lost on the test images: a wrong first word (the CNN's label) or the words after it
+    from models.bleu import bleu_n
+
+    rs = rows["test"]
+    greedy = generate(decoder, cascade.vocab, embeddings[rs], first["test"], torch.device("cpu"))
+    groups: dict[str, list[float]] = {}
+    for ref, hyp in zip(refs["test"], greedy):
+        fit = "same length" if len(hyp) == len(ref) else "a word too few or too many"
+        key = "first word wrong" if hyp[0] != ref[0] else f"first word right, {fit}"
+        groups.setdefault(key, []).append(100 * bleu_n(ref, hyp, 1))
+    print("\n| test images, greedy | images | mean BLEU-1 |\n|---|---|---|")
+    for key in sorted(groups):
+        print(f"| {key} | {len(groups[key])} | {sum(groups[key]) / len(groups[key]):.1f} |")
 
 
 def vectors(args: argparse.Namespace) -> None:

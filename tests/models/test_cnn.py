@@ -129,3 +129,19 @@ def test_channels_last_is_skipped_for_layers_under_8_channels():
     logits.sum().backward()
     wide = build_cnn(CNNConfig(arch="resnet", width=0.125, depth=1), num_classes=3).use_channels_last(True)
     assert wide.channels_last
+
+
+def test_fine_stem_reads_a_twice_larger_image_into_the_same_first_stage_maps():
+    """stem 'fine' at 256 px: the first residual stage sees the 32x32 maps the 'pool' stem gives at 128 px."""
+    pool = build_cnn(CNNConfig(arch="resnet", width=0.5, depth=1, input_size=128, resize=128), num_classes=3)
+    fine = build_cnn(CNNConfig(arch="resnet", width=0.5, depth=1, input_size=256, resize=256, stem="fine"),
+                     num_classes=3)
+    first_maps = (2, 32, 32, 32)
+    assert pool.stem(torch.randn(2, 1, 128, 128)).shape == fine.stem(torch.randn(2, 1, 256, 256)).shape == first_maps
+    logits, embedding = fine(torch.randn(2, 1, 256, 256))
+    assert logits.shape == (2, 3) and embedding.shape == (2, 256)
+    assert fine.feature_maps(torch.randn(1, 1, 256, 256)).shape == (1, 256, 4, 4)
+    logits.sum().backward()
+    assert all(p.grad is not None for p in fine.parameters() if p.requires_grad)
+    with pytest.raises(ConfigError, match="cnn.stem"):
+        CNNConfig(arch="resnet", stem="wide").validate()
