@@ -173,6 +173,11 @@ def index_stats(svc: Services) -> dict:
                                   "model_version": store.model_version}
     result = backend.search("", k=1, facets=("view", "split", "sources", "label", "model_version"), version=version)
     stats["facets"] = result.facets
+    cache = svc.query().cache
+    # this worker's answer cache (each gunicorn worker keeps its own); None where answers are never cached
+    # (switched off, or a backend that cannot name its state, as Elasticsearch)
+    cached = cache is not None and cache.enabled and backend.state_token(version) is not None
+    stats["answer_cache"] = cache.stats() if cached else None
     return stats
 
 

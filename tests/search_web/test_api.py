@@ -236,6 +236,9 @@ def test_a_repeated_search_is_served_from_the_answer_cache_with_its_links(index_
     assert again["results"] == first["results"] and all("links" in r for r in again["results"])
     assert again["note"] == first["note"]
     assert client.get("/api/search?q=calcified+granuloma&k=3&page=2").get_json()["cached"] is False
+    held = client.get("/api/stats").get_json()["answer_cache"]
+    assert held["entries"] == 2 and held["hits"] == 1 and held["misses"] == 2 and held["max_entries"] == 8
     off = create_app({"TESTING": True, "BACKEND": "embedded", "INDEX_DIR": str(index_dir), "DATA_DIR": str(tmp_path),
                       "UPLOAD_DIR": str(tmp_path / "uploads"), "ANSWER_CACHE": 0}).test_client()
     assert [off.get("/api/search?q=granuloma").get_json()["cached"] for _ in range(2)] == [False, False]
+    assert off.get("/api/stats").get_json()["answer_cache"] is None

@@ -79,3 +79,9 @@ def test_unavailable_shards_are_503_with_retry_after(es_backend, es_url, tmp_pat
     assert page.status_code == 503 and page.headers["Retry-After"] == "2"
     health = client.get("/api/health").get_json()
     assert health["status"] == "degraded" and health["text_index"]["available"] is False
+
+
+def test_answers_on_elasticsearch_are_never_cached(es_client):
+    """Documents can change under an Elasticsearch alias without the app knowing: every answer is computed."""
+    assert [es_client.get("/api/search?q=granuloma").get_json()["cached"] for _ in range(2)] == [False, False]
+    assert es_client.get("/api/stats").get_json()["answer_cache"] is None
