@@ -74,13 +74,8 @@ class AnswerCache:
                 _, evicted = self._entries.popitem(last=False)
                 self._bytes -= len(evicted)
 
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
-            self._bytes = 0
-
     def stats(self) -> dict:
-        """Entries, bytes held, hits and misses (for /api/stats and /metrics)."""
+        """Entries, bytes held, the entry bound, hits and misses (for /api/stats)."""
         with self._lock:
             return {"entries": len(self._entries), "bytes": self._bytes, "max_entries": self.max_entries,
                     "hits": self.hits, "misses": self.misses}

@@ -198,7 +198,7 @@ class QueryService:
         return body
 
     def _cache_key(self, request: SearchRequest, filters: Mapping[str, Sequence[str]],
-                   facets: Sequence[str] | None) -> tuple | None:
+                   facets: tuple[str, ...]) -> tuple | None:
         """The answer cache's key for a checked request: the index state first, then every field that shapes the
         answer; None when there is no cache or the backend cannot name its state (answers are then computed)."""
         if self.cache is None or not self.cache.enabled:
@@ -212,7 +212,7 @@ class QueryService:
         retrievers = tuple(request.retrievers) if request.retrievers is not None else None
         return (token, request.text or "", request.k, request.page, request.source,
                 tuple((name, tuple(values)) for name, values in sorted(filters.items())),
-                None if facets is None else tuple(facets), request.facet_size, retrievers, request.negation,
+                facets, request.facet_size, retrievers, request.negation,
                 request.fusion, request.explain)
 
     def _vector_ranking(self, parsed: ParsedQuery, candidates,
