@@ -32,29 +32,22 @@ DEFAULTS: dict[str, object] = {
     "ANSWER_CACHE": 512,            # search answers kept per worker (embedded backend; 0: none), indexer.query.cache
 }
 
-_INT_KEYS = ("MAX_UPLOAD_BYTES", "MAX_UPLOAD_PIXELS", "MAX_URL_BYTES", "TORCH_THREADS", "PAGE_SIZE",
-             "THUMBNAIL_SIZE", "RETRY_AFTER_S")
+# integer settings and their smallest allowed value
+_INT_KEYS = {"MAX_UPLOAD_BYTES": 1, "MAX_UPLOAD_PIXELS": 1, "MAX_URL_BYTES": 1, "TORCH_THREADS": 1, "PAGE_SIZE": 1,
+             "THUMBNAIL_SIZE": 1, "RETRY_AFTER_S": 1, "ANSWER_CACHE": 0}
 
 
 def resolve(config) -> None:
     """Fill derived paths and check values in a Flask config, in place (ConfigError names the bad one)."""
-    for key in _INT_KEYS:
+    for key, least in _INT_KEYS.items():
         value = config.get(key)
         try:
-            number = int(value)
+            number = -1 if isinstance(value, bool) else int(value)
         except (TypeError, ValueError):
             number = -1
-        if number < 1:
-            raise ConfigError(f"{key}={value!r} is invalid: use a positive integer")
+        if number < least:
+            raise ConfigError(f"{key}={value!r} is invalid: use an integer >= {least}")
         config[key] = number
-    value = config.get("ANSWER_CACHE")
-    try:
-        entries = int(value)
-    except (TypeError, ValueError):
-        entries = -1
-    if entries < 0 or isinstance(value, bool):
-        raise ConfigError(f"ANSWER_CACHE={value!r} is invalid: use an integer >= 0 (0 switches the cache off)")
-    config["ANSWER_CACHE"] = entries
     backend = str(config.get("BACKEND") or "embedded")
     if backend not in ("embedded", "es"):
         raise ConfigError(f"BACKEND={backend!r} is unknown; valid: embedded, es")

@@ -46,9 +46,8 @@ def check_request() -> None:
 
 def add_headers(response):
     """after_request: security headers on every answer; never an absolute Location naming the Host we were sent."""
-    headers = response.headers
-    have = {key.lower() for key in headers.keys()}
-    headers.extend([(name, value) for name, value in HEADERS.items() if name.lower() not in have])
+    for name, value in HEADERS.items():
+        response.headers.setdefault(name, value)
     location = response.headers.get("Location")
     if location:
         parts = urlsplit(location)
