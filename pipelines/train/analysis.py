@@ -58,17 +58,33 @@ def _normalise(vectors: np.ndarray) -> np.ndarray:
     return vectors / np.maximum(norms, 1e-12)
 
 
+def shares_finding(label: str, mesh: Sequence[str]) -> bool:
+    """Whether one of a report's MeSH terms carries the mined label's finding.
+
+    'lung/hypoinflation' is carried by 'Lung/hypoinflation/mild'; 'nodule' by 'Nodule/lung/base/left'
+    (every '/'-part of the label among one term's parts, case-insensitive). So an image whose report
+    lists the finding beside others (and has no mined label of its own) still shares it.
+    """
+    parts = set(label.lower().split("/"))
+    return any(parts <= set(term.lower().split("/")) for term in mesh)
+
+
 def similar_precision(vectors: np.ndarray, corpus: Corpus, k: int = 10, split: str = "test",
                       pool: str = "all", normal_label: str = "normal") -> dict:
     """P@k of 'same mined label' for abnormal `split` images, neighbours by cosine from other reports.
+
+    Beside it, P@k of 'shares the finding': the neighbour's report MeSH terms carry the query's mined
+    label (`shares_finding`), which also credits neighbours whose report lists the finding among others.
+    Both come from the reports' MeSH terms, never from generated text.
 
     Args:
         vectors: (N, D) one vector per corpus row.
         pool: 'all' (every indexed image; an image without a mined label never counts as a match) or
             'labelled' (only images with a mined label are candidates).
     Returns:
-        {'precision': mean P@k, 'prior': mean share of same-label candidates, 'queries': n,
-         'per_label': {label: {'precision', 'prior', 'queries'}}}
+        {'precision': mean P@k, 'prior': mean share of same-label candidates, 'shares': mean P@k of
+         'shares the finding', 'shares_prior': its prior, 'queries': n,
+         'per_label': {label: {'precision', 'prior', 'shares', 'shares_prior', 'queries'}}}
     """
     entries = corpus.entries
     candidates = np.array([pool == "all" or bool(e.label) for e in entries])
@@ -76,22 +92,30 @@ def similar_precision(vectors: np.ndarray, corpus: Corpus, k: int = 10, split: s
     unit = _normalise(np.asarray(vectors, dtype=np.float32))
     labels = np.array([e.label or "" for e in entries])
     reports = np.array([e.report_id for e in entries])
-    per_label: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    carriers = {label: np.array([shares_finding(label, e.mesh) for e in entries])
+                for label in {labels[q] for q in queries}}
+    per_label: dict[str, list[tuple[float, float, float, float]]] = defaultdict(list)
     for q in queries:
         allowed = candidates & (reports != reports[q])
         scores = unit @ unit[q]                                          # (N,)
         scores[~allowed] = -np.inf
         top = np.argpartition(-scores, k)[:k]
-        precision = float((labels[top] == labels[q]).mean())
-        prior = float((labels[allowed] == labels[q]).mean())
-        per_label[labels[q]].append((precision, prior))
-    pairs = [p for rows in per_label.values() for p in rows]
-    return {"k": k, "pool": pool, "queries": len(pairs),
-            "precision": round(float(np.mean([p for p, _ in pairs])), 4) if pairs else None,
-            "prior": round(float(np.mean([q for _, q in pairs])), 4) if pairs else None,
-            "per_label": {label: {"precision": round(float(np.mean([p for p, _ in rows])), 3),
-                                  "prior": round(float(np.mean([q for _, q in rows])), 4), "queries": len(rows)}
-                          for label, rows in sorted(per_label.items())}}
+        carries = carriers[labels[q]]
+        per_label[labels[q]].append((float((labels[top] == labels[q]).mean()),
+                                     float((labels[allowed] == labels[q]).mean()),
+                                     float(carries[top].mean()), float(carries[allowed].mean())))
+    rows = [r for group in per_label.values() for r in group]
+
+    def mean(group: list, column: int, digits: int) -> float | None:
+        return round(float(np.mean([r[column] for r in group])), digits) if group else None
+
+    return {"k": k, "pool": pool, "queries": len(rows),
+            "precision": mean(rows, 0, 4), "prior": mean(rows, 1, 4),
+            "shares": mean(rows, 2, 4), "shares_prior": mean(rows, 3, 4),
+            "per_label": {label: {"precision": mean(group, 0, 3), "prior": mean(group, 1, 4),
+                                  "shares": mean(group, 2, 3), "shares_prior": mean(group, 3, 4),
+                                  "queries": len(group)}
+                          for label, group in sorted(per_label.items())}}
 
 
 def read_regions(image_dir: Path) -> dict[str, dict]:

@@ -40,25 +40,38 @@ def pointing_markdown(result: dict, header: str) -> str:
 
 
 def similar_markdown(result: dict, header: str) -> str:
-    """P@k per vector kind and pool, with the label prior, and per label for the 'all' pool."""
+    """P@k per vector kind and pool, with the label prior, and per label for the 'all' pool.
+
+    Two hit rules side by side: the neighbour has the query's mined label (issue 10's measure), and
+    the neighbour's report carries the query's finding among its MeSH terms (`shares_finding`).
+    """
     lines = ["# Similar images that share the finding", "", header, ""]
     first = next(iter(next(iter(result.values())).values()))
     lines += [f"Queries: abnormal images of the `test` split with a mined label ({first['queries']}); neighbours: "
-              f"the {first['k']} nearest by cosine among images of OTHER reports. A hit: the neighbour has the "
-              "query's mined label. Pool `all`: every image (one without a mined label never counts as a hit), "
-              "as the index holds them; `labelled`: only images with a mined label. Prior: the share of "
-              "candidates with the query's label (what random neighbours would score).", "",
-              "| pool | vector kind | P@k | prior |", "|---|---|---|---|"]
+              f"the {first['k']} nearest by cosine among images of OTHER reports. Same label: a hit when the "
+              "neighbour has the query's mined label. Pool `all`: every image (one without a mined label never "
+              "counts as a hit), as the index holds them; `labelled`: only images with a mined label. Shares the "
+              "finding: a hit when the neighbour's report lists the query's finding among its MeSH terms (a "
+              "report with several findings has no mined label, so the first rule misses it). Prior: the share "
+              "of candidates that would be hits (what random neighbours would score). Both rules read the "
+              "reports' MeSH terms, never generated text.", "",
+              "| pool | vector kind | P@k same label | prior | P@k shares the finding | prior |",
+              "|---|---|---|---|---|---|"]
     for pool, kinds in result.items():
         for kind, r in kinds.items():
-            lines.append(f"| {pool} | {kind} | {_num(r['precision'])} | {_num(r['prior'], 4)} |")
+            lines.append(f"| {pool} | {kind} | {_num(r['precision'])} | {_num(r['prior'], 4)} | "
+                         f"{_num(r.get('shares'))} | {_num(r.get('shares_prior'), 4)} |")
     kinds = result["all"]
     names = list(kinds)
-    lines += ["", "Per label, pool `all` (P@k):", "", "| label | queries | " + " | ".join(names) + " | prior |",
-              "|---|---|" + "---|" * (len(names) + 1)]
+    lines += ["", "Per label, pool `all` (P@k same label; then shares the finding):", "",
+              "| label | queries | " + " | ".join(names) + " | prior | "
+              + " | ".join(f"{n} (shares)" for n in names) + " | prior (shares) |",
+              "|---|---|" + "---|" * (2 * len(names) + 2)]
     for label, row in kinds[names[0]]["per_label"].items():
-        cells = [_num(kinds[n]["per_label"][label]["precision"]) for n in names]
-        lines.append(f"| {label} | {row['queries']} | " + " | ".join(cells) + f" | {_num(row['prior'], 4)} |")
+        same = [_num(kinds[n]["per_label"][label]["precision"]) for n in names]
+        shares = [_num(kinds[n]["per_label"][label].get("shares")) for n in names]
+        lines.append(f"| {label} | {row['queries']} | " + " | ".join(same) + f" | {_num(row['prior'], 4)} | "
+                     + " | ".join(shares) + f" | {_num(row.get('shares_prior'), 4)} |")
     return "\n".join(lines) + "\n"
 
 
