@@ -89,6 +89,13 @@ def test_quick_bench_embedded(tiny, tmp_path):
     assert f["scale.real.1500.hnsw.p50_ms"]["peer"] == "scale.real.1500.flat.p50_ms"
     assert f["http.api_search_embedded.c2.rps"]["value"] > 0 and f["sustained.errors"]["value"] == 0
     assert all(v["value"] == 0 for k, v in f.items() if k.startswith("http.") and k.endswith(".errors"))
+    # every target is loaded once, discarded, before its measured runs (none is measured cold)
+    http = next(s for s in report["sections"] if s["name"] == "http")
+    runs = next(t for t in http["tables"] if t["title"] == "wrk runs")["rows"]
+    targets = list(dict.fromkeys(r[0] for r in runs))
+    assert len(targets) >= 3
+    for target in targets:
+        assert [r[1] for r in runs if r[0] == target] == ["warm-up 2 (discarded)", 1, 2]
     assert f["cascade.it0.test_accuracy"]["value"] == 46.5
 
 

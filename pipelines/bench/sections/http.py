@@ -56,6 +56,11 @@ def distinct_queries(n: int, seed: int) -> list[str]:
     return [queries[i] for i in rng.choice(len(queries), size=n, replace=False)]
 
 
+def warmup_seconds(http_seconds: float) -> float:
+    """Length of the discarded run before each target's measured runs: a third of a run, 1 to 3 s."""
+    return float(min(3.0, max(1.0, round(http_seconds / 3))))
+
+
 def bm25_body(query: str, facets: bool = False) -> str:
     """The BM25 query the Elasticsearch text backend's plain search sends, bare: size 10, no concepts, no
     explanation; with `facets`, also the exact total and the terms aggregations the API answers with."""
@@ -174,9 +179,16 @@ class Http(Section):
                              "es_search_distinct", "api_search_embedded_distinct", "es_knn",
                              "api_similar_faiss", "api_similar_es") if t in targets]
         lowest, highest = min(ctx.http_connections), max(ctx.http_connections)
+        warmup = warmup_seconds(ctx.http_seconds)
         for name in order:
             url, requests = targets[name]
             check_answers(url, requests[0], LABELS[name])
+            # a discarded run first, so that no target is measured cold (a JVM that has not compiled its query path,
+            # a worker that has not loaded its ranker): the first target measured after indexing ran 1.8x slower
+            # at one connection than the same server a minute later (run bench-20261201-083412)
+            w = run_wrk(url, requests, highest, warmup, ctx.work)
+            rows.append([LABELS[name], f"warm-up {highest} (discarded)", round(w.rps, 1), round(w.p50_ms, 2),
+                         round(w.p95_ms, 2), round(w.p99_ms, 2), w.errors])
             peer = (distinct_peer if name.endswith("_distinct") else search_peer) if "search" in name else similar_peer
             for c in ctx.http_connections:
                 r = run_wrk(url, requests, c, ctx.http_seconds, ctx.work)
@@ -202,7 +214,8 @@ class Http(Section):
         result.table("wrk runs", ["target", "connections", "requests/s", "p50 ms", "p95 ms", "p99 ms", "errors"], rows)
         uploads = self._uploads(ctx, result, servers, builds)
         result.notes.append(
-            f"wrk on loopback, {ctx.http_seconds:g} s per run, threads = min(connections, cores), each thread starting "
+            f"wrk on loopback, {ctx.http_seconds:g} s per run after a discarded warm-up run of {warmup:g} s at "
+            f"{highest} connections per target, threads = min(connections, cores), each thread starting "
             f"at its own place in the rotation; search rotates {len(QUERIES)} queries (repeated: after its first "
             "time each is answered from the API's answer cache, as a repeated search is), and separately "
             f"{DISTINCT_QUERIES:,} distinct queries (finding x place x side x severity from the lexicon; more than "
