@@ -148,6 +148,7 @@ class Service(Section):
                     fn(q)
                     times[name][q].append(time.perf_counter() - t)
         self._figures(result, times, documents, build_s, es_client is not None)
+        distinct_n = self._distinct(ctx, result, targets)
         rows = []
         for q, kind in QUERIES:
             row = [q, kind]
@@ -164,8 +165,35 @@ class Service(Section):
             + (f" (vectors: {why_no_vectors})" if why_no_vectors else "") + ". Issue 8 asks p50 <= "
             f"{P50_TARGET_MS:g} ms and p99 <= {P99_TARGET_MS:g} ms over the 7,470 images on the embedded backend. "
             "The bare _search peer is a BM25 multi-field match of the query words (size 10), without the service's "
-            "concepts, negation, vectors, facets and explanations.")
+            f"concepts, negation, vectors, facets and explanations. Then {distinct_n:,} distinct queries (finding x "
+            "place x side x severity from the lexicon, as the http section rotates them), each asked once per target: "
+            "what a query the process has never seen costs (its words' parse and match caches cold).")
         return result
+
+    def _distinct(self, ctx: BenchContext, result: SectionResult, targets: dict) -> int:
+        """Time each of a fresh set of distinct queries once on the embedded service (and bare _search): returns n."""
+        from pipelines.bench.sections.http import DISTINCT_QUERIES, distinct_queries
+
+        n = DISTINCT_QUERIES // 10 if ctx.quick else DISTINCT_QUERIES
+        queries = distinct_queries(n, ctx.seed + 1)  # not the http section's set: none of them seen by this process
+        names = [name for name in ("service_embedded", "es_bare") if name in targets]
+        times = {name: [] for name in names}
+        for q in queries:
+            for name in names:
+                t = time.perf_counter()
+                targets[name](q)
+                times[name].append(time.perf_counter() - t)
+        for name in names:
+            is_peer = name == "es_bare" or len(names) == 1
+            for metric, q in (("p50_ms", 50), ("p99_ms", 99)):
+                result.add(Figure(f"service.distinct.{name}.{metric}",
+                                  f"{_LABELS[name]}, {n:,} distinct queries: {metric[:3]}",
+                                  percentile_ms(times[name], q), "ms", SPEED, baseline=is_peer,
+                                  peer=None if is_peer else f"service.distinct.es_bare.{metric}"))
+            result.add(Figure(f"service.distinct.{name}.mean_ms", f"{_LABELS[name]}, {n:,} distinct queries: mean",
+                              1000 * float(np.mean(times[name])), "ms", SPEED, baseline=is_peer,
+                              peer=None if is_peer else "service.distinct.es_bare.mean_ms"))
+        return n
 
     def _vectors(self, ctx, live):
         """(the live context-vector store or None, a query encoder or None, why the vector retriever cannot run)."""
