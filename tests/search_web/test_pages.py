@@ -146,3 +146,18 @@ def test_a_card_leads_with_the_annotation_that_matched(app, source, first):
     order = re.findall(r'<p class="ann (gen|rep)">', card)
     assert order == [first, "rep" if first == "gen" else "gen"]
     assert "left &lt;b&gt;" in card and "<mark>right</mark>" in card  # escaped once, highlighted
+
+
+def test_a_card_whose_model_wrote_the_report_annotation_says_both_on_one_line(app):
+    from flask import render_template
+
+    r = {"image_id": "CXR1_IM-1", "generated_annotation": "cardiomegaly mild", "report_annotation": "cardiomegaly mild",
+         "view": "frontal", "score": 1.0, "explanation": {"matched": [], "retrievers": {}}}
+    with app.test_request_context("/"):
+        card = render_template("_card.html", r=r, words=[])
+    lines = re.findall(r'<p class="ann (?:gen|rep)">.*?</p>', card)
+    assert len(lines) == 1 and ">Report</span>" in lines[0] and ">Model</span>" in lines[0]
+    r["report_annotation"] = "cardiomegaly"
+    with app.test_request_context("/"):
+        card = render_template("_card.html", r=r, words=[])
+    assert "src-rep" not in card and len(re.findall(r'<p class="ann (gen|rep)">', card)) == 2
