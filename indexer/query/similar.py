@@ -39,9 +39,10 @@ def neighbour(image_id: str, score: float | None, doc: Mapping | None) -> dict:
 
 
 # The default vector kind for "similar images": the CNN embedding. On the test split it ties with the context
-# vector (P@10 of the same mined label 0.216 vs 0.219 over the whole index, 0.459 vs 0.460 among labelled
-# images; `cxrsearch evaluate --similar`, models/checkpoints/tiny/eval/similar.md) and it does not depend on
-# the generated words, which carry the cascade's mistakes into the context vector.
+# vector (committed 256 px checkpoint: P@10 of the same mined label 0.291 vs 0.296 over the whole index, 0.534
+# vs 0.534 among labelled images; shares the finding 0.470 vs 0.458; `cxrsearch evaluate --similar`,
+# models/checkpoints/tiny/eval/similar.md) and it does not depend on the generated words, which carry the
+# cascade's mistakes into the context vector.
 DEFAULT_KIND = "embedding"
 
 
