@@ -128,12 +128,17 @@ class PhraseMatcher:
 
     def all_matches(self, toks: Sequence[Token], blocked: set[int] | None = None) -> list[Match]:
         """Every phrase occurrence (overlaps allowed), skipping tokens in `blocked`."""
-        norms = [t.norm for t in toks]
+        norms = tuple(t.norm for t in toks)
         out = []
         for i, first in enumerate(norms):
             if blocked and i in blocked:
                 continue
             for phrase, payload in self._by_first.get(first, ()):
+                if GAP not in phrase:  # most phrases: one slice comparison instead of the recursive matcher
+                    end = i + len(phrase)
+                    if norms[i:end] == phrase and not (blocked and any(j in blocked for j in range(i, end))):
+                        out.append(Match(i, end, payload, phrase, ()))
+                    continue
                 found = _match_at(norms, i, phrase, blocked or set())
                 if found is not None:
                     end, gap = found

@@ -17,11 +17,12 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from indexer.documents import REPORT, SCHEMA_VERSION, display_annotation
+from indexer.documents import REPORT, SCHEMA_VERSION, TEXT_FIELDS, display_annotation
 from indexer.errors import IndexerError, InvalidQuery, UnknownImageId
 from indexer.query.cache import AnswerCache
 from indexer.query.fusion import FUSIONS, fuse
@@ -46,6 +47,7 @@ MAX_RESULTS = 10_000           # k x page may reach this far into a ranking
 MAX_DISTINCT_WORDS = 1024
 MAX_FILTER_VALUE_BYTES = 32_000
 VECTOR_DEPTH = 500             # neighbours the vector retriever looks at
+DOC_WORDS = 4096               # documents whose words a service keeps for explanations (a few MiB)
 DEPTH = 100                    # documents each retriever ranks for fusion (at least 2 x the last result asked for)
 SYNTHETIC_NOTE = ("synthetic stand-in corpus: scores and neighbours measure the system, "
                   "not clinical accuracy or likeness")
@@ -140,6 +142,7 @@ class QueryService:
         self._warnings: dict[str, list[str]] = {}
         self._vector_counts: dict[str, int] = {}
         self._lock = threading.Lock()
+        self._doc_words: OrderedDict[tuple[str, str], DocumentWords] = OrderedDict()  # (index state, id) -> words
 
     # --- search ------------------------------------------------------------------------------------
 
@@ -181,7 +184,9 @@ class QueryService:
         docs = self.backend.get_many([i for i, _ in page], version=version) if page else {}
         on_page = {i for i, _ in page}
         per_retriever = {name: _positions(r, on_page) for name, r in rankings.items()}
-        results = [self._result(image_id, score, docs.get(image_id, {}), parsed, plan, per_retriever, request.explain)
+        state = self._state(key, version) if request.explain else None
+        results = [self._result(image_id, score, docs.get(image_id, {}), parsed, plan, per_retriever, request.explain,
+                                self._words(state, image_id, docs.get(image_id, {})) if request.explain else None)
                    for image_id, score in page]
         synthetic = any(r["synthetic"] for r in results) or self._corpus_synthetic(version)
         warnings = self._index_warnings(version)
@@ -249,8 +254,36 @@ class QueryService:
                 self._vector_counts[version] = cached
         return cached
 
+    def _state(self, key: tuple | None, version: str | None) -> str | None:
+        """The backend's state token of the version that ranked (None: it cannot name one, nothing is kept)."""
+        if key is not None and version is not None and key[0].rpartition("@")[0] == version:
+            return key[0]
+        try:
+            return self.backend.state_token(version)
+        except IndexerError:
+            return None
+
+    def _words(self, state: str | None, image_id: str, doc: Mapping) -> DocumentWords:
+        """`document_words` of a page's document, kept per index state (the last DOC_WORDS documents): a new query
+        mostly lands on documents an earlier one explained."""
+        if state is None or not doc:
+            return document_words(doc)
+        key = (state, image_id)
+        with self._lock:
+            found = self._doc_words.get(key)
+            if found is not None:
+                self._doc_words.move_to_end(key)
+                return found
+        found = document_words(doc)
+        with self._lock:
+            self._doc_words[key] = found
+            while len(self._doc_words) > DOC_WORDS:
+                self._doc_words.popitem(last=False)
+        return found
+
     def _result(self, image_id: str, score: float, doc: Mapping, parsed: ParsedQuery, plan: RankPlan,
-                positions: Mapping[str, Mapping[str, tuple[int, float]]], explain: bool) -> dict:
+                positions: Mapping[str, Mapping[str, tuple[int, float]]], explain: bool,
+                doc_words: DocumentWords | None = None) -> dict:
         result = {
             "image_id": image_id, "report_id": doc.get("report_id"), "score": round(float(score), 6),
             "annotation": display_annotation(doc), "generated_annotation": doc.get("generated_annotation"),
@@ -260,7 +293,7 @@ class QueryService:
             "concepts": [{k: c[k] for k in ("term", "source", "finding") if k in c} for c in doc.get("concepts", [])],
         }
         if explain:
-            result["explanation"] = explain_hit(doc, plan, positions, image_id, parsed)
+            result["explanation"] = explain_hit(doc, plan, positions, image_id, parsed, doc_words)
         return result
 
     def _corpus_synthetic(self, version: str | None = None) -> bool:
@@ -356,8 +389,10 @@ LEVEL_NAMES = {1.0: "exact", 0.9: "bilateral at the location", 0.85: "side, neig
 
 
 def explain_hit(doc: Mapping, plan: RankPlan, positions: Mapping[str, Mapping[str, tuple[int, float]]],
-                image_id: str, parsed: ParsedQuery) -> dict:
-    """Why a document matched: each clause's best evidence and source, and each retriever's rank and score."""
+                image_id: str, parsed: ParsedQuery, doc_words: DocumentWords | None = None) -> dict:
+    """Why a document matched: each clause's best evidence and source, and each retriever's rank and score.
+
+    `doc_words`: the document's `document_words`, when the caller keeps them (computed here otherwise)."""
     matched = []
     for clause in plan.clauses:
         evidence = _clause_evidence(doc, clause, plan)
@@ -370,7 +405,61 @@ def explain_hit(doc: Mapping, plan: RankPlan, positions: Mapping[str, Mapping[st
         out["note"] = "matched only by what the cascade read from the pixels, not by the report"
     words = _word_pattern(plan.lexical)
     if words is not None:
-        out["lexical_fields"] = [name for name in plan.text_fields if _has_word(doc.get(name), words)]
+        out["lexical_fields"] = lexical_fields(doc, plan.text_fields, words,
+                                               doc_words if doc_words is not None else document_words(doc))
+    return out
+
+
+_FIELD_BIT = {name: 1 << i for i, name in enumerate(TEXT_FIELDS)}
+_PLAIN_WORD = re.compile(r"[^\W_]+")
+DocumentWords = tuple[dict[str, int], int]
+
+
+def document_words(doc: Mapping) -> DocumentWords:
+    """The whole words of a document's text fields: (lower-cased word -> bit mask of the TEXT_FIELDS holding it,
+    mask of the fields that are not plain ASCII text, whose words only the regexes find). In ASCII text a word of
+    letters and digits occurs as a whole word exactly when it is one of the maximal letter/digit runs."""
+    words: dict[str, int] = {}
+    other = 0
+    for name, bit in _FIELD_BIT.items():
+        text = doc.get(name)
+        if not text:
+            continue
+        if not isinstance(text, str) or not text.isascii():
+            other |= bit
+            continue
+        for word in _PLAIN_WORD.findall(text.lower()):
+            words[word] = words.get(word, 0) | bit
+    return words, other
+
+
+def lexical_fields(doc: Mapping, fields: Iterable[str], words: tuple[tuple[str, ...] | None, tuple[re.Pattern, ...]],
+                   doc_words: DocumentWords) -> list[str]:
+    """The fields (of `fields`) in which a search word occurs as a whole word: a dict lookup per query word of
+    letters and digits in ASCII text; the word's regex (`_has_word`) for any other word or text."""
+    lowered, patterns = words
+    if lowered is None:  # a non-ASCII query word: the regexes decide everywhere
+        return [name for name in fields if _has_word(doc.get(name), words)]
+    held, other = doc_words
+    mask = 0
+    rest_words, rest_patterns = [], []
+    for word, pattern in zip(lowered, patterns):
+        if _PLAIN_WORD.fullmatch(word):
+            mask |= held.get(word, 0)
+        else:
+            rest_words.append(word)
+            rest_patterns.append(pattern)
+    rest = (tuple(rest_words), tuple(rest_patterns))
+    out = []
+    for name in fields:
+        bit = _FIELD_BIT.get(name, 0)
+        if mask & bit:
+            out.append(name)
+        elif not bit or other & bit:
+            if _has_word(doc.get(name), words):
+                out.append(name)
+        elif rest_words and _has_word(doc.get(name), rest):
+            out.append(name)
     return out
 
 

@@ -203,7 +203,7 @@ def test_lexical_fields_check_answers_as_the_whole_word_regex():
     answer must stay that of one whole-word regex over all the query's words."""
     import re
 
-    from indexer.query.service import _has_word, _word_pattern
+    from indexer.query.service import _has_word, _word_pattern, document_words, lexical_fields
     from indexer.text.base import tokenize
 
     texts = ["Calcified granuloma in the RIGHT upper lobe.", "no granulomas", "right-sided effusion", "upright",
@@ -218,4 +218,31 @@ def test_lexical_fields_check_answers_as_the_whole_word_regex():
         for text in texts:
             expected = bool(text) and reference.search(text) is not None
             assert _has_word(text, words) == expected, (query, text)
+            # the per-document word masks (kept per index state by the service) give the same answer
+            doc = {"report_findings": text, "generated_annotation": "calcified granuloma 3.5 cm", "other": text}
+            fields = lexical_fields(doc, ["report_findings", "other"], words, document_words(doc))
+            assert fields == (["report_findings", "other"] if expected else []), (query, text)
     assert _word_pattern("   ") is None
+    doc = {"report_findings": "a 3.5 cm nodule", "report_impression": "Nodule, 3,5"}
+    both = ["report_findings", "report_impression"]
+    for query, expected in (("3.5", ["report_findings"]), ("nodule", both), ("5", both), ("3,5 cm", both)):
+        assert lexical_fields(doc, ["report_findings", "report_impression"], _word_pattern(query),
+                              document_words(doc)) == expected, query
+
+
+def test_explained_lexical_fields_follow_a_write_to_the_document(service):
+    """The service keeps each page document's words per index state: after a write the explanation reads the
+    new text, not the kept words."""
+    def fields_of(image_id: str) -> list[str]:
+        body = service.search(SearchRequest("zebra", k=10, source="report"))
+        return next((r["explanation"].get("lexical_fields", []) for r in body["results"]
+                     if r["image_id"] == image_id), [])
+
+    backend = service.backend
+    image_id = backend.search("", k=1, facets=()).hits[0].image_id
+    assert fields_of(image_id) == []
+    backend.update(image_id, {"report_findings": "a zebra stripe artefact"})
+    assert fields_of(image_id) == ["report_findings"]
+    assert len(service._doc_words) >= 1
+    backend.update(image_id, {"report_findings": "clear lungs", "report_impression": "Zebra."})
+    assert fields_of(image_id) == ["report_impression"]

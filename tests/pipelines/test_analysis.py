@@ -6,8 +6,8 @@ import pytest
 
 from pipelines.manifest import ManifestEntry
 from pipelines.train.analysis import shares_finding, similar_precision
-from pipelines.train.reports import similar_markdown
 from pipelines.train.data import Corpus
+from pipelines.train.reports import similar_markdown
 
 
 def entry(i: int, report: str, split: str, label: str | None) -> ManifestEntry:
