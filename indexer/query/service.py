@@ -47,7 +47,7 @@ MAX_RESULTS = 10_000           # k x page may reach this far into a ranking
 MAX_DISTINCT_WORDS = 1024
 MAX_FILTER_VALUE_BYTES = 32_000
 VECTOR_DEPTH = 500             # neighbours the vector retriever looks at
-DOC_WORDS = 4096               # documents whose words a service keeps for explanations (a few MiB)
+DOC_WORDS = 4096               # documents whose words a service keeps for explanations (~3 KB each, ~12 MiB)
 DEPTH = 100                    # documents each retriever ranks for fusion (at least 2 x the last result asked for)
 SYNTHETIC_NOTE = ("synthetic stand-in corpus: scores and neighbours measure the system, "
                   "not clinical accuracy or likeness")
