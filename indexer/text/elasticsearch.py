@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 from elasticsearch import ApiError, Elasticsearch, NotFoundError, helpers
@@ -44,6 +45,13 @@ ANALYZER = "report_text"
 
 
 LIVE_REFRESH_INTERVAL = "1s"
+# How long a search may rank on the live version it read from the alias before reading it again: one round trip
+# of three per query saved. A search on a version a reindex dropped meanwhile reads the alias again (retrieve).
+LIVE_ALIAS_TTL_S = 1.0
+
+
+def _clock() -> float:
+    return time.monotonic()
 
 
 def index_settings(settings: ESSettings) -> dict:
@@ -101,6 +109,7 @@ class ElasticsearchTextBackend(TextBackend):
             raise IndexerError(f"Elasticsearch index name {self.settings.index!r} must be non-empty lower case")
         self._connection = ESConnection(self.settings, client)
         self._markers: dict[str, bool] = {}  # concrete index -> has dsl.GENERATED_MARKER (see _layout)
+        self._live_read: tuple[float, str | None] | None = None  # (monotonic time, live version) for retrieve
 
     # --- the client and the error boundary (indexer.es_connection) ----------------------------------
 
@@ -171,6 +180,7 @@ class ElasticsearchTextBackend(TextBackend):
             self.client.indices.put_settings(index=new, settings={"index": {"refresh_interval": LIVE_REFRESH_INTERVAL}})
             self.client.indices.refresh(index=new)
             self.client.indices.update_aliases(actions=actions)  # the atomic step
+        self._live_read = None  # this process's next search reads the alias it just moved
         if previous and previous != version and not keep_previous:
             self.drop(previous)
         return previous if previous != version else None
@@ -283,9 +293,11 @@ class ElasticsearchTextBackend(TextBackend):
         field_value_factor over numeric score fields; exclusions are must_not clauses; ties are broken by
         image id.
 
-        The search runs on the concrete index of the version (the live one, read from the alias, when
-        None), which the result names in `version`, so that the caller reads the page's documents from
-        the same version; if a reindex dropped that version in between, it is read again once.
+        The search runs on the concrete index of the version (the live one when None: read from the alias
+        at most LIVE_ALIAS_TTL_S ago, so a server may rank on the previous version for up to a second after
+        another process switched it), which the result names in `version`, so that the caller reads the
+        page's documents from the same version; if a reindex dropped that version in between, the alias is
+        read again, once.
         """
         check_k(min(depth, MAX_RESULT_WINDOW))
         check_facets(facets)
@@ -295,11 +307,22 @@ class ElasticsearchTextBackend(TextBackend):
                                "backend keeps; run it with --backend embedded")
         for attempt in range(2):
             try:
-                return self._retrieve(plan, filters, facets, depth, version, facet_size)
+                wanted = version if version is not None else self._recent_live_version(fresh=attempt > 0)
+                return self._retrieve(plan, filters, facets, depth, wanted, facet_size)
             except IndexNotFound:
                 if version is not None or attempt:
                     raise
         raise AssertionError("unreachable")
+
+    def _recent_live_version(self, fresh: bool) -> str | None:
+        """The live version as read from the alias at most LIVE_ALIAS_TTL_S ago (`fresh`: read it now)."""
+        now = _clock()
+        read = self._live_read
+        if not fresh and read is not None and now - read[0] < LIVE_ALIAS_TTL_S:
+            return read[1]
+        live = self.live_version()
+        self._live_read = (now, live)
+        return live
 
     def _layout(self, version: str | None) -> tuple[str, str, bool]:
         """(version, concrete index, whether the index has dsl.GENERATED_MARKER) of a version or the live one.

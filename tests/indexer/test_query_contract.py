@@ -238,3 +238,43 @@ def test_a_deep_page_within_the_result_limit_is_answered(service):
     body = service.search(SearchRequest("", k=20, page=408))
     assert body["results"] == [] and body["total"] == len(REPORTS) + len(PIXELS) and body["page"] == 408
     assert service.search(SearchRequest("pleural effusion", k=100, page=100, source="report"))["results"] == []
+
+
+@pytest.mark.es
+def test_elasticsearch_searches_reuse_the_alias_read_for_a_second_and_follow_a_switch(es_backend, vocabulary,
+                                                                                     monkeypatch):
+    """A query costs two round trips, not three: the live version read from the alias serves the searches of the
+    next second. Another process's switch that dropped that version is followed at once (read again); this
+    process's own switch is seen by its next search."""
+    import indexer.text.elasticsearch as es_module
+    from indexer.text.elasticsearch import ElasticsearchTextBackend
+
+    docs = corpus_documents(vocabulary)
+    first = es_backend.create()
+    es_backend.index(docs, version=first)
+    es_backend.switch(first)
+    reads = []
+    real = es_backend.live_version
+    monkeypatch.setattr(es_backend, "live_version", lambda: reads.append(1) or real())
+    clock = [1000.0]
+    monkeypatch.setattr(es_module, "_clock", lambda: clock[0])
+    service = QueryService(es_backend)
+    for q in ("granuloma", "effusion", ""):
+        assert service.search(SearchRequest(q, k=50, source="all"))["results"]
+    assert len(reads) == 1
+    clock[0] += es_module.LIVE_ALIAS_TTL_S + 0.1
+    service.search(SearchRequest("granuloma", k=5))
+    assert len(reads) == 2
+    # another process (its own backend object) reindexes and drops the version this one read a moment ago
+    other = ElasticsearchTextBackend(es_backend.settings)
+    second = other.create()
+    other.index(docs[:4], version=second)
+    other.switch(second)
+    other.close()
+    body = service.search(SearchRequest("", k=50, source="all"))
+    assert body["total"] == 4 and len(reads) == 3
+    # this process's own switch: its next search reads the alias again, within the second
+    third = es_backend.create()
+    es_backend.index(docs[:2], version=third)
+    es_backend.switch(third, keep_previous=True)
+    assert service.search(SearchRequest("", k=50, source="all"))["total"] == 2
