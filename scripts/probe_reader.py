@@ -10,9 +10,12 @@ search, and by minimum-Bayes-risk choice among the beam's hypotheses (the one wi
 BLEU-1 against the others, weighted by their probabilities). If a better search over the same decoder
 lifted BLEU, the decoder would not be the limit.
 
-vectors: P@10 of 'same mined label' for abnormal images (`pipelines.train.analysis.similar_precision`, the
-metric of `cxrsearch evaluate --similar`) with other vectors the checkpoint can give besides the stored CNN
-embedding: the 17 label probabilities, the concept head's probabilities, and concatenations.
+vectors: P@10 of 'same mined label' and of 'shares the finding' for abnormal images
+(`pipelines.train.analysis.similar_precision`, the metric of `cxrsearch evaluate --similar`) with other
+vectors the checkpoint can give besides the stored CNN embedding: the 17 label probabilities, the concept
+head's probabilities, concatenations, a linear discriminant projection of the embedding fitted on the
+training split's labelled images, and the embedding's cosine re-ranked by label agreement (cosine + beta x
+the dot product of the two images' label probabilities; beta to be chosen on val).
 
 shifts: test-time augmentation. 17-label accuracy (collapsed to the base label) on the labelled val and test
 images when the label probabilities are averaged over the image shifted by a few pixels (edges repeated,
@@ -151,20 +154,35 @@ def vectors(args: argparse.Namespace) -> None:
     def unit(x: np.ndarray) -> np.ndarray:
         return x / (np.linalg.norm(x, axis=1, keepdims=True) + 1e-9)
 
+    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+
     labels = probs.numpy()
+    train = np.array([e.split == "train" and bool(e.label) for e in corpus.entries])
+    names = np.array([e.label or "" for e in corpus.entries])
+    lda = LinearDiscriminantAnalysis().fit(stored[train], names[train]).transform(stored)
     kinds = {"CNN embedding, centred (what the index stores)": stored,
+             "linear discriminant projection of the embedding (fitted on train)": lda,
              "label probabilities": labels, "square roots of the label probabilities": np.sqrt(labels),
              "embedding + label probabilities (each unit length)": np.hstack([unit(stored), unit(np.sqrt(labels))])}
     if concepts is not None:
         kinds["concept probabilities, centred"] = concepts - concepts.mean(0)
         kinds["embedding + concept probabilities (each unit length)"] = np.hstack(
             [unit(stored), unit(concepts - concepts.mean(0))])
-    print(f"{args.checkpoint}: P@10 of 'same mined label', abnormal images, neighbours from other reports")
+    print(f"{args.checkpoint}: P@10 of 'same mined label' (and of 'shares the finding'), abnormal images, "
+          "neighbours from other reports")
     print("\n| vectors | test, whole index | test, labelled images | val, whole index |\n|---|---|---|---|")
+
+    def row(name: str, scores=None, v=None) -> None:
+        runs = [similar_precision(v, corpus, 10, split, pool, scores=scores)
+                for split, pool in (("test", "all"), ("test", "labelled"), ("val", "all"))]
+        print(f"| {name} | " + " | ".join(f"{r['precision']:.3f} ({r['shares']:.3f})" for r in runs) + " |")
+
     for name, v in kinds.items():
-        cells = [similar_precision(v, corpus, 10, split, pool)["precision"]
-                 for split, pool in (("test", "all"), ("test", "labelled"), ("val", "all"))]
-        print(f"| {name} | {cells[0]:.3f} | {cells[1]:.3f} | {cells[2]:.3f} |")
+        row(name, v=v)
+    unit_stored = unit(stored)
+    for beta in (0.1, 0.5, 2.0):
+        row(f"embedding cosine + {beta} x label agreement",
+            scores=lambda q, b=beta: unit_stored @ unit_stored[q] + b * (labels @ labels[q]), v=stored)
 
 
 def shifts(args: argparse.Namespace) -> None:

@@ -70,7 +70,7 @@ def shares_finding(label: str, mesh: Sequence[str]) -> bool:
 
 
 def similar_precision(vectors: np.ndarray, corpus: Corpus, k: int = 10, split: str = "test",
-                      pool: str = "all", normal_label: str = "normal") -> dict:
+                      pool: str = "all", normal_label: str = "normal", scores=None) -> dict:
     """P@k of 'same mined label' for abnormal `split` images, neighbours by cosine from other reports.
 
     Beside it, P@k of 'shares the finding': the neighbour's report MeSH terms carry the query's mined
@@ -81,6 +81,8 @@ def similar_precision(vectors: np.ndarray, corpus: Corpus, k: int = 10, split: s
         vectors: (N, D) one vector per corpus row.
         pool: 'all' (every indexed image; an image without a mined label never counts as a match) or
             'labelled' (only images with a mined label are candidates).
+        scores: optional `scores(q) -> (N,)` similarity of every row to row q, in place of the cosine of
+            `vectors` (a probe of another ranking, e.g. scripts/probe_reader.py's re-ranking).
     Returns:
         {'precision': mean P@k, 'prior': mean share of same-label candidates, 'shares': mean P@k of
          'shares the finding', 'shares_prior': its prior, 'queries': n,
@@ -97,9 +99,9 @@ def similar_precision(vectors: np.ndarray, corpus: Corpus, k: int = 10, split: s
     per_label: dict[str, list[tuple[float, float, float, float]]] = defaultdict(list)
     for q in queries:
         allowed = candidates & (reports != reports[q])
-        scores = unit @ unit[q]                                          # (N,)
-        scores[~allowed] = -np.inf
-        top = np.argpartition(-scores, k)[:k]
+        similarity = np.array(scores(q), dtype=np.float64) if scores is not None else unit @ unit[q]   # (N,)
+        similarity[~allowed] = -np.inf
+        top = np.argpartition(-similarity, k)[:k]
         carries = carriers[labels[q]]
         per_label[labels[q]].append((float((labels[top] == labels[q]).mean()),
                                      float((labels[allowed] == labels[q]).mean()),

@@ -62,3 +62,12 @@ def test_similar_precision_credits_a_multi_finding_neighbour_only_under_shares_t
     page = similar_markdown({"all": {"embedding": result}, "labelled": {"embedding": result}}, "header")
     assert "| all | embedding | 0.000 | 0.2500 | 0.500 | 0.5000 |" in page
     assert "| nodule | 1 | 0.000 | 0.2500 | 0.500 | 0.5000 |" in page
+
+
+def test_similar_precision_ranks_by_given_scores_when_asked():
+    entries = [entry(0, "r0", "test", "nodule"), entry(1, "r1", "train", "nodule"), entry(2, "r2", "train", "normal")]
+    vectors = np.array([[1, 0], [0, 1], [1, 0.01]], dtype=np.float32)   # by cosine the normal image is nearest
+    corpus = Corpus(entries, np.zeros((3, 4, 4), np.uint8), {})
+    assert similar_precision(vectors, corpus, k=1)["precision"] == 0.0
+    boosted = similar_precision(vectors, corpus, k=1, scores=lambda q: np.array([0.0, 1.0, 0.5]))
+    assert boosted["precision"] == 1.0
