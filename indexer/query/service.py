@@ -185,9 +185,11 @@ class QueryService:
         on_page = {i for i, _ in page}
         per_retriever = {name: _positions(r, on_page) for name, r in rankings.items()}
         state = self._state(key, version) if request.explain else None
-        results = [self._result(image_id, score, docs.get(image_id, {}), parsed, plan, per_retriever, request.explain,
-                                self._words(state, image_id, docs.get(image_id, {})) if request.explain else None)
-                   for image_id, score in page]
+        results = []
+        for image_id, score in page:
+            doc = docs.get(image_id, {})
+            words = self._words(state, image_id, doc) if request.explain else None
+            results.append(self._result(image_id, score, doc, parsed, plan, per_retriever, request.explain, words))
         synthetic = any(r["synthetic"] for r in results) or self._corpus_synthetic(version)
         warnings = self._index_warnings(version)
         body = {"query": request.text or "", "parsed": parsed.to_dict(), "source": request.source,

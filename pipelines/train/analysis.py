@@ -63,7 +63,9 @@ def shares_finding(label: str, mesh: Sequence[str]) -> bool:
 
     'lung/hypoinflation' is carried by 'Lung/hypoinflation/mild'; 'nodule' by 'Nodule/lung/base/left'
     (every '/'-part of the label among one term's parts, case-insensitive). So an image whose report
-    lists the finding beside others (and has no mined label of its own) still shares it.
+    lists the finding beside others (and has no mined label of its own) still shares it. Not
+    `pipelines.labels.term_of`, which names a term by its head and first subheading for label mining:
+    it would miss 'Lung/bilateral/hypoinflation' (73 image-label pairs of the corpus differ).
     """
     parts = set(label.lower().split("/"))
     return any(parts <= set(term.lower().split("/")) for term in mesh)
