@@ -14,6 +14,8 @@ from models.cnn import CascadeCNN, build_cnn
 from models.config import CascadeConfig
 from models.context import context_vectors
 from models.errors import CheckpointError, ModelError
+from models.findings import FindingsHead
+from models.findings import vector as findings_vector
 from models.preprocess import to_input
 from models.rnn import AnnotationDecoder, build_decoder, encode_annotations
 from models.vocab import WordVocabulary
@@ -34,6 +36,8 @@ class Annotation:
     context_vector: np.ndarray                 # (H,) joint image/text context vector
     concept_probabilities: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32))
     #                                            (K,) sigmoid per key of Cascade.concept_names ((0,) without a head)
+    findings: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32))
+    #                                            (L + 1,) the 'findings' vector (Cascade.findings_vectors)
 
 
 @dataclass
@@ -53,6 +57,7 @@ class Cascade:
     # annotation starts with each first word, and over all training images (fallback)
     first_word_mean_embeddings: dict[str, torch.Tensor] = field(default_factory=dict)   # word -> (E,)
     mean_embedding: torch.Tensor | None = None                                         # (E,)
+    findings_head: FindingsHead | None = None   # fitted after training (models.findings); None in older files
 
     @classmethod
     def build(cls, config: CascadeConfig, vocab: WordVocabulary, label_names: Sequence[str],
@@ -107,12 +112,25 @@ class Cascade:
         words = generated[self.config.context_rnn]
         basis = [list(w) for w in known] if known is not None else [w or ["<unk>"] for w in words]
         context = self.context(embedding, basis)
-        search = self.search_embedding(embedding).cpu().numpy()
+        search = self.search_embedding(embedding)
+        findings = self.findings_vectors(search, torch.from_numpy(concepts).to(search.device), probs)
+        search = search.cpu().numpy()
         return [Annotation(label=self.label_names[int(top[i])], words=words[i],
                            words_by_rnn={cell: generated[cell][i] for cell in generated},
                            probabilities=probs[i].cpu().numpy(), embedding=search[i],
-                           context_vector=context[i].cpu().numpy(), concept_probabilities=concepts[i])
+                           context_vector=context[i].cpu().numpy(), concept_probabilities=concepts[i],
+                           findings=findings[i])
                 for i in range(len(top))]
+
+    @torch.no_grad()
+    def findings_vectors(self, search: torch.Tensor, concepts: torch.Tensor | None,
+                         probs: torch.Tensor) -> np.ndarray:
+        """(B, E) search embeddings, (B, K) concept probabilities, (B, L) label softmax -> (B, M + 1) 'findings'
+        vectors (models.findings.vector): from the findings head over its M mined labels; a checkpoint without
+        the head gives its L label probabilities in their place (those sum to 1: no share for 'several')."""
+        if self.findings_head is None:
+            return findings_vector(probs.cpu().numpy())
+        return findings_vector(self.findings_head.probabilities(search, concepts)[:, :-1].cpu().numpy())
 
     def search_embedding(self, embedding: torch.Tensor) -> torch.Tensor:
         """(B, E) CNN embeddings -> the vectors similar-image search stores: minus the training images' mean.
@@ -184,6 +202,7 @@ class Cascade:
             "concept_names": list(self.concept_names),
             "first_word_mean_embeddings": {w: v.cpu() for w, v in self.first_word_mean_embeddings.items()},
             "mean_embedding": None if self.mean_embedding is None else self.mean_embedding.cpu(),
+            "findings_head": None if self.findings_head is None else self.findings_head.state(),
             "metrics": self.metrics, "embedding_dim": self.cnn.embedding_dim,
             "weights_dtype": "float16" if half else "float32",
             "cnn": {k: plain(v) for k, v in self.cnn.state_dict().items()},
@@ -232,5 +251,10 @@ class Cascade:
         model.metrics = data.get("metrics", {})
         model.first_word_mean_embeddings = dict(data.get("first_word_mean_embeddings") or {})
         model.mean_embedding = data.get("mean_embedding")
+        try:
+            model.findings_head = FindingsHead.from_state(data["findings_head"]) if data.get("findings_head") else None
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise CheckpointError(f"{path}: its findings head is damaged ({e}); refit it with "
+                                  f"`python -m pipelines.train.findings --checkpoint {path}`") from e
         model.cnn.use_channels_last(config.cnn_train.channels_last)
         return model.to(device).eval()

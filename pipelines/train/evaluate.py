@@ -169,6 +169,14 @@ def to_markdown(results: dict) -> str:
     if results.get("context_map"):
         c = results["context_map"]
         lines += ["", f"Context map ({c['method']}): `{c['png']}`, label `{c['label']}`, {c['images']} images"]
+    head = results.get("findings_head")
+    if head and head.get("accuracy"):
+        lines += ["", f"## Findings head (mined label or several findings; fitted on {'+'.join(head['fit_splits'])}, "
+                  f"C {head['c']:g}, concept weight {head['concept_weight']:g})", "",
+                  "Top-class accuracy over the 17 mined labels and OTHER (%): "
+                  + ", ".join(f"{s} {a}" for s, a in head["accuracy"].items())]
+    elif head and head.get("skipped"):
+        lines += ["", f"Findings head: none ({head['skipped']})"]
     if results.get("examples"):
         lines += ["", "## Test examples", ""]
         for ex in results["examples"]:

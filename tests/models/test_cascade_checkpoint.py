@@ -8,6 +8,8 @@ import torch
 from models.cascade import Cascade
 from models.config import apply_overrides, load_config
 from models.errors import CheckpointError
+from models.findings import OTHER, FindingsHead
+from models.findings import vector as findings_vector
 from models.preprocess import to_input
 from models.vocab import WordVocabulary
 from tests.models.conftest import ANNOTATIONS
@@ -185,3 +187,42 @@ def test_search_embedding_is_the_cnn_embedding_minus_the_training_mean(with_conc
     assert not np.allclose(a.embedding, raw[0].numpy())
     model.mean_embedding = None                   # a format-1 checkpoint: the raw embedding
     np.testing.assert_allclose(model.annotate(images[:1])[0].embedding, raw[0].numpy(), rtol=1e-5, atol=1e-6)
+
+
+def _findings_head(model: Cascade) -> FindingsHead:
+    """A findings head over two mined labels + OTHER whose logits are known: class j has bias j."""
+    dim = model.cnn.embedding_dim + len(model.concept_names)
+    return FindingsHead(classes=["cardiomegaly", "normal", OTHER], weight=torch.zeros(3, dim),
+                        bias=torch.tensor([0.0, 1.0, 2.0]), concept_mean=torch.zeros(len(model.concept_names)),
+                        concept_scale=torch.ones(len(model.concept_names)), concept_weight=0.1)
+
+
+def test_findings_head_round_trips_and_gives_the_stored_findings_vector(with_concepts, tmp_path):
+    with_concepts.findings_head = _findings_head(with_concepts)
+    again = Cascade.load(with_concepts.save(tmp_path / "c.pt"))
+    assert again.findings_head.classes == ["cardiomegaly", "normal", OTHER]
+    (a,) = again.annotate(np.zeros((1, 64, 64), np.uint8))
+    p = np.exp([0.0, 1.0, 2.0]) / np.exp([0.0, 1.0, 2.0]).sum()      # softmax of the biases
+    expected = np.array([p[0], p[1], np.sqrt(1 - p[0] ** 2 - p[1] ** 2)])   # OTHER left out, remainder last
+    np.testing.assert_allclose(a.findings, expected, rtol=1e-5)
+    assert abs(np.linalg.norm(a.findings) - 1) < 1e-5
+
+
+def test_checkpoint_without_findings_head_falls_back_to_the_label_probabilities(with_concepts, tmp_path):
+    state = with_concepts.state()
+    del state["findings_head"]                    # a file written before the head existed
+    torch.save(state, tmp_path / "old.pt")
+    old = Cascade.load(tmp_path / "old.pt")
+    assert old.findings_head is None
+    (a,) = old.annotate(np.zeros((1, 64, 64), np.uint8))
+    np.testing.assert_allclose(a.findings, findings_vector(a.probabilities[None])[0], rtol=1e-5)
+    assert a.findings.shape == (len(old.label_names) + 1,)
+
+
+def test_damaged_findings_head_is_a_clear_checkpoint_error(with_concepts, tmp_path):
+    with_concepts.findings_head = _findings_head(with_concepts)
+    state = with_concepts.state()
+    state["findings_head"]["classes"] = ["cardiomegaly", "normal", "not other"]
+    torch.save(state, tmp_path / "bad.pt")
+    with pytest.raises(CheckpointError, match="findings head is damaged"):
+        Cascade.load(tmp_path / "bad.pt")
