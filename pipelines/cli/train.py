@@ -50,6 +50,8 @@ def _file_digest(path: Path) -> str:
 
 
 def _up_to_date(checkpoint: Path, cfg: CascadeConfig, manifest_digest: str) -> bool:
+    """Whether `checkpoint` was made with this config on this manifest, and, when it is a copy of a committed
+    checkpoint, that file has not changed since (e.g. a findings head added to it by a newer version)."""
     stamp = checkpoint.parent / "train_stamp.json"
     if not checkpoint.is_file() or not stamp.is_file():
         return False
@@ -57,6 +59,10 @@ def _up_to_date(checkpoint: Path, cfg: CascadeConfig, manifest_digest: str) -> b
         data = json.loads(stamp.read_text())
     except ValueError:
         return False
+    if data.get("from"):
+        source = Path(data["from"]) / "cascade.pt"
+        if source.is_file() and _file_digest(source) != _file_digest(checkpoint):
+            return False
     return data.get("config_fingerprint") == cfg.fingerprint() and data.get("manifest") == manifest_digest
 
 

@@ -191,7 +191,8 @@ def test_missing_manifest_is_a_clear_error(tmp_path):
         train.main(["--manifest", str(tmp_path / "none.jsonl"), "--out", str(tmp_path / "o")])
 
 
-def test_reuse_takes_the_committed_checkpoint_only_when_config_and_corpus_match(trained, tmp_path, monkeypatch):
+def test_reuse_takes_the_committed_checkpoint_only_when_config_and_corpus_match(trained, tmp_path, monkeypatch,
+                                                                                capsys):
     """`train --reuse` copies a committed checkpoint made with the same config on the same corpus."""
     cfg = train.apply_overrides(train.load_config("tiny"), FAST)
     key = train.corpus_key(trained["manifest"], trained["images"], 0)
@@ -208,6 +209,11 @@ def test_reuse_takes_the_committed_checkpoint_only_when_config_and_corpus_match(
     assert (out / "cascade.pt").read_bytes() == (trained["out"] / "cascade.pt").read_bytes()
     assert json.loads((out / "train_stamp.json").read_text())["from"] == str(committed)
     assert not (out / "cascade_iter0.pt").exists()  # copied, not trained
+    capsys.readouterr()
+    assert train.main([*args, "--reuse"]) == 0 and "up to date" in capsys.readouterr().out
+    (committed / "cascade.pt").write_bytes((trained["out"] / "cascade_iter0.pt").read_bytes())  # a newer commit
+    assert train.main([*args, "--reuse"]) == 0 and "using the committed checkpoint" in capsys.readouterr().out
+    assert (out / "cascade.pt").read_bytes() == (committed / "cascade.pt").read_bytes()      # copied again
 
     other = train.apply_overrides(cfg, ["seed=7"])
     assert train.committed_checkpoint(other, key) is None
@@ -224,6 +230,23 @@ def test_the_committed_tiny_checkpoint_loads_and_annotates():
     annotations = cascade.annotate(prepare(image, cascade.config.cnn)[None])
     assert len(annotations) == 1 and annotations[0].words
     assert annotations[0].context_vector.ndim == 1 and annotations[0].context_vector.size > 0
+    head = cascade.findings_head            # fitted by pipelines.train.findings on the committed checkpoint
+    assert head is not None and head.labels == sorted(head.labels) and len(head.labels) == 17
+    assert annotations[0].findings.shape == (18,) and abs(np.linalg.norm(annotations[0].findings) - 1) < 1e-5
+    assert cascade.metrics["findings_head"]["fit_splits"] == ["train", "val"]
+
+
+def test_training_fits_the_findings_head_of_the_shipped_cascade(trained):
+    cascade = Cascade.load(trained["out"] / "cascade.pt")
+    results = json.loads((trained["out"] / "results.json").read_text())
+    head = cascade.findings_head
+    assert head is not None and head.classes[-1] == "<other>"
+    assert set(head.labels) <= {"normal", "calcified granuloma", "cardiomegaly", "opacity"}   # the toy's labels
+    assert head.concept_mean.numel() == len(cascade.concept_names)
+    assert results["findings_head"]["accuracy"]["train"] is not None
+    assert "## Findings head" in (trained["out"] / "results.md").read_text()
+    (a,) = cascade.annotate(np.full((1, 64, 64), 120, dtype=np.uint8))
+    assert a.findings.shape == (len(head.labels) + 1,)
 
 
 def test_concept_head_keys_come_from_the_mesh_terms_and_are_scored(trained):
@@ -260,7 +283,8 @@ def test_evaluate_concepts_pointing_similar_and_confusion(trained, tmp_path, cap
     assert set(truth["per_finding"]) == {"calcified granuloma", "cardiomegaly", "opacity"}
     assert 0 <= truth["accuracy"] <= 1 and 0 < truth["chance"] < 1
     similar = json.loads((out / "similar.json").read_text())
-    assert set(similar) == {"all", "labelled"} and set(similar["all"]) == {"embedding", "context", "concepts"}
+    assert set(similar) == {"all", "labelled"}
+    assert set(similar["all"]) == {"findings", "embedding", "context", "concepts"}
     assert all(0 <= r["precision"] <= 1 for pool in similar.values() for r in pool.values())
     assert json.loads((out / "confusion.json").read_text())["normal"]["images"] > 0
     assert "Pointing game" in (out / "pointing_game.md").read_text()
