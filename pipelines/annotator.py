@@ -25,12 +25,13 @@ class AnnotatedImage:
     skip_reason: str | None = None
     embedding: object | None = None  # (E,) CNN embedding, for the vector store
     context_vector: object | None = None  # (H,) joint image/text context vector
+    findings: object | None = None  # (L + 1,) 'findings' vector (models.findings.vector)
 
 
 class Annotator(Protocol):
     """The cascade's batch annotate API as the job uses it.
 
-    An annotator whose `produces_vectors` attribute is true fills `embedding` and `context_vector`;
+    An annotator whose `produces_vectors` attribute is true fills `embedding`, `context_vector` and `findings`;
     the reindex job then writes FAISS stores next to the text index (see pipelines.reindex.vectors).
     """
 
@@ -82,7 +83,8 @@ class CascadeAnnotator:
                     concept_probabilities={key: round(float(p), 4)   # every kept concept ({} without a head)
                                            for key, p in zip(concept_names, result.concept_probabilities)})
                 out.append(AnnotatedImage(image_id, annotation, embedding=result.embedding,  # (E,)
-                                          context_vector=result.context_vector))  # (H,)
+                                          context_vector=result.context_vector,  # (H,)
+                                          findings=result.findings))  # (L + 1,)
         return out
 
 

@@ -30,6 +30,7 @@ class Encoded:
     probabilities: list[tuple[str, float]]   # top labels, most probable first
     embedding: np.ndarray                     # (E,)
     context_vector: np.ndarray                # (H,)
+    findings: np.ndarray                      # (L + 1,) models.findings.vector
     model_version: str
     seconds: float
 
@@ -130,5 +131,5 @@ class UploadEncoder:
         probabilities = [(cascade.label_names[i], float(result.probabilities[i])) for i in order]
         words = [w for w in result.words if w and not w.startswith("<")]
         return Encoded(words=words, label=result.label, probabilities=probabilities, embedding=result.embedding,
-                       context_vector=result.context_vector, model_version=want_version,
+                       context_vector=result.context_vector, findings=result.findings, model_version=want_version,
                        seconds=time.perf_counter() - start)

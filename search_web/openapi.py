@@ -4,9 +4,10 @@ from __future__ import annotations
 from indexer.query.plan import SOURCES
 from indexer.query.service import MAX_DISTINCT_WORDS as MAX_QUERY_WORDS
 from indexer.query.service import MAX_FILTER_VALUE_BYTES
+from indexer.query.similar import DEFAULT_KIND
 from search_web.images import IMAGE_ID as IMAGE_ID_RE
 from search_web.jobs import JOB_ID as JOB_ID_RE
-from search_web.params import MAX_K, MAX_PAGE
+from search_web.params import KINDS, MAX_K, MAX_PAGE
 
 ERROR = {"$ref": "#/components/schemas/Error"}
 
@@ -39,8 +40,9 @@ def _image_links(pointer: str) -> dict:
             for name, op in (("image", "getImage"), ("similar", "getSimilarImages"), ("thumbnail", "getThumbnail"),
                              ("full", "getFullImage"))}
 K = _q("k", f"results per page (1..{MAX_K})", {"type": "integer", "minimum": 1, "maximum": MAX_K})
-KIND = _q("kind", "vector space: joint image/text context vector or CNN embedding",
-          {"type": "string", "enum": ["embedding", "context"], "default": "embedding"})
+KIND = _q("kind", "vector space: findings (the probability that both images show the same single finding), "
+          "CNN embedding, or joint image/text context vector",
+          {"type": "string", "enum": list(KINDS), "default": DEFAULT_KIND})
 
 
 def document() -> dict:
@@ -90,7 +92,7 @@ def document() -> dict:
                 "type": "object", "required": ["image"],
                 "properties": {"image": {"type": "string", "format": "binary"},
                                "k": {"type": "integer", "minimum": 1, "maximum": MAX_K},
-                               "kind": {"type": "string", "enum": ["context", "embedding"]}}}}}},
+                               "kind": {"type": "string", "enum": list(KINDS), "default": DEFAULT_KIND}}}}}},
             "responses": {"200": {**_json("the upload's annotation and its neighbours"),
                                   "links": _image_links("/hits/0/image_id")}, **_errors(400, 409, 413, 503)}}},
         "/api/concepts": {"get": {

@@ -11,7 +11,7 @@ from search_web.query import parse_filters
 
 MAX_K = 100          # results per page through the web (the service allows deeper pages for evaluation)
 MAX_PAGE = 500
-KINDS = ("embedding", "context")
+KINDS = ("findings", "embedding", "context")
 
 
 def parse_int(name: str, raw: str | None, default: int, low: int, high: int) -> int:

@@ -35,7 +35,8 @@ def similar_to_upload(form, files) -> tuple[dict, object]:
         if store is None:
             raise Conflict("no vector stores: build the index with `cxrsearch reindex --checkpoint CKPT`")
         encoded = svc.encoder().encode(decoded.grey, store.model_version)
-        body = svc.query().similar_to_vectors(encoded.embedding, encoded.context_vector, k=k, kind=kind)
+        body = svc.query().similar_to_vectors(encoded.embedding, encoded.context_vector, k=k, kind=kind,
+                                                      findings=encoded.findings)
     except Exception:
         UPLOADS.labels("rejected").inc()
         raise

@@ -38,12 +38,12 @@ def neighbour(image_id: str, score: float | None, doc: Mapping | None) -> dict:
             "predicted_labels": doc.get("predicted_labels", []), "synthetic": bool(doc.get("synthetic", False))}
 
 
-# The default vector kind for "similar images": the CNN embedding. On the test split it ties with the context
-# vector (committed 256 px checkpoint: P@10 of the same mined label 0.291 vs 0.296 over the whole index, 0.534
-# vs 0.534 among labelled images; shares the finding 0.470 vs 0.458; `cxrsearch evaluate --similar`,
-# models/checkpoints/tiny/eval/similar.md) and it does not depend on the generated words, which carry the
-# cascade's mistakes into the context vector.
-DEFAULT_KIND = "embedding"
+# The default vector kind for "similar images": findings (models/findings.py), the probability that both images
+# show the same single finding. Committed 256 px checkpoint, abnormal test images, P@10 of the same mined label
+# over the whole index: findings 0.514, CNN embedding 0.291, context vector 0.296 (shares the finding 0.534 /
+# 0.470 / 0.458); `cxrsearch evaluate --similar`, models/checkpoints/tiny/eval/similar.md. The embedding and the
+# context vector follow looks (body shape, exposure) more than disease; they stay as `kind=embedding|context`.
+DEFAULT_KIND = "findings"
 
 
 def _live_store(service, kind: str):
@@ -97,21 +97,35 @@ def similar_to_image(service, image_id: str, k: int = 10, kind: str = DEFAULT_KI
         raise UnknownImageId(f"unknown image id {image_id!r}: not in index version {version!r} ({len(store)} images, "
                              f"e.g. {', '.join(store.image_ids()[:3])})")
     doc = service.backend.get(image_id, version=version) or {}
+    from indexer.vectors.base import FINDINGS, Neighbours, findings_query  # not at import: a text-only search
+    #                                                                       loads no vector code (and no FAISS)
     extra = 0 if same_report else 8  # room for the other views of the same examination
-    found = store.similar(image_id, min(k + extra, max(len(store) - 1, 1)))
+    wanted = min(k + extra, max(len(store) - 1, 1))
+    if kind == FINDINGS:   # an asymmetric search: the stored vector, its remainder coordinate set to 0
+        hits = store.search(findings_query(store.get_vectors([image_id])), wanted + 1)[0]
+        pairs = [(i, s) for i, s in hits.pairs() if i != image_id][:wanted]
+        found = Neighbours(tuple(i for i, _ in pairs), tuple(s for _, s in pairs))
+    else:
+        found = store.similar(image_id, wanted)
     query = neighbour(image_id, None, doc)
     return _answer(service, query, kind, version, store, found.pairs(), k,
                    None if same_report else doc.get("report_id"))
 
 
-def similar_to_vectors(service, embedding, context_vector, k: int = 10, kind: str = DEFAULT_KIND) -> dict:
-    """The k nearest indexed images of an image outside the index, given its (E,) embedding and (H,) context vector."""
+def similar_to_vectors(service, embedding, context_vector, k: int = 10, kind: str = DEFAULT_KIND,
+                       findings=None) -> dict:
+    """The k nearest indexed images of an image outside the index, given its (E,) embedding, (H,) context vector
+    and (L + 1,) findings vector (the one `kind` asks for is needed)."""
+    from indexer.vectors.base import FINDINGS, findings_query
+
     k = _check_k(k)
     kind, version, store = _live_store(service, kind)
-    vector = context_vector if kind == "context_vector" else embedding
+    vector = {"context_vector": context_vector, "cnn_embedding": embedding, FINDINGS: findings}[kind]
     if vector is None:
         raise InvalidQuery(f"no {kind} was computed for the uploaded image")
     vector = np.asarray(vector, dtype=np.float32).reshape(1, -1)   # (1, D)
+    if kind == FINDINGS:
+        vector = findings_query(vector)
     if vector.shape[1] != store.dimension:
         raise IndexerError(f"the uploaded image's {kind} has {vector.shape[1]} dimensions but the index holds "
                            f"{store.dimension}: the index was built with another checkpoint")

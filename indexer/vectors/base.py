@@ -10,7 +10,25 @@ import numpy as np
 
 from indexer.errors import DimensionMismatch, InvalidVectorConfig, InvalidVectors
 
-VECTOR_KINDS = ("cnn_embedding", "context_vector")
+VECTOR_KINDS = ("cnn_embedding", "context_vector", "findings")
+FINDINGS = "findings"
+
+
+def findings_query(stored: np.ndarray) -> np.ndarray:
+    """The query vector of the 'findings' kind from stored ones: last coordinate set to 0, unit length again.
+
+    A stored 'findings' vector is ``[p_1 .. p_L, sqrt(1 - |p|^2)]`` (models.findings.vector: the
+    probabilities that the image shows each mined finding alone, then the remainder that makes it unit
+    length). Asked with ``[p_q, 0]``, the cosine to a stored vector is ``p_q . p_n / |p_q|``: for one query,
+    neighbours rank by the probability that both show the same single finding. A row whose p is all but
+    zero (only 'several findings') is kept as stored.
+    """
+    q = np.array(stored, dtype=np.float32, copy=True).reshape(len(stored), -1)   # (B, L + 1)
+    q[:, -1] = 0.0
+    norms = np.linalg.norm(q, axis=1, keepdims=True)
+    keep = norms[:, 0] < 1e-3
+    q[keep] = np.asarray(stored, dtype=np.float32).reshape(len(stored), -1)[keep]
+    return q / np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-12)
 
 # field -> values, as the text backends take them (indexer.text.base.normalise_filters)
 VectorFilters = Mapping[str, Any]

@@ -41,6 +41,7 @@ from indexer.errors import (
 from indexer.es_connection import ESConnection, ESSettings
 from indexer.text.base import check_version_name, normalise_filters
 from indexer.vectors.base import (
+    VECTOR_KINDS,
     AddResult,
     Neighbours,
     VectorFilters,
@@ -69,7 +70,7 @@ def knn_versions(client: Elasticsearch, alias: str) -> dict[str, list[str]]:
     for name in found:
         rest = name[len(alias) + len(KNN_INFIX):]
         kind, sep, version = rest.partition("-v")
-        if sep and kind in ("cnn_embedding", "context_vector"):
+        if sep and kind in VECTOR_KINDS:
             out.setdefault(version, []).append(name)
     return out
 

@@ -1,6 +1,6 @@
 """FAISS vector store for CNN embeddings and joint context vectors (the store class).
 
-A :class:`VectorStore` keeps one kind of vector (``cnn_embedding`` or ``context_vector``) for a set
+A :class:`VectorStore` keeps one kind of vector (``cnn_embedding``, ``context_vector``, ``findings``) for a set
 of images, keyed by string ``image_id``. Vectors are L2-normalised on the way in, so the inner
 product FAISS ranks by is the cosine similarity.
 
@@ -285,7 +285,7 @@ class VectorStore:
 
     @property
     def kind(self) -> str:
-        """``cnn_embedding`` or ``context_vector``."""
+        """``cnn_embedding``, ``context_vector`` or ``findings``."""
         return self._kind
 
     @property

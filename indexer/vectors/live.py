@@ -4,8 +4,9 @@ Layout (shared by the reindex job, which writes, and the web app and CLI, which 
 
     <index_dir>/vectors/<space>/<version>/cnn_embedding/    VectorStore of the CNN embeddings
     <index_dir>/vectors/<space>/<version>/context_vector/   VectorStore of the joint context vectors
+    <index_dir>/vectors/<space>/<version>/findings/         VectorStore of the findings vectors (models.findings)
     or, built with `reindex --vectors es`, on the Elasticsearch cluster of the text index:
-    <alias>-knn-cnn_embedding-v<version>, <alias>-knn-context_vector-v<version>   (indexer.vectors.es_knn)
+    <alias>-knn-<kind>-v<version> for each kind   (indexer.vectors.es_knn)
 
 Readers call one interface whatever the vector backend: `open_vectors` / `LiveVectors.get` return a
 `VectorReader` (indexer.vectors.base): the FAISS `VectorStore` when the version has FAISS files,
@@ -36,7 +37,7 @@ log = logging.getLogger(__name__)
 
 VECTORS_DIR = "vectors"
 # short names (the CLI's --kind) -> stored kinds
-KIND_NAMES = {"context": "context_vector", "embedding": "cnn_embedding",
+KIND_NAMES = {"context": "context_vector", "embedding": "cnn_embedding", "findings": "findings",
               "context_vector": "context_vector", "cnn_embedding": "cnn_embedding"}
 
 
@@ -45,7 +46,7 @@ def vector_kind(name: str) -> str:
     try:
         return KIND_NAMES[name]
     except KeyError:
-        raise InvalidVectorConfig(f"vector kind {name!r} is unknown; valid: context, embedding "
+        raise InvalidVectorConfig(f"vector kind {name!r} is unknown; valid: context, embedding, findings "
                                   f"({', '.join(VECTOR_KINDS)})") from None
 
 

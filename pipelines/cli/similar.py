@@ -17,9 +17,9 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="cxrsearch similar", description=__doc__)
     p.add_argument("image_id", help="an indexed image, e.g. CXR1_IM-0001-1001")
     p.add_argument("--k", type=int, default=10, help="number of similar images (10)")
-    p.add_argument("--kind", choices=("embedding", "context"), default=DEFAULT_KIND,
-                   help="compare CNN embeddings (default: they share the finding more often) or joint image/text "
-                        "context vectors")
+    p.add_argument("--kind", choices=("findings", "embedding", "context"), default=DEFAULT_KIND,
+                   help="findings (default: the probability that both show the same single finding; they share "
+                        "the finding most often), CNN embeddings, or joint image/text context vectors")
     p.add_argument("--same-report", action="store_true",
                    help="also list the other images of the same report (the same examination); left out by default")
     add_backend_options(p)

@@ -167,7 +167,8 @@ class ReindexSummary:
             if self.vectors:
                 lines.append(f"  vectors ({self.vector_backend or 'faiss'}): "
                              f"{self.vectors.get('cnn_embedding', 0)} CNN embeddings, "
-                             f"{self.vectors.get('context_vector', 0)} context vectors in {self.vectors_dir}")
+                             f"{self.vectors.get('context_vector', 0)} context vectors, "
+                             f"{self.vectors.get('findings', 0)} findings vectors in {self.vectors_dir}")
             else:
                 lines.append("  vectors: none (no --checkpoint: `cxrsearch similar` needs a reindex with one)")
         else:

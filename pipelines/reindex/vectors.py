@@ -53,7 +53,7 @@ from pipelines.reindex.config import ReindexConfig
 from pipelines.reindex.stages import Journal, ReindexError, build_dir, journal_path, part_of
 
 # AnnotatedImage attribute holding each stored kind
-KIND_FIELDS = {"cnn_embedding": "embedding", "context_vector": "context_vector"}
+KIND_FIELDS = {"cnn_embedding": "embedding", "context_vector": "context_vector", "findings": "findings"}
 
 
 class VectorBuildError(ReindexError):

@@ -82,7 +82,7 @@ def test_search_results_image_similar_back_upload(live_server, page, tmp_path):
     p.keyboard.press("+")
     assert "scale(1.25)" in p.locator("#viewer-img").get_attribute("style")
     page.shot("04-image")
-    assert p.locator(".seg-links a[aria-current]").inner_text() == "by CNN embedding"  # the default kind
+    assert p.locator(".seg-links a[aria-current]").inner_text() == "by findings"  # the default kind
     p.locator(".seg-links a", has_text="context vector").click()
     p.wait_for_url(re.compile(r"kind=context"))
     assert p.locator(".strip li[data-image-id]").count() >= 5
@@ -99,8 +99,10 @@ def test_search_results_image_similar_back_upload(live_server, page, tmp_path):
     assert p.locator("input[name=q]").input_value() == "calcified granuloma upper lobe right"
     assert p.locator(".card[data-image-id]").count() >= 4
 
-    # upload from the home page: the file is searched, its nearest image is itself
+    # upload from the home page, compared by CNN embedding: the file is searched, its nearest image is itself
     p.goto(base + "/")
+    assert p.locator("select[name=kind]").input_value() == "findings"     # the default kind
+    p.locator("select[name=kind]").select_option("embedding")
     corpus_image = app.config["IMAGES_DIR"] + f"/{image_id}.png"
     p.locator("input[name=image]").set_input_files(corpus_image)
     p.wait_for_url(re.compile(r"/search/image"))

@@ -89,13 +89,15 @@ def test_similar_to_vectors_and_to_an_indexed_image(service, tmp_path):
         store = VectorStore.build(ids, vectors, kind=kind, model_version="m-1")
         store.save(version_dir(root, service.backend, version) / kind)
     service.vectors = LiveVectors(root, service.backend)
-    body = service.similar("IMG-A", k=2)
+    with pytest.raises(Exception, match="has no findings vectors.*cxrsearch reindex --checkpoint"):
+        service.similar("IMG-A", k=2)       # the default kind, absent from an index built before it existed
+    body = service.similar("IMG-A", k=2, kind="embedding")
     assert body["hits"][0]["image_id"] == "IMG-B" and body["query"]["image_id"] == "IMG-A"
     assert body["model_version"] == "m-1" and body["synthetic"] is True
-    upload = service.similar_to_vectors(vectors[0], vectors[0], k=1)
+    upload = service.similar_to_vectors(vectors[0], vectors[0], k=1, kind="embedding")
     assert upload["hits"][0]["image_id"] == "IMG-A" and upload["query"]["image_id"] is None
     with pytest.raises(Exception, match="dimensions"):
-        service.similar_to_vectors(np.ones(3), np.ones(3))
+        service.similar_to_vectors(np.ones(3), np.ones(3), kind="embedding")
 
 
 def test_an_unusable_encoder_is_tried_once_and_named_without_paths(service, tmp_path):

@@ -35,7 +35,7 @@ def test_three_parts_on_a_local_cluster_equal_one_process(corpus, checkpoint, tm
     assert len(switched) == 1 and switched[0]["live_version"] == result.build  # one part switched, once
     assert sum(p["images"] for p in result.parts) == reference.images == 27
     assert sum(p["indexed"] for p in result.parts) == reference.indexed == 24
-    assert switched[0]["vectors"] == {"cnn_embedding": 24, "context_vector": 24}
+    assert switched[0]["vectors"] == {"cnn_embedding": 24, "context_vector": 24, "findings": 24}
     assert "live: " + result.build in result.format()
 
     docs, expected = all_docs(tmp_path / "index"), all_docs(tmp_path / "reference")

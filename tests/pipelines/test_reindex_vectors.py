@@ -16,6 +16,7 @@ import pytest
 from indexer.errors import IndexNotFound, VectorStoreNotFound
 from indexer.text.embedded import EmbeddedTextBackend
 from indexer.vectors import VECTOR_KINDS, LiveVectors, live_vectors
+from indexer.vectors.base import findings_query
 from pipelines.annotator import load_annotator
 from pipelines.reindex import ReindexError, run_reindex
 from tests.pipelines.test_reindex import ROOT, SmallCorpus, all_docs, write_png
@@ -119,9 +120,9 @@ def unit(x) -> np.ndarray:
 
 def test_checkpoint_reindex_writes_both_stores_with_exactly_the_text_ids(corpus, tmp_path, checkpoint, cascade):
     summary = run_reindex(corpus.config(tmp_path / "index", checkpoint=checkpoint))
-    assert summary.vectors == {"cnn_embedding": 24, "context_vector": 24} and summary.documents == 24
+    assert summary.vectors == {"cnn_embedding": 24, "context_vector": 24, "findings": 24} and summary.documents == 24
     assert summary.vectors_dir == str(tmp_path / "index" / "vectors" / "embedded" / summary.version)
-    assert "24 CNN embeddings, 24 context vectors" in summary.format()
+    assert "24 CNN embeddings, 24 context vectors, 24 findings vectors" in summary.format()
     assert text_ids(tmp_path / "index") == corpus.ids
     for kind in VECTOR_KINDS:
         store = live_vectors(tmp_path / "index", kind)
@@ -265,7 +266,7 @@ def test_killed_job_resumes_with_exact_vectors(corpus, tmp_path, checkpoint, cas
         summary = run_reindex(corpus.config(index), annotator=model)
         assert summary.version == build and summary.resumed == 4 * len(kept)
         assert sorted(model.seen) == sorted(set(corpus.ids) - journaled)  # journaled batches: not annotated again
-        assert summary.vectors == {"cnn_embedding": 24, "context_vector": 24}
+        assert summary.vectors == {"cnn_embedding": 24, "context_vector": 24, "findings": 24}
         assert text_ids(index) == sorted(reference["context_vector"])
         for kind in VECTOR_KINDS:
             got = vectors_by_id(index, kind)
@@ -292,7 +293,7 @@ def test_a_batch_whose_vectors_were_not_saved_is_redone(corpus, tmp_path, cascad
     [build] = backend.versions()
     assert backend.count(build) == 12 and backend.live_version() is None
     summary = run_reindex(corpus.config(index), annotator=Counting(cascade))
-    assert summary.resumed == 8 and summary.vectors == {"cnn_embedding": 24, "context_vector": 24}
+    assert summary.resumed == 8 and summary.vectors == {"cnn_embedding": 24, "context_vector": 24, "findings": 24}
     for kind in VECTOR_KINDS:
         got = vectors_by_id(index, kind)
         assert sorted(got) == text_ids(index) == sorted(reference[kind])
@@ -329,7 +330,7 @@ def test_sharded_workers_merge_their_vectors_when_the_last_part_switches(corpus,
     model = Counting(cascade)
     second = run_reindex(corpus.config(index, shard=(2, 2), build="job1"), annotator=model)
     assert model.seen == []  # its part was done: it only merges and switches
-    assert second.switched and second.vectors == {"cnn_embedding": 24, "context_vector": 24}
+    assert second.switched and second.vectors == {"cnn_embedding": 24, "context_vector": 24, "findings": 24}
     for kind in VECTOR_KINDS:
         assert sorted(live_vectors(index, kind).image_ids()) == corpus.ids == text_ids(index)
 
@@ -428,7 +429,7 @@ def test_vectors_in_elasticsearch_are_written_switched_and_carried_over(corpus, 
     assert backend.live_version() is None
     first = run_reindex(config, annotator=Counting(cascade))  # resumes the build
     assert first.resumed == 8 and first.switched and first.vector_backend == "es"
-    assert first.vectors == {"cnn_embedding": 24, "context_vector": 24}
+    assert first.vectors == {"cnn_embedding": 24, "context_vector": 24, "findings": 24}
     assert not (index / "vectors").exists()  # nothing in FAISS files
     live = LiveVectors(index, backend)
     version, store = live.get("context")
@@ -442,6 +443,14 @@ def test_vectors_in_elasticsearch_are_written_switched_and_carried_over(corpus, 
     hits = store.similar("CXR1_IM-0001-1001", 5, filters={"view": "lateral"})
     docs = backend.get_many(list(hits.image_ids))
     assert len(hits) == 5 and all(docs[i]["view"] == "lateral" for i in hits.image_ids)
+    _, findings = live.get("findings")       # the asymmetric findings search on the kNN index = brute force
+    query = findings_query(findings.get_vectors(["CXR1_IM-0001-1001"]))
+    ids = sorted(reference["findings"])
+    exact = np.stack([reference["findings"][i] for i in ids]) @ query[0]
+    found = findings.search(query, 5)[0]
+    fifth = np.sort(exact)[::-1][4]      # this untrained cascade gives near ties: every hit is among the best 5
+    assert len(found) == 5 and all(exact[ids.index(i)] >= fifth - 1e-4 for i in found.image_ids)
+    np.testing.assert_allclose(found.scores, np.sort(exact)[::-1][:5], atol=1e-3)
 
     (corpus.images / "CXR4_IM-0004-2001.png").unlink()
     model = Counting(cascade)

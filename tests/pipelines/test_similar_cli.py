@@ -42,7 +42,7 @@ def test_similar_prints_neighbours_with_score_and_annotation(setup, capsys):
     assert main(["similar", "CXR2_IM-0002-1001", "--index-dir", str(index), "--k", "3"]) == 0
     out = capsys.readouterr().out
     lines = out.splitlines()
-    assert lines[0].startswith("3 image(s) most similar to CXR2_IM-0002-1001 by cnn_embedding (model it0-")
+    assert lines[0].startswith("3 image(s) most similar to CXR2_IM-0002-1001 by findings (model it0-")  # the default
     ranked = [line for line in lines if line.lstrip()[:2] in ("1.", "2.", "3.", "4.")]
     assert len(ranked) == 3
     docs = EmbeddedTextBackend(index / "text").get_many([line.split()[1] for line in ranked])
@@ -80,6 +80,26 @@ def test_similar_json_by_embedding_matches_brute_force(setup, capsys):
     assert "CXR5_IM-0005-1001" in {h["image_id"] for h in json.loads(capsys.readouterr().out)["hits"]}
 
 
+def test_similar_json_by_findings_ranks_by_the_same_single_finding(setup, capsys):
+    _, _, index = setup
+    capsys.readouterr()
+    assert main(["similar", "CXR5_IM-0005-2001", "--index-dir", str(index), "--kind", "findings", "--k", "5",
+                 "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["kind"] == "findings"
+    store = live_vectors(index, "findings")
+    ids = store.image_ids()
+    stored = store.get_vectors(ids)                        # (24, L + 1): [p, remainder] unit rows
+    p = stored[:, :-1]
+    q = p[ids.index("CXR5_IM-0005-2001")]
+    score = p @ q / np.linalg.norm(q)                      # what the asymmetric search ranks by
+    expected = [ids[i] for i in np.argsort(-score, kind="stable") if not ids[i].startswith("CXR5_")][:5]
+    got = [h["image_id"] for h in result["hits"]]
+    assert len(got) == 5 and set(got) == set(expected) and "CXR5_IM-0005-2001" not in got
+    np.testing.assert_allclose([h["score"] for h in result["hits"]],
+                               sorted(score[[ids.index(i) for i in got]], reverse=True), atol=1e-3)
+
+
 def test_similar_unknown_image_id_is_a_one_line_error(setup, capsys):
     _, _, index = setup
     assert main(["similar", "CXR0_IM-nope", "--index-dir", str(index)]) == 1
@@ -96,7 +116,7 @@ def test_similar_without_vectors_says_to_reindex_with_a_checkpoint(setup, tmp_pa
     assert "vectors: none" in capsys.readouterr().out
     assert main(["similar", "CXR1_IM-0001-1001", "--index-dir", str(index)]) == 1
     err = capsys.readouterr().err
-    assert "has no cnn_embedding vectors" in err and "cxrsearch reindex --checkpoint CKPT" in err
+    assert "has no findings vectors" in err and "cxrsearch reindex --checkpoint CKPT" in err
     assert main(["search", "granuloma", "--index-dir", str(index)]) == 0  # text search still works
 
 

@@ -121,17 +121,21 @@ def test_similar_by_id_is_cosine_nearest_of_the_live_store(corpus_client, corpus
     from search_web.services import services
 
     image_id = web_corpus.ids[3]
-    for kind in ("context", "embedding"):
+    for kind in ("context", "embedding", "findings"):
         body = corpus_client.get(f"/api/images/{image_id}/similar?k=5&kind={kind}").get_json()
         with corpus_app.app_context():
             _, store = services().vectors.get(kind)
         ids = store.image_ids()
         vectors = store.get_vectors(ids)
-        query = vectors[ids.index(image_id)]
+        query = vectors[ids.index(image_id)].copy()
+        if kind == "findings":     # asked with the remainder coordinate at 0 (indexer.vectors.base.findings_query)
+            query[-1] = 0
         report = image_id.split("_")[0]  # the other views of the same examination are left out
         order = [ids[i] for i in np.argsort(-(vectors @ query)) if not ids[i].startswith(report + "_")][:5]
         assert [h["image_id"] for h in body["hits"]] == order
         assert body["model_version"] == store.model_version and body["kind"] in (kind, store.kind)
+    default = corpus_client.get(f"/api/images/{image_id}/similar?k=5").get_json()
+    assert default["kind"] == "findings"
     bad = corpus_client.get(f"/api/images/{image_id}/similar?kind=colour")
     assert bad.status_code == 400 and "kind='colour'" in bad.get_json()["error"]["message"]
 

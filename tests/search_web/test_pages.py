@@ -60,7 +60,8 @@ def test_image_page(corpus_client, web_corpus):
     assert "calcified granuloma lung upper lobe right" in page and "Radiologist" in page and "Findings" in page
     strip = re.findall(r'<li class="sim" data-image-id="([^"]+)"', page)
     assert len(strip) == 12 and image_id not in strip
-    emb = corpus_client.get(f"/images/{image_id}?kind=context").get_data(as_text=True)  # the default is embedding
+    assert 'aria-current="true">by findings</a>' in page                       # the default kind
+    emb = corpus_client.get(f"/images/{image_id}?kind=context").get_data(as_text=True)
     assert re.findall(r'<li class="sim" data-image-id="([^"]+)"', emb) != strip
     assert corpus_client.get("/images/NO-SUCH").status_code == 404
     assert corpus_client.get(f"/images/{image_id}?kind=colour").status_code == 400

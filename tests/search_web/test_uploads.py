@@ -52,7 +52,8 @@ def test_sniffing_reads_content_not_names():
 
 def test_upload_png_finds_itself_first(corpus_client, web_corpus, tmp_path):
     image_id = web_corpus.ids[5]
-    response = post(corpus_client, (web_corpus.images / f"{image_id}.png").read_bytes(), "anything.dcm", k="5")
+    data = (web_corpus.images / f"{image_id}.png").read_bytes()
+    response = post(corpus_client, data, "anything.dcm", k="5", kind="embedding")
     assert response.status_code == 200, response.get_json()
     body = response.get_json()
     assert body["hits"][0]["image_id"] == image_id and body["hits"][0]["score"] > 0.999
@@ -60,18 +61,22 @@ def test_upload_png_finds_itself_first(corpus_client, web_corpus, tmp_path):
     assert upload["type"] == "png" and upload["width"] == 256 and upload["annotation"]
     assert upload["model_version"] == body["model_version"] and body["synthetic"] is True
     assert len(body["hits"]) == 5
+    by_findings = post(corpus_client, data, k="5").get_json()        # the default kind: the same single finding
+    assert by_findings["kind"] == "findings" and len(by_findings["hits"]) == 5
+    scores = [h["score"] for h in by_findings["hits"]]
+    assert scores == sorted(scores, reverse=True)
 
 
 def test_jpeg_and_grey_saved_as_rgb_and_rgba_are_read(corpus_client, web_corpus):
     grey = np.asarray(Image.open(web_corpus.images / f"{web_corpus.ids[2]}.png"))
     out = io.BytesIO()
     Image.fromarray(grey).save(out, format="JPEG", quality=95)
-    jpeg = post(corpus_client, out.getvalue(), "x.jpg")
+    jpeg = post(corpus_client, out.getvalue(), "x.jpg", kind="embedding")
     assert jpeg.status_code == 200 and jpeg.get_json()["upload"]["type"] == "jpeg"
     rgb = np.stack([grey] * 3, axis=-1)
-    assert post(corpus_client, png_bytes(rgb)).status_code == 200
+    assert post(corpus_client, png_bytes(rgb), kind="embedding").status_code == 200
     rgba = np.concatenate([rgb, np.full(grey.shape + (1,), 255, np.uint8)], axis=-1)
-    ok = post(corpus_client, png_bytes(rgba))
+    ok = post(corpus_client, png_bytes(rgba), kind="embedding")
     assert ok.status_code == 200
     assert ok.get_json()["hits"][0]["image_id"] == jpeg.get_json()["hits"][0]["image_id"] == web_corpus.ids[2]
 
@@ -99,13 +104,14 @@ def test_dicom_windowing_and_monochrome1(tmp_path):
 
 def test_dicom_upload_end_to_end(corpus_client, web_corpus):
     grey = np.asarray(Image.open(web_corpus.images / f"{web_corpus.ids[7]}.png"))
-    response = post(corpus_client, dicom_bytes(grey.astype(np.uint16) * 16), "scan.dcm", k="3")
+    response = post(corpus_client, dicom_bytes(grey.astype(np.uint16) * 16), "scan.dcm", k="3",
+                    kind="embedding")
     assert response.status_code == 200, response.get_json()
     body = response.get_json()
     # no window in the file: the full range is shown (min-max), as the same image stretched and sent as PNG
     low, high = int(grey.min()), int(grey.max())
     stretched = np.round((grey.astype(float) - low) / (high - low) * 255).astype(np.uint8)
-    as_png = post(corpus_client, png_bytes(stretched), k="3").get_json()
+    as_png = post(corpus_client, png_bytes(stretched), k="3", kind="embedding").get_json()
     assert body["upload"]["type"] == "dicom" and body["upload"]["width"] == grey.shape[1]
     assert [h["image_id"] for h in body["hits"]] == [h["image_id"] for h in as_png["hits"]]
 
@@ -168,8 +174,13 @@ def test_upload_page_shows_annotation_and_neighbours(corpus_client, web_corpus):
     home = corpus_client.get("/").get_data(as_text=True)
     token = re.search(r'name="csrf_token" value="([^"]+)"', home).group(1)
     png = (web_corpus.images / f"{web_corpus.ids[4]}.png").read_bytes()
-    page = corpus_client.post("/search/image", data={"image": (io.BytesIO(png), "x.png"), "csrf_token": token},
-                              content_type="multipart/form-data")
+    assert '<option value="findings" selected>findings</option>' in home      # the default kind
+    page = corpus_client.post("/search/image", data={"image": (io.BytesIO(png), "x.png"), "csrf_token": token,
+                                                     "kind": "embedding"}, content_type="multipart/form-data")
     html = page.get_data(as_text=True)
     assert page.status_code == 200 and "Your image" in html and 'src="data:image/png;base64,' in html
-    assert f'data-image-id="{web_corpus.ids[4]}"' in html
+    assert f'data-image-id="{web_corpus.ids[4]}"' in html and "by CNN embedding" in html
+    for kind, shown in (("context", "by context vector"), ("findings", "by findings")):  # the heading names the kind
+        again = corpus_client.post("/search/image", data={"image": (io.BytesIO(png), "x.png"), "csrf_token": token,
+                                                          "kind": kind}, content_type="multipart/form-data")
+        assert again.status_code == 200 and shown in again.get_data(as_text=True)
