@@ -1,8 +1,9 @@
-"""Two probes of what limits the cascade's reading (issue 10), on a trained checkpoint; nothing is trained.
+"""Probes of what limits the cascade's reading (issue 10), on a trained checkpoint; nothing is trained.
 
     python scripts/probe_reader.py decoding [--checkpoint data/models/tiny/cascade.pt] [--beams 3 5]
     python scripts/probe_reader.py vectors  [--checkpoint data/models/tiny/cascade.pt]
     python scripts/probe_reader.py shifts   [--checkpoint data/models/tiny/cascade.pt]
+    python scripts/probe_reader.py findings [--checkpoint data/models/tiny/cascade.pt]
 
 decoding: BLEU-1..4 of the context RNN's annotations on the labelled val and test images (the paper's
 protocol, the same first word from the CNN's label) when decoded greedily (what the cascade does), by beam
@@ -16,6 +17,10 @@ vectors the checkpoint can give besides the stored CNN embedding: the 17 label p
 head's probabilities, concatenations, a linear discriminant projection of the embedding fitted on the
 training split's labelled images, and the embedding's cosine re-ranked by label agreement (cosine + beta x
 the dot product of the two images' label probabilities; beta to be chosen on val).
+
+findings: the findings head's two settings (models/findings.py): for each C and concept weight, P@10 on val
+with the head fitted on the training split (what chooses), and on test with it fitted on train + val (what
+ships). Ranked as the index ranks: the dot product of the two images' mined-label probabilities, OTHER out.
 
 shifts: test-time augmentation. 17-label accuracy (collapsed to the base label) on the labelled val and test
 images when the label probabilities are averaged over the image shifted by a few pixels (edges repeated,
@@ -227,14 +232,44 @@ def shifts(args: argparse.Namespace) -> None:
         print(f"| {name} | {cells[0]:.1f} | {cells[1]:.1f} |")
 
 
+def findings(args: argparse.Namespace) -> None:
+
+    from pipelines.train.analysis import similar_precision
+    from pipelines.train.cnn_train import concept_probabilities
+    from pipelines.train.findings import fit_findings_head
+
+    cascade, corpus, probs, embeddings = load(args.checkpoint, args.data)
+    search = cascade.search_embedding(embeddings)
+    concepts = concept_probabilities(cascade.cnn, embeddings)
+    print(f"{args.checkpoint}: the findings head's settings. P@10 of 'same mined label' (and of 'shares the "
+          "finding'), abnormal images, whole index, neighbours from other reports, ranked by p_q . p_n")
+    print("\n| C | concept weight | val, head fitted on train | test, head fitted on train + val |\n|---|---|---|---|")
+
+    def score(head, split: str) -> str:
+        p = head.probabilities(search, concepts)[:, :-1].numpy()          # (N, L), OTHER left out
+        r = similar_precision(p, corpus, 10, split, "all", scores=lambda q: p @ p[q])
+        return f"{r['precision']:.3f} ({r['shares']:.3f})"
+
+    s, c = search.numpy(), concepts.numpy()
+    for c_value in (1.0, 10.0, 100.0, 300.0):
+        for weight in (0.0, 0.1, 0.3):
+            val = score(fit_findings_head(s, c, corpus.entries, ("train",), c_value, weight), "val")
+            test = score(fit_findings_head(s, c, corpus.entries, ("train", "val"), c_value, weight), "test")
+            print(f"| {c_value:g} | {weight:g} | {val} | {test} |", flush=True)
+    plain = probs.numpy()
+    r = similar_precision(plain, corpus, 10, "test", "all", scores=lambda q: plain @ plain[q])
+    print(f"\nthe CNN's own 17-label softmax (no OTHER class), same ranking: test {r['precision']:.3f} "
+          f"({r['shares']:.3f})")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("probe", choices=("decoding", "vectors", "shifts"))
+    p.add_argument("probe", choices=("decoding", "vectors", "shifts", "findings"))
     p.add_argument("--checkpoint", type=Path, default=ROOT / "data" / "models" / "tiny" / "cascade.pt")
     p.add_argument("--data", type=Path, default=ROOT / "data")
     p.add_argument("--beams", type=int, nargs="+", default=[3, 5])
     args = p.parse_args(argv)
-    {"decoding": decoding, "vectors": vectors, "shifts": shifts}[args.probe](args)
+    {"decoding": decoding, "vectors": vectors, "shifts": shifts, "findings": findings}[args.probe](args)
     return 0
 
 

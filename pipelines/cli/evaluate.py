@@ -111,11 +111,12 @@ def extra_evaluations(args: argparse.Namespace, cascade, corpus, images: Path, d
                                                       target="predicted")}
         done["pointing_game"] = (result, reports.pointing_markdown(result, header))
     if args.similar:
-        kinds = {"embedding": vectors.embeddings, "context": vectors.contexts}
+        kinds = {"findings": (vectors.findings, analysis.findings_scores(vectors.findings)),
+                 "embedding": (vectors.embeddings, None), "context": (vectors.contexts, None)}
         if vectors.concepts.shape[1]:
-            kinds["concepts"] = vectors.concepts
-        result = {pool: {kind: analysis.similar_precision(v, corpus, args.k, args.split, pool)
-                         for kind, v in kinds.items()} for pool in ("all", "labelled")}
+            kinds["concepts"] = (vectors.concepts, None)
+        result = {pool: {kind: analysis.similar_precision(v, corpus, args.k, args.split, pool, scores=scores)
+                         for kind, (v, scores) in kinds.items()} for pool in ("all", "labelled")}
         done["similar"] = (result, reports.similar_markdown(result, header))
     if args.confusion:
         result = analysis.label_confusion(vectors.probs, corpus, cascade.label_names, args.split)

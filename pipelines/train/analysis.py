@@ -26,6 +26,7 @@ class CorpusVectors:
     contexts: np.ndarray         # (N, H) context vectors of the generated annotation (what reindex stores)
     concepts: np.ndarray         # (N, K) concept probabilities ((N, 0) without a head)
     generated: list[list[str]]   # the context RNN's annotation of every row
+    findings: np.ndarray | None = None   # (N, M + 1) 'findings' vectors as the index stores them (models.findings)
 
 
 @torch.no_grad()
@@ -40,7 +41,18 @@ def corpus_vectors(cascade: Cascade, corpus: Corpus, device: torch.device, batch
         chunk = [w or ["<unk>"] for w in words[start:start + batch]]
         contexts.append(cascade.context(emb[start:start + batch].to(device), chunk).cpu().numpy())
     concepts = concept_probabilities(cascade.cnn, emb).numpy()
-    return CorpusVectors(probs, cascade.search_embedding(emb).numpy(), np.concatenate(contexts), concepts, words)
+    search = cascade.search_embedding(emb)
+    findings = cascade.findings_vectors(search, torch.from_numpy(concepts), probs)
+    return CorpusVectors(probs, search.numpy(), np.concatenate(contexts), concepts, words, findings)
+
+
+def findings_scores(findings: np.ndarray):
+    """`similar_precision`'s scores function for the 'findings' kind: the search the index makes
+    (indexer.vectors.base.findings_query: the query's remainder coordinate set to 0, then cosine)."""
+    from indexer.vectors.base import findings_query
+
+    unit = _normalise(np.asarray(findings, dtype=np.float32))
+    return lambda q: unit @ findings_query(unit[q:q + 1])[0]
 
 
 def concept_auc(cascade: Cascade, corpus: Corpus, concepts: np.ndarray, split: str = "test") -> dict:

@@ -48,7 +48,9 @@ def similar_markdown(result: dict, header: str) -> str:
     lines = ["# Similar images that share the finding", "", header, ""]
     first = next(iter(next(iter(result.values())).values()))
     lines += [f"Queries: abnormal images of the `test` split with a mined label ({first['queries']}); neighbours: "
-              f"the {first['k']} nearest by cosine among images of OTHER reports. Same label: a hit when the "
+              f"the {first['k']} nearest by cosine among images of OTHER reports (for `findings`, the index's "
+              "asymmetric search: the probability that both images show the same single finding, "
+              "models/findings.py). Same label: a hit when the "
               "neighbour has the query's mined label. Pool `all`: every image (one without a mined label never "
               "counts as a hit), as the index holds them; `labelled`: only images with a mined label. Shares the "
               "finding: a hit when the neighbour's report lists the query's finding among its MeSH terms (a "
