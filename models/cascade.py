@@ -253,6 +253,13 @@ class Cascade:
         model.mean_embedding = data.get("mean_embedding")
         try:
             model.findings_head = FindingsHead.from_state(data["findings_head"]) if data.get("findings_head") else None
+            head = model.findings_head
+            if head is not None:
+                concepts = head.concept_mean.numel()
+                if concepts not in (0, len(model.concept_names)) or \
+                        head.weight.shape[1] != model.cnn.embedding_dim + concepts:
+                    raise ValueError(f"its weight reads {head.weight.shape[1]} features and {concepts} concepts; "
+                                     f"this CNN gives {model.cnn.embedding_dim} + {len(model.concept_names)}")
         except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise CheckpointError(f"{path}: its findings head is damaged ({e}); refit it with "
                                   f"`python -m pipelines.train.findings --checkpoint {path}`") from e

@@ -52,7 +52,7 @@ def image(image_id: str):
 
 @bp.get("/images/<image_id>/similar")
 def image_similar(image_id: str):
-    """The k images nearest to an indexed one by joint context vector (kind=context) or CNN embedding."""
+    """The k images nearest to an indexed one by findings (default), CNN embedding or joint context vector."""
     return jsonify(run_similar(services(), image_id, request.args))
 
 
@@ -145,6 +145,9 @@ def vector_health(svc: Services, text: dict) -> dict:
                                                          "(vectors are found through its live version)"}
     kinds = svc.vector_kinds(text["version"])
     error = None if kinds else "no vector stores for the live index version (built without a cascade checkpoint)"
+    if kinds and DEFAULT_KIND not in kinds:   # built before the findings kind existed
+        error = (f"no {DEFAULT_KIND} vectors (the default kind of similar images) for the live index version: "
+                 "rerun `cxrsearch reindex --checkpoint CKPT`; the other kinds answer meanwhile")
     return {"available": bool(kinds), "kinds": kinds, "error": error}
 
 

@@ -70,7 +70,7 @@ def document() -> dict:
             "parameters": [IMAGE_ID], "responses": {"200": _json("image detail"), **_errors(400, 404, 503)}}},
         "/api/images/{image_id}/similar": {"get": {
             "operationId": "getSimilarImages",
-            "summary": "Nearest indexed images by context vector or CNN embedding",
+            "summary": "Nearest indexed images by findings (default), CNN embedding or context vector",
             "parameters": [IMAGE_ID, K, KIND], "responses": {
                 "200": {**_json("neighbours"), "links": _image_links("/hits/0/image_id")},
                 **_errors(400, 404, 409, 503)}}},

@@ -11,6 +11,7 @@ from indexer.errors import IndexerError
 from indexer.text import open_backend
 from indexer.text.base import TextBackend
 from indexer.vectors.live import LiveVectors, has_vectors
+from search_web.params import KINDS
 from search_web.query import AnswerCache, QueryService
 
 EXTENSION = "cxrsearch"
@@ -82,10 +83,10 @@ class Services:
         return self.text().live_version()
 
     def vector_kinds(self, version: str | None) -> list[str]:
-        """The vector kinds ('context', 'embedding') the version has stores for."""
+        """The vector kinds (search_web.params.KINDS: findings, embedding, context) the version has stores for."""
         if version is None or self.backend is None:
             return []
-        return [k for k in ("context", "embedding") if has_vectors(self.index_dir, self.backend, version, k)]
+        return [k for k in KINDS if has_vectors(self.index_dir, self.backend, version, k)]
 
     def corpus_synthetic(self, version: str | None = None) -> bool:
         """Whether the live (or given) index version holds synthetic documents; cached per version.

@@ -29,7 +29,8 @@ def _check_k(k) -> int:
 
 
 def neighbour(image_id: str, score: float | None, doc: Mapping | None) -> dict:
-    """One image of a similar-images answer: id, cosine similarity, annotation and labels."""
+    """One image of a similar-images answer: id, score (cosine similarity; for findings p_q . p_n), annotation,
+    labels."""
     doc = doc or {}
     return {"image_id": image_id, **({"score": round(float(score), 4)} if score is not None else {}),
             "annotation": display_annotation(doc), "report_annotation": doc.get("report_annotation"),
@@ -97,13 +98,15 @@ def similar_to_image(service, image_id: str, k: int = 10, kind: str = DEFAULT_KI
         raise UnknownImageId(f"unknown image id {image_id!r}: not in index version {version!r} ({len(store)} images, "
                              f"e.g. {', '.join(store.image_ids()[:3])})")
     doc = service.backend.get(image_id, version=version) or {}
-    from indexer.vectors.base import FINDINGS, Neighbours, findings_query  # not at import: a text-only search
-    #                                                                       loads no vector code (and no FAISS)
+    # not at import: a text-only search loads no vector code (and no FAISS)
+    from indexer.vectors.base import FINDINGS, Neighbours, findings_probability, findings_query
     extra = 0 if same_report else 8  # room for the other views of the same examination
     wanted = min(k + extra, max(len(store) - 1, 1))
     if kind == FINDINGS:   # an asymmetric search: the stored vector, its remainder coordinate set to 0
-        hits = store.search(findings_query(store.get_vectors([image_id])), wanted + 1)[0]
-        pairs = [(i, s) for i, s in hits.pairs() if i != image_id][:wanted]
+        stored = store.get_vectors([image_id])
+        hits = store.search(findings_query(stored), wanted + 1)[0]
+        scale = float(findings_probability(stored)[0])      # score = p_q . p_n (see findings_probability)
+        pairs = [(i, s * scale) for i, s in hits.pairs() if i != image_id][:wanted]
         found = Neighbours(tuple(i for i, _ in pairs), tuple(s for _, s in pairs))
     else:
         found = store.similar(image_id, wanted)
@@ -116,7 +119,7 @@ def similar_to_vectors(service, embedding, context_vector, k: int = 10, kind: st
                        findings=None) -> dict:
     """The k nearest indexed images of an image outside the index, given its (E,) embedding, (H,) context vector
     and (L + 1,) findings vector (the one `kind` asks for is needed)."""
-    from indexer.vectors.base import FINDINGS, findings_query
+    from indexer.vectors.base import FINDINGS, findings_probability, findings_query
 
     k = _check_k(k)
     kind, version, store = _live_store(service, kind)
@@ -124,14 +127,16 @@ def similar_to_vectors(service, embedding, context_vector, k: int = 10, kind: st
     if vector is None:
         raise InvalidQuery(f"no {kind} was computed for the uploaded image")
     vector = np.asarray(vector, dtype=np.float32).reshape(1, -1)   # (1, D)
+    scale = 1.0
     if kind == FINDINGS:
+        scale = float(findings_probability(vector)[0])   # score = p_q . p_n (see findings_probability)
         vector = findings_query(vector)
     if vector.shape[1] != store.dimension:
         raise IndexerError(f"the uploaded image's {kind} has {vector.shape[1]} dimensions but the index holds "
                            f"{store.dimension}: the index was built with another checkpoint")
     found = store.search(vector, min(k, len(store)))[0]
     query = {"image_id": None, "annotation": None, "synthetic": False}
-    return _answer(service, query, kind, version, store, found.pairs(), k, None)
+    return _answer(service, query, kind, version, store, [(i, s * scale) for i, s in found.pairs()], k, None)
 
 
 __all__ = ["NoVectors", "neighbour", "similar_to_image", "similar_to_vectors"]

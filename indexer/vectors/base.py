@@ -21,14 +21,23 @@ def findings_query(stored: np.ndarray) -> np.ndarray:
     probabilities that the image shows each mined finding alone, then the remainder that makes it unit
     length). Asked with ``[p_q, 0]``, the cosine to a stored vector is ``p_q . p_n / |p_q|``: for one query,
     neighbours rank by the probability that both show the same single finding. A row whose p is all but
-    zero (only 'several findings') is kept as stored.
+    zero (only 'several findings') is kept as stored. Takes (L + 1,) or (B, L + 1); returns (B, L + 1).
     """
-    q = np.array(stored, dtype=np.float32, copy=True).reshape(len(stored), -1)   # (B, L + 1)
+    rows = np.atleast_2d(np.asarray(stored, dtype=np.float32))
+    if rows.ndim != 2 or rows.shape[1] < 2:
+        raise InvalidVectors(f"findings vectors must be (L + 1,) or (B, L + 1) with L >= 1, got shape {rows.shape}")
+    q = rows.copy()
     q[:, -1] = 0.0
-    norms = np.linalg.norm(q, axis=1, keepdims=True)
-    keep = norms[:, 0] < 1e-3
-    q[keep] = np.asarray(stored, dtype=np.float32).reshape(len(stored), -1)[keep]
+    keep = np.linalg.norm(q, axis=1) < 1e-3
+    q[keep] = rows[keep]
     return q / np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-12)
+
+
+def findings_probability(stored: np.ndarray) -> np.ndarray:
+    """|p| of stored findings vectors ((B, L + 1) -> (B,)): the cosine of `findings_query` times it is
+    ``p_q . p_n``, the probability that both images show the same single finding."""
+    rows = np.atleast_2d(np.asarray(stored, dtype=np.float32))
+    return np.linalg.norm(rows[:, :-1], axis=1)
 
 # field -> values, as the text backends take them (indexer.text.base.normalise_filters)
 VectorFilters = Mapping[str, Any]

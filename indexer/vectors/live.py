@@ -135,7 +135,7 @@ def open_vectors(index_dir: str | os.PathLike, backend: TextBackend, kind: str =
 
 def live_vectors(index_dir: str | os.PathLike, kind: str = "context_vector", *, backend: str = "embedded",
                  es_settings=None, mmap: bool = True) -> VectorReader:
-    """Open the live vector store of `kind` ('context' or 'embedding') for an index directory.
+    """Open the live vector store of `kind` ('findings', 'embedding' or 'context') for an index directory.
 
     Args:
         index_dir: the index home (`DATA_DIR/index`), where the vectors live for every backend.

@@ -26,7 +26,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--dir", action="append", default=[], help="annotate every PNG/JPEG in this folder (repeatable)")
     p.add_argument("--checkpoint", help="cascade checkpoint (default <data>/models/tiny/cascade.pt)")
     p.add_argument("--out", required=True, help="output folder: annotations.jsonl, embeddings.npy, "
-                   "context_vectors.npy, skipped.jsonl")
+                   "context_vectors.npy, findings.npy, skipped.jsonl")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--top", type=int, default=0, help="keep only the top N label probabilities (0 = all)")
     p.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
@@ -77,7 +77,7 @@ def annotate_files(cascade, paths: list[Path], out: Path, batch_size: int = 64, 
     from models.preprocess import prepare
 
     out.mkdir(parents=True, exist_ok=True)
-    embeddings, contexts = [], []
+    embeddings, contexts, findings = [], [], []
     reasons: Counter = Counter()
     done = 0
     with open(out / "annotations.jsonl", "w", encoding="utf-8") as fh, \
@@ -98,6 +98,7 @@ def annotate_files(cascade, paths: list[Path], out: Path, batch_size: int = 64, 
                                                cascade.concept_names)) + "\n")
                     embeddings.append(result.embedding)
                     contexts.append(result.context_vector)
+                    findings.append(result.findings)
                     done += 1
             bar.update(len(paths[start:start + batch_size]))
         bar.close()
@@ -106,12 +107,14 @@ def annotate_files(cascade, paths: list[Path], out: Path, batch_size: int = 64, 
             else np.zeros((0, dim_e), np.float32))
     np.save(out / "context_vectors.npy", np.stack(contexts).astype(np.float32) if contexts
             else np.zeros((0, dim_h), np.float32))
+    np.save(out / "findings.npy", np.stack(findings).astype(np.float32) if findings   # models.findings.vector
+            else np.zeros((0, 0), np.float32))
     return {"done": done, "skipped": sum(reasons.values()), "reasons": reasons}
 
 
 def record(path: Path, result, label_names: list[str], row: int, top: int = 0,
            concept_names: list[str] | None = None) -> dict:
-    """One JSONL line: `row` indexes embeddings.npy and context_vectors.npy.
+    """One JSONL line: `row` indexes embeddings.npy, context_vectors.npy and findings.npy.
 
     `label` may be an iteration-1 cluster (`opacity#4`); `finding` is its base label (`opacity`).
     `concept_probabilities` has every concept key of the checkpoint's concept head ({} without one).

@@ -1,4 +1,4 @@
-"""Find the indexed images most similar to one indexed image, by context vector or CNN embedding (FAISS)."""
+"""Find the indexed images most similar to one indexed image, by findings, CNN embedding or context vector."""
 from __future__ import annotations
 
 import argparse

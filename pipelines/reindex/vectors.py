@@ -152,7 +152,7 @@ def check_against_text(backend: TextBackend, version: str, ids: Sequence[str]) -
 
 
 class FaissVectorWriter:
-    """Writes both kinds of vectors (CNN embeddings, context vectors) of a build into FAISS stores.
+    """Writes every kind of vector (CNN embeddings, context vectors, findings) of a build into FAISS stores.
 
     Args:
         index_dir: the index home; segments go under `builds/`, stores under `vectors/`.
@@ -291,7 +291,7 @@ class FaissVectorWriter:
 
 
 class EsVectorWriter:
-    """Writes both kinds of vectors of a build into Elasticsearch kNN indices beside the text index.
+    """Writes every kind of vector of a build into Elasticsearch kNN indices beside the text index.
 
     Args:
         backend: the Elasticsearch text backend being built (the vectors use its cluster, alias and client).

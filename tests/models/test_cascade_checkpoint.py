@@ -226,3 +226,8 @@ def test_damaged_findings_head_is_a_clear_checkpoint_error(with_concepts, tmp_pa
     torch.save(state, tmp_path / "bad.pt")
     with pytest.raises(CheckpointError, match="findings head is damaged"):
         Cascade.load(tmp_path / "bad.pt")
+    state = with_concepts.state()
+    state["findings_head"]["weight"] = torch.zeros(3, 5)      # the wrong number of features for this CNN
+    torch.save(state, tmp_path / "narrow.pt")
+    with pytest.raises(CheckpointError, match="findings head is damaged.*features"):
+        Cascade.load(tmp_path / "narrow.pt")

@@ -59,6 +59,8 @@ def test_batch_with_bad_files_annotates_the_good_ones(checkpoint, folder, tmp_pa
     assert skipped == {"corrupt.png": "unreadable", "colour.png": "wrong_mode", "tiny.png": "too_small"}
     emb, ctx = np.load(out / "embeddings.npy"), np.load(out / "context_vectors.npy")
     assert emb.shape[0] == ctx.shape[0] == 5 and emb.dtype == np.float32
+    findings = np.load(out / "findings.npy")                   # (5, L + 1) unit rows (models.findings.vector)
+    assert findings.shape[0] == 5 and np.allclose(np.linalg.norm(findings, axis=1), 1, atol=1e-5)
     assert "skipped 3" in capsys.readouterr().out
 
 

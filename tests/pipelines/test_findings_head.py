@@ -67,3 +67,16 @@ def test_findings_query_ranks_by_the_probability_of_the_same_single_finding():
     assert np.argsort(-symmetric)[1] == 2               # a plain cosine would put 'several findings' next
     only_other = findings_vector(np.zeros((1, 2)))       # nothing but 'several findings': kept as stored
     np.testing.assert_allclose(findings_query(only_other), only_other)
+
+
+def test_findings_query_takes_one_vector_or_rows_and_refuses_other_shapes():
+    from indexer.errors import InvalidVectors
+    from indexer.vectors.base import findings_probability
+
+    one = findings_vector(np.array([[0.6, 0.2]]))[0]                         # (3,)
+    np.testing.assert_allclose(findings_query(one), findings_query(one[None]))   # (1, 3) either way
+    assert findings_query(one).shape == (1, 3)
+    np.testing.assert_allclose(findings_probability(one), [np.hypot(0.6, 0.2)], rtol=1e-6)
+    for bad in (np.zeros((2, 2, 3)), np.ones((2, 1))):
+        with pytest.raises(InvalidVectors):
+            findings_query(bad)

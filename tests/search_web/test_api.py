@@ -161,10 +161,10 @@ def test_health_and_stats(corpus_client, web_corpus):
     body = corpus_client.get("/api/health").get_json()
     assert body["status"] == "ok" and body["synthetic"] is True
     assert body["text_index"]["documents"] == len(web_corpus.ids)
-    assert body["vectors"]["kinds"] == ["context", "embedding"]
+    assert body["vectors"]["kinds"] == ["findings", "embedding", "context"] and body["vectors"]["error"] is None
     stats = corpus_client.get("/api/stats").get_json()
     assert stats["documents"] == len(web_corpus.ids) and stats["size_bytes"] > 0
-    assert stats["vectors"]["context"]["count"] == len(web_corpus.ids)
+    assert stats["vectors"]["context"]["count"] == stats["vectors"]["findings"]["count"] == len(web_corpus.ids)
     assert sum(stats["facets"]["view"].values()) == len(web_corpus.ids)
 
 
@@ -246,3 +246,27 @@ def test_a_repeated_search_is_served_from_the_answer_cache_with_its_links(index_
                       "UPLOAD_DIR": str(tmp_path / "uploads"), "ANSWER_CACHE": 0}).test_client()
     assert [off.get("/api/search?q=granuloma").get_json()["cached"] for _ in range(2)] == [False, False]
     assert off.get("/api/stats").get_json()["answer_cache"] is None
+
+
+def test_an_index_built_before_the_findings_kind_says_to_reindex(web_corpus, tmp_path):
+    """An index whose live version has no findings store (built by an older version): health names it, the
+    default similar images answer a clear error, the other kinds still answer."""
+    import shutil
+
+    from search_web import create_app
+
+    config = web_corpus.config(UPLOAD_DIR=str(tmp_path / "uploads"))
+    index = tmp_path / "index"
+    shutil.copytree(config["INDEX_DIR"], index)
+    removed = [p for p in (index / "vectors").rglob("findings") if p.is_dir()]
+    assert removed
+    for path in removed:
+        shutil.rmtree(path)
+    client = create_app({**config, "INDEX_DIR": str(index)}).test_client()
+    health = client.get("/api/health").get_json()
+    assert health["vectors"]["kinds"] == ["embedding", "context"]
+    assert "no findings vectors" in health["vectors"]["error"] and "cxrsearch reindex" in health["vectors"]["error"]
+    image_id = web_corpus.ids[3]
+    default = client.get(f"/api/images/{image_id}/similar")
+    assert default.status_code in (404, 409) and "cxrsearch reindex" in default.get_json()["error"]["message"]
+    assert client.get(f"/api/images/{image_id}/similar?kind=embedding").status_code == 200

@@ -61,7 +61,7 @@ def test_image_page(corpus_client, web_corpus):
     strip = re.findall(r'<li class="sim" data-image-id="([^"]+)"', page)
     assert len(strip) == 12 and image_id not in strip
     assert 'aria-current="true">by findings</a>' in page                       # the default kind
-    assert page.count('class="sim-score" title="how likely both images show the same single finding') == 12
+    assert page.count('class="sim-score" title="the probability that both images show the same single finding') == 12
     emb = corpus_client.get(f"/images/{image_id}?kind=context").get_data(as_text=True)
     assert re.findall(r'<li class="sim" data-image-id="([^"]+)"', emb) != strip
     assert emb.count('<span class="sim-score">cos ') == 12

@@ -95,8 +95,8 @@ def servers_text(servers: dict[str, AppServer]) -> str:
 
 
 def upload_times(server: AppServer, images: list[Path], n: int) -> list[float]:
-    """Seconds of `n` POST /api/similar (multipart `image`, k = 10) by one client, rotating over `images`,
-    after one warm-up request (which loads the cascade in the worker)."""
+    """Seconds of `n` POST /api/similar (multipart `image`, k = 10, kind = context) by one client, rotating over
+    `images`, after one warm-up request (which loads the cascade in the worker)."""
     import requests
 
     session = requests.Session()
@@ -106,7 +106,7 @@ def upload_times(server: AppServer, images: list[Path], n: int) -> list[float]:
         data = image.read_bytes()
         t = time.perf_counter()
         r = session.post(server.url + "/api/similar", files={"image": (image.name, data, "image/png")},
-                         data={"k": "10"}, timeout=60)
+                         data={"k": "10", "kind": "context"}, timeout=60)   # as the in-process peer
         elapsed = time.perf_counter() - t
         if r.status_code != 200:
             raise RuntimeError(f"POST /api/similar ({server.backend}) answered {r.status_code}: {r.text[:300]}")
@@ -142,7 +142,8 @@ class Http(Section):
         version, store = live.get("context")
         ids = sorted(store.image_ids())
         picked = [ids[i] for i in rng.choice(len(ids), size=min(20, len(ids)), replace=False)]
-        similar_paths = [("GET", f"/api/images/{i}/similar?k=10", None, None) for i in picked]
+        # kind=context: the peer is bare kNN over the context vectors
+        similar_paths = [("GET", f"/api/images/{i}/similar?k=10&kind=context", None, None) for i in picked]
         if "embedded_faiss" in builds:
             servers["embedded"] = start_app(ctx, builds["embedded_faiss"], name="embedded")
             targets["api_search_embedded"] = (servers["embedded"].url, search_paths)
