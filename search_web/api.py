@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify, make_response, request, send_file
 
 from indexer.errors import IndexerError, IndexUnavailable
-from indexer.query.similar import DEFAULT_KIND
+from indexer.query.similar import DEFAULT_KIND, VIEWS
 from search_web.concepts import MAX_PREFIX, ConceptSuggester
 from search_web.detail import image_detail, link_builder, with_note
 from search_web.errors import BadRequest
@@ -30,7 +30,8 @@ def run_similar(svc: Services, image_id: str, args) -> dict:
     check_image_id(image_id)
     k = parse_int("k", args.get("k"), 12, 1, MAX_K)
     kind = parse_choice("kind", args.get("kind"), KINDS, DEFAULT_KIND)
-    body = svc.query().similar(image_id, k=k, kind=kind)
+    view = parse_choice("view", args.get("view"), VIEWS, "any")
+    body = svc.query().similar(image_id, k=k, kind=kind, view=view)
     build = link_builder()
     for item in body.get("hits", []):
         item.setdefault("links", build(item["image_id"]))

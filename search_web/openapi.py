@@ -4,7 +4,7 @@ from __future__ import annotations
 from indexer.query.plan import SOURCES
 from indexer.query.service import MAX_DISTINCT_WORDS as MAX_QUERY_WORDS
 from indexer.query.service import MAX_FILTER_VALUE_BYTES
-from indexer.query.similar import DEFAULT_KIND
+from indexer.query.similar import DEFAULT_KIND, VIEWS
 from search_web.images import IMAGE_ID as IMAGE_ID_RE
 from search_web.jobs import JOB_ID as JOB_ID_RE
 from search_web.params import KINDS, MAX_K, MAX_PAGE
@@ -43,6 +43,8 @@ K = _q("k", f"results per page (1..{MAX_K})", {"type": "integer", "minimum": 1, 
 KIND = _q("kind", "vector space: findings (the probability that both images show the same single finding), "
           "CNN embedding, or joint image/text context vector",
           {"type": "string", "enum": list(KINDS), "default": DEFAULT_KIND})
+VIEW = _q("view", "neighbours of every view, of the query image's view (same), or of one view",
+          {"type": "string", "enum": list(VIEWS), "default": "any"})
 
 
 def document() -> dict:
@@ -71,7 +73,7 @@ def document() -> dict:
         "/api/images/{image_id}/similar": {"get": {
             "operationId": "getSimilarImages",
             "summary": "Nearest indexed images by findings (default), CNN embedding or context vector",
-            "parameters": [IMAGE_ID, K, KIND], "responses": {
+            "parameters": [IMAGE_ID, K, KIND, VIEW], "responses": {
                 "200": {**_json("neighbours"), "links": _image_links("/hits/0/image_id")},
                 **_errors(400, 404, 409, 503)}}},
         "/api/images/{image_id}/thumbnail": {"get": {
@@ -92,7 +94,9 @@ def document() -> dict:
                 "type": "object", "required": ["image"],
                 "properties": {"image": {"type": "string", "format": "binary"},
                                "k": {"type": "integer", "minimum": 1, "maximum": MAX_K},
-                               "kind": {"type": "string", "enum": list(KINDS), "default": DEFAULT_KIND}}}}}},
+                               "kind": {"type": "string", "enum": list(KINDS), "default": DEFAULT_KIND},
+                               "view": {"type": "string", "enum": ["any", "frontal", "lateral"],
+                                        "default": "any"}}}}}},
             "responses": {"200": {**_json("the upload's annotation and its neighbours"),
                                   "links": _image_links("/hits/0/image_id")}, **_errors(400, 409, 413, 503)}}},
         "/api/concepts": {"get": {

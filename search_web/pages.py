@@ -112,12 +112,13 @@ def image_page(image_id: str):
     svc = services()
     detail = image_detail(svc, image_id)
     kind = parse_choice("kind", request.args.get("kind"), KINDS, DEFAULT_KIND)
+    view = parse_choice("view", request.args.get("view"), ("any", "same"), "any")
     similar, similar_error = None, None
     try:
-        similar = run_similar(svc, image_id, {"k": "12", "kind": kind})
+        similar = run_similar(svc, image_id, {"k": "12", "kind": kind, "view": view})
     except (WebError, IndexerError) as e:
         similar_error = classify(e)[2]
-    return render_template("image.html", d=detail, similar=similar, similar_error=similar_error, kind=kind,
+    return render_template("image.html", d=detail, similar=similar, similar_error=similar_error, kind=kind, view=view,
                            cam=cam_available(), back=request.args.get("back", ""))
 
 

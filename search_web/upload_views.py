@@ -15,6 +15,8 @@ from search_web.security import check_csrf
 from search_web.services import services
 from search_web.uploads import data_url_png, decode, temp_upload
 
+UPLOAD_VIEWS = ("any", "frontal", "lateral")   # an upload's own view is unknown: no 'same'
+
 bp = Blueprint("uploads", __name__)
 
 
@@ -25,6 +27,7 @@ def similar_to_upload(form, files) -> tuple[dict, object]:
         raise BadRequest("no file: send the radiograph as the multipart field 'image'")
     k = parse_int("k", form.get("k"), 12, 1, MAX_K)
     kind = parse_choice("kind", form.get("kind"), KINDS, DEFAULT_KIND)
+    view = parse_choice("view", form.get("view"), UPLOAD_VIEWS, "any")
     svc = services()
     config = current_app.config
     start = time.perf_counter()
@@ -36,7 +39,7 @@ def similar_to_upload(form, files) -> tuple[dict, object]:
             raise Conflict("no vector stores: build the index with `cxrsearch reindex --checkpoint CKPT`")
         encoded = svc.encoder().encode(decoded.grey, store.model_version)
         body = svc.query().similar_to_vectors(encoded.embedding, encoded.context_vector, k=k, kind=kind,
-                                                      findings=encoded.findings)
+                                                      findings=encoded.findings, view=view)
     except Exception:
         UPLOADS.labels("rejected").inc()
         raise

@@ -344,18 +344,18 @@ class QueryService:
             raise UnknownImageId(f"unknown image id {image_id!r}: not in the live index")
         return doc
 
-    def similar(self, image_id: str, k: int = 10, kind: str = DEFAULT_KIND) -> dict:
+    def similar(self, image_id: str, k: int = 10, kind: str = DEFAULT_KIND, view: str | None = None) -> dict:
         """The k nearest images of an indexed image by findings, CNN embedding or context vector, with documents."""
         from indexer.query.similar import similar_to_image
 
-        return similar_to_image(self, image_id, k, kind)
+        return similar_to_image(self, image_id, k, kind, view=view)
 
     def similar_to_vectors(self, embedding, context_vector, k: int = 10, kind: str = DEFAULT_KIND,
-                           findings=None) -> dict:
+                           findings=None, view: str | None = None) -> dict:
         """The k nearest indexed images of vectors computed for an image outside the index (an upload)."""
         from indexer.query.similar import similar_to_vectors
 
-        return similar_to_vectors(self, embedding, context_vector, k, kind, findings)
+        return similar_to_vectors(self, embedding, context_vector, k, kind, findings, view)
 
 
 def query_annotation(parsed: ParsedQuery) -> list[str]:

@@ -14,12 +14,26 @@ from indexer.documents import display_annotation
 from indexer.errors import IndexerError, IndexNotFound, InvalidQuery, UnknownImageId, VectorStoreNotFound
 
 MAX_K = 1000
+VIEWS = ("any", "same", "frontal", "lateral")   # which neighbours: every view, the query's view, or one view
 SYNTHETIC_NOTE = ("synthetic stand-in corpus: scores and neighbours measure the system, "
                   "not clinical accuracy or likeness")
 
 
 class NoVectors(VectorStoreNotFound):
     """An image is in the text index but has no vector of the kind asked for."""
+
+
+def _view_filters(view: str | None, query_view: str | None = None) -> dict | None:
+    """The vector filter of a `view` choice (VIEWS), None for every view."""
+    if view is None or view == "any":
+        return None
+    if view not in VIEWS:
+        raise InvalidQuery(f"view={view!r} is invalid; valid: {', '.join(VIEWS)}")
+    if view == "same":
+        if not query_view:
+            raise InvalidQuery("view=same needs an indexed image whose view is known; use frontal or lateral")
+        view = query_view
+    return {"view": [view]}
 
 
 def _check_k(k) -> int:
@@ -62,7 +76,8 @@ def _live_store(service, kind: str):
     return kind, live, store
 
 
-def _answer(service, query: dict, kind: str, version: str, store, pairs, k: int, exclude_report: str | None) -> dict:
+def _answer(service, query: dict, kind: str, version: str, store, pairs, k: int, exclude_report: str | None,
+            view: str | None = None) -> dict:
     docs = service.backend.get_many([i for i, _ in pairs], version=version)
     hits = []
     for image_id, score in pairs:
@@ -73,7 +88,7 @@ def _answer(service, query: dict, kind: str, version: str, store, pairs, k: int,
         if len(hits) == k:
             break
     synthetic = bool(query.get("synthetic")) or any(h["synthetic"] for h in hits)
-    body = {"image_id": query.get("image_id"), "kind": kind, "k": k, "version": version,
+    body = {"image_id": query.get("image_id"), "kind": kind, "k": k, "version": version, "view": view or "any",
             "model_version": store.model_version, "query": query, "hits": hits, "synthetic": synthetic}
     if synthetic:
         body["note"] = SYNTHETIC_NOTE
@@ -81,8 +96,10 @@ def _answer(service, query: dict, kind: str, version: str, store, pairs, k: int,
 
 
 def similar_to_image(service, image_id: str, k: int = 10, kind: str = DEFAULT_KIND,
-                     same_report: bool = False) -> dict:
+                     same_report: bool = False, view: str | None = None) -> dict:
     """The k nearest images of an indexed image (other reports only, unless `same_report`).
+
+    `view`: 'any' (default), 'same' (the query image's view), 'frontal' or 'lateral': neighbours of that view only.
 
     Raises:
         UnknownImageId: the id is in neither the text index nor the vector store.
@@ -98,30 +115,32 @@ def similar_to_image(service, image_id: str, k: int = 10, kind: str = DEFAULT_KI
         raise UnknownImageId(f"unknown image id {image_id!r}: not in index version {version!r} ({len(store)} images, "
                              f"e.g. {', '.join(store.image_ids()[:3])})")
     doc = service.backend.get(image_id, version=version) or {}
+    filters = _view_filters(view, doc.get("view"))
     # not at import: a text-only search loads no vector code (and no FAISS)
     from indexer.vectors.base import FINDINGS, Neighbours, findings_probability, findings_query
     extra = 0 if same_report else 8  # room for the other views of the same examination
     wanted = min(k + extra, max(len(store) - 1, 1))
     if kind == FINDINGS:   # an asymmetric search: the stored vector, its remainder coordinate set to 0
         stored = store.get_vectors([image_id])
-        hits = store.search(findings_query(stored), wanted + 1)[0]
+        hits = store.search(findings_query(stored), wanted + 1, filters=filters)[0]
         scale = float(findings_probability(stored)[0])      # score = p_q . p_n (see findings_probability)
         pairs = [(i, s * scale) for i, s in hits.pairs() if i != image_id][:wanted]
         found = Neighbours(tuple(i for i, _ in pairs), tuple(s for _, s in pairs))
     else:
-        found = store.similar(image_id, wanted)
+        found = store.similar(image_id, wanted, filters=filters)
     query = neighbour(image_id, None, doc)
     return _answer(service, query, kind, version, store, found.pairs(), k,
-                   None if same_report else doc.get("report_id"))
+                   None if same_report else doc.get("report_id"), view)
 
 
 def similar_to_vectors(service, embedding, context_vector, k: int = 10, kind: str = DEFAULT_KIND,
-                       findings=None) -> dict:
+                       findings=None, view: str | None = None) -> dict:
     """The k nearest indexed images of an image outside the index, given its (E,) embedding, (H,) context vector
-    and (L + 1,) findings vector (the one `kind` asks for is needed)."""
+    and (L + 1,) findings vector (the one `kind` asks for is needed); `view` 'any', 'frontal' or 'lateral'."""
     from indexer.vectors.base import FINDINGS, findings_probability, findings_query
 
     k = _check_k(k)
+    filters = _view_filters(view)           # 'same' has no query view here: a clear InvalidQuery
     kind, version, store = _live_store(service, kind)
     vector = {"context_vector": context_vector, "cnn_embedding": embedding, FINDINGS: findings}[kind]
     if vector is None:
@@ -134,9 +153,9 @@ def similar_to_vectors(service, embedding, context_vector, k: int = 10, kind: st
     if vector.shape[1] != store.dimension:
         raise IndexerError(f"the uploaded image's {kind} has {vector.shape[1]} dimensions but the index holds "
                            f"{store.dimension}: the index was built with another checkpoint")
-    found = store.search(vector, min(k, len(store)))[0]
+    found = store.search(vector, min(k, len(store)), filters=filters)[0]
     query = {"image_id": None, "annotation": None, "synthetic": False}
-    return _answer(service, query, kind, version, store, [(i, s * scale) for i, s in found.pairs()], k, None)
+    return _answer(service, query, kind, version, store, [(i, s * scale) for i, s in found.pairs()], k, None, view)
 
 
-__all__ = ["NoVectors", "neighbour", "similar_to_image", "similar_to_vectors"]
+__all__ = ["VIEWS", "NoVectors", "neighbour", "similar_to_image", "similar_to_vectors"]

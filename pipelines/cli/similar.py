@@ -6,7 +6,7 @@ import json
 import sys
 
 from indexer.errors import IndexerError
-from indexer.query.similar import DEFAULT_KIND
+from indexer.query.similar import DEFAULT_KIND, VIEWS
 from indexer.text import open_backend
 from pipelines.cli.options import add_backend_options, es_settings, index_dir
 
@@ -20,6 +20,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--kind", choices=("findings", "embedding", "context"), default=DEFAULT_KIND,
                    help="findings (default: the probability that both show the same single finding; they share "
                         "the finding most often), CNN embeddings, or joint image/text context vectors")
+    p.add_argument("--view", choices=VIEWS, default="any",
+                   help="neighbours of every view (any, default), of the query's view (same), or frontal or "
+                        "lateral only")
     p.add_argument("--same-report", action="store_true",
                    help="also list the other images of the same report (the same examination); left out by default")
     add_backend_options(p)
@@ -63,7 +66,8 @@ def main(argv: list[str]) -> int:
     try:
         with open_backend(args.backend, index_dir=index_dir(args), es_settings=es_settings(args)) as backend:
             service = QueryService(backend, vectors=LiveVectors(index_dir(args), backend))
-            result = similar_to_image(service, args.image_id, args.k, args.kind, same_report=args.same_report)
+            result = similar_to_image(service, args.image_id, args.k, args.kind, same_report=args.same_report,
+                                      view=args.view)
     except IndexerError as e:  # no index, no vectors (VectorStoreNotFound), unknown image id
         print(f"cxrsearch similar: error: {e}", file=sys.stderr)
         return 1

@@ -100,6 +100,16 @@ def test_similar_json_by_findings_ranks_by_the_same_single_finding(setup, capsys
                                sorted(score[[ids.index(i) for i in got]], reverse=True), atol=1e-3)
 
 
+def test_similar_view_same_keeps_the_query_images_view(setup, capsys):
+    _, _, index = setup
+    capsys.readouterr()
+    assert main(["similar", "CXR5_IM-0005-2001", "--index-dir", str(index), "--view", "same", "--k", "4",
+                 "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["view"] == "same" and len(result["hits"]) == 4
+    assert {h["view"] for h in result["hits"]} == {"lateral"} == {result["query"]["view"]}
+
+
 def test_similar_unknown_image_id_is_a_one_line_error(setup, capsys):
     _, _, index = setup
     assert main(["similar", "CXR0_IM-nope", "--index-dir", str(index)]) == 1

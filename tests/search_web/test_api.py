@@ -135,7 +135,15 @@ def test_similar_by_id_is_cosine_nearest_of_the_live_store(corpus_client, corpus
         assert [h["image_id"] for h in body["hits"]] == order
         assert body["model_version"] == store.model_version and body["kind"] in (kind, store.kind)
     default = corpus_client.get(f"/api/images/{image_id}/similar?k=5").get_json()
-    assert default["kind"] == "findings"
+    assert default["kind"] == "findings" and default["view"] == "any"
+    own_view = default["query"]["view"]
+    for view, wanted in (("same", own_view), ("lateral", "lateral"), ("frontal", "frontal")):
+        body = corpus_client.get(f"/api/images/{image_id}/similar?k=5&view={view}").get_json()
+        assert body["view"] == view and len(body["hits"]) == 5 and {h["view"] for h in body["hits"]} == {wanted}
+    assert {h["view"] for h in corpus_client.get(f"/api/images/{image_id}/similar?k=20").get_json()["hits"]} == {
+        "frontal", "lateral"}                                   # without the filter both views come back
+    bad_view = corpus_client.get(f"/api/images/{image_id}/similar?view=oblique")
+    assert bad_view.status_code == 400 and "view='oblique'" in bad_view.get_json()["error"]["message"]
     bad = corpus_client.get(f"/api/images/{image_id}/similar?kind=colour")
     assert bad.status_code == 400 and "kind='colour'" in bad.get_json()["error"]["message"]
 

@@ -67,6 +67,10 @@ def test_image_page(corpus_client, web_corpus):
     assert emb.count('<span class="sim-score">cos ') == 12
     assert corpus_client.get("/images/NO-SUCH").status_code == 404
     assert corpus_client.get(f"/images/{image_id}?kind=colour").status_code == 400
+    same = corpus_client.get(f"/images/{image_id}?view=same&kind=embedding").get_data(as_text=True)
+    assert 'aria-current="true">frontal only</a>' in same and 'aria-current="true">by CNN embedding</a>' in same
+    assert 'href="/images/' + image_id + '?kind=findings&amp;view=same#similar"' in same   # the kind links keep it
+    assert corpus_client.get(f"/images/{image_id}?view=oblique").status_code == 400
 
 
 def test_context_map_page(corpus_client):

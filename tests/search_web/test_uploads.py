@@ -65,6 +65,10 @@ def test_upload_png_finds_itself_first(corpus_client, corpus_app, web_corpus, tm
     assert len(body["hits"]) == 5
     by_findings = post(corpus_client, data, k="5").get_json()        # the default kind: the same single finding
     assert by_findings["kind"] == "findings" and len(by_findings["hits"]) == 5
+    lateral = post(corpus_client, data, k="5", view="lateral").get_json()
+    assert lateral["view"] == "lateral" and {h["view"] for h in lateral["hits"]} == {"lateral"}
+    same = post(corpus_client, data, view="same")              # an upload's own view is unknown
+    assert same.status_code == 400 and "view='same'" in same.get_json()["error"]["message"]
     with corpus_app.app_context():
         _, store = services().vectors.get("findings")
     ids = store.image_ids()
