@@ -99,7 +99,8 @@ def similar_precision(vectors: np.ndarray, corpus: Corpus, k: int = 10, split: s
             `vectors` (a probe of another ranking, e.g. scripts/probe_reader.py's re-ranking).
     Returns:
         {'precision': mean P@k, 'prior': mean share of same-label candidates, 'shares': mean P@k of
-         'shares the finding', 'shares_prior': its prior, 'queries': n,
+         'shares the finding', 'shares_prior': its prior, 'same_view': mean share of the k neighbours with
+         the query's view (frontal / lateral), 'queries': n,
          'per_label': {label: {'precision', 'prior', 'shares', 'shares_prior', 'queries'}}}
     """
     entries = corpus.entries
@@ -108,6 +109,7 @@ def similar_precision(vectors: np.ndarray, corpus: Corpus, k: int = 10, split: s
     unit = _normalise(np.asarray(vectors, dtype=np.float32))
     labels = np.array([e.label or "" for e in entries])
     reports = np.array([e.report_id for e in entries])
+    views = np.array([getattr(e, "view", "") or "" for e in entries])
     carriers = {label: np.array([shares_finding(label, e.mesh) for e in entries])
                 for label in {labels[q] for q in queries}}
     per_label: dict[str, list[tuple[float, float, float, float]]] = defaultdict(list)
@@ -119,7 +121,8 @@ def similar_precision(vectors: np.ndarray, corpus: Corpus, k: int = 10, split: s
         carries = carriers[labels[q]]
         per_label[labels[q]].append((float((labels[top] == labels[q]).mean()),
                                      float((labels[allowed] == labels[q]).mean()),
-                                     float(carries[top].mean()), float(carries[allowed].mean())))
+                                     float(carries[top].mean()), float(carries[allowed].mean()),
+                                     float((views[top] == views[q]).mean())))
     rows = [r for group in per_label.values() for r in group]
 
     def mean(group: list, column: int, digits: int) -> float | None:
@@ -127,7 +130,7 @@ def similar_precision(vectors: np.ndarray, corpus: Corpus, k: int = 10, split: s
 
     return {"k": k, "pool": pool, "queries": len(rows),
             "precision": mean(rows, 0, 4), "prior": mean(rows, 1, 4),
-            "shares": mean(rows, 2, 4), "shares_prior": mean(rows, 3, 4),
+            "shares": mean(rows, 2, 4), "shares_prior": mean(rows, 3, 4), "same_view": mean(rows, 4, 4),
             "per_label": {label: {"precision": mean(group, 0, 3), "prior": mean(group, 1, 4),
                                   "shares": mean(group, 2, 3), "shares_prior": mean(group, 3, 4),
                                   "queries": len(group)}

@@ -56,13 +56,14 @@ def similar_markdown(result: dict, header: str) -> str:
               "finding: a hit when the neighbour's report lists the query's finding among its MeSH terms (a "
               "report with several findings has no mined label, so the first rule misses it). Prior: the share "
               "of candidates that would be hits (what random neighbours would score). Both rules read the "
-              "reports' MeSH terms, never generated text.", "",
-              "| pool | vector kind | P@k same label | prior | P@k shares the finding | prior |",
-              "|---|---|---|---|---|---|"]
+              "reports' MeSH terms, never generated text. Same view: the share of the neighbours with the "
+              "query's projection (frontal / lateral).", "",
+              "| pool | vector kind | P@k same label | prior | P@k shares the finding | prior | same view |",
+              "|---|---|---|---|---|---|---|"]
     for pool, kinds in result.items():
         for kind, r in kinds.items():
             lines.append(f"| {pool} | {kind} | {_num(r['precision'])} | {_num(r['prior'], 4)} | "
-                         f"{_num(r.get('shares'))} | {_num(r.get('shares_prior'), 4)} |")
+                         f"{_num(r.get('shares'))} | {_num(r.get('shares_prior'), 4)} | {_num(r.get('same_view'))} |")
     kinds = result["all"]
     names = list(kinds)
     lines += ["", "Per label, pool `all` (P@k same label; then shares the finding):", "",

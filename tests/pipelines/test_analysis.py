@@ -10,8 +10,8 @@ from pipelines.train.data import Corpus
 from pipelines.train.reports import similar_markdown
 
 
-def entry(i: int, report: str, split: str, label: str | None) -> ManifestEntry:
-    return ManifestEntry(f"CXR{i}", report, split, label, label or "opacity", (label or "opacity",), "frontal",
+def entry(i: int, report: str, split: str, label: str | None, view: str = "frontal") -> ManifestEntry:
+    return ManifestEntry(f"CXR{i}", report, split, label, label or "opacity", (label or "opacity",), view,
                          ((label or "Opacity"),))
 
 
@@ -20,7 +20,7 @@ def test_similar_precision_counts_other_reports_only_and_reports_the_prior():
                entry(1, "r0", "train", "nodule"),       # same report: never a neighbour
                entry(2, "r1", "train", "nodule"),
                entry(3, "r2", "train", "normal"),
-               entry(4, "r3", "train", None),           # no mined label: a miss in pool 'all', absent in 'labelled'
+               entry(4, "r3", "train", None, "lateral"),  # no mined label: a miss in pool 'all', absent in 'labelled'
                entry(5, "r4", "test", "normal")]        # normal test images are not queries
     vectors = np.array([[1, 0], [1, 0], [0.9, 0.1], [0, 1], [0.95, 0.05], [0, 1]], dtype=np.float32)
     corpus = Corpus(entries, np.zeros((6, 4, 4), np.uint8), {})
@@ -33,6 +33,8 @@ def test_similar_precision_counts_other_reports_only_and_reports_the_prior():
     assert labelled["prior"] == pytest.approx(1 / 3, abs=1e-4)             # rounded to 4 decimals
     assert set(everything["per_label"]) == {"nodule"}
     assert everything["shares"] == pytest.approx(0.5)               # CXR4's report carries no nodule
+    assert everything["same_view"] == pytest.approx(0.5)            # CXR4 is lateral, CXR2 frontal like the query
+    assert labelled["same_view"] == pytest.approx(1.0)
 
 
 def test_shares_finding_reads_every_part_of_the_label_in_one_term_case_insensitively():
