@@ -82,9 +82,16 @@ def test_search_results_image_similar_back_upload(live_server, page, tmp_path):
     p.keyboard.press("+")
     assert "scale(1.25)" in p.locator("#viewer-img").get_attribute("style")
     page.shot("04-image")
-    assert p.locator(".seg-links a[aria-current]").inner_text() == "by findings"  # the default kind
-    p.locator(".seg-links a", has_text="context vector").click()
-    p.wait_for_url(re.compile(r"kind=context"))
+    kinds = p.locator('.seg-links[aria-label="Find similar by"]')
+    views = p.locator('.seg-links[aria-label="Views shown"]')
+    assert kinds.locator("a[aria-current]").inner_text() == "by findings"  # the default kind
+    assert views.locator("a[aria-current]").inner_text() == "any view"
+    views.locator("a", has_text="only").click()                               # e.g. "lateral only"
+    p.wait_for_url(re.compile(r"kind=findings&view=same"))
+    assert views.locator("a[aria-current]").inner_text().endswith(" only")
+    assert p.locator(".strip li[data-image-id]").count() >= 5
+    kinds.locator("a", has_text="context vector").click()
+    p.wait_for_url(re.compile(r"kind=context&view=same"))                     # the view choice is kept
     assert p.locator(".strip li[data-image-id]").count() >= 5
 
     # a similar image opens its own page; back twice returns to the same results
@@ -92,9 +99,8 @@ def test_search_results_image_similar_back_upload(live_server, page, tmp_path):
     p.locator(".strip li[data-image-id] a").first.click()
     p.wait_for_url(re.compile(rf"/images/{re.escape(other)}"))
     assert p.locator("h1.image-title").inner_text().startswith(other)
-    p.go_back()
-    p.go_back()
-    p.go_back()
+    for _ in range(4):       # the similar image, context vector, same view, the image page
+        p.go_back()
     p.wait_for_url(results_url)
     assert p.locator("input[name=q]").input_value() == "calcified granuloma upper lobe right"
     assert p.locator(".card[data-image-id]").count() >= 4
