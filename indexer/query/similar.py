@@ -14,6 +14,7 @@ from indexer.documents import display_annotation
 from indexer.errors import IndexerError, IndexNotFound, InvalidQuery, UnknownImageId, VectorStoreNotFound
 
 MAX_K = 1000
+FINDINGS = "findings"   # indexer.vectors.base.FINDINGS (not imported here: a text-only search loads no vector code)
 VIEWS = ("any", "same", "frontal", "lateral")   # which neighbours: every view, the query's view, or one view
 SYNTHETIC_NOTE = ("synthetic stand-in corpus: scores and neighbours measure the system, "
                   "not clinical accuracy or likeness")
@@ -59,6 +60,16 @@ def neighbour(image_id: str, score: float | None, doc: Mapping | None) -> dict:
 # 0.470 / 0.458); `cxrsearch evaluate --similar`, models/checkpoints/tiny/eval/similar.md. The embedding and the
 # context vector follow looks (body shape, exposure) more than disease; they stay as `kind=embedding|context`.
 DEFAULT_KIND = "findings"
+
+
+def _findings_search(store, stored, k: int, filters: dict | None, exclude: str | None = None):
+    """[(image id, p_q . p_n)] of the k best neighbours of a stored-form findings vector (1, L + 1): asked with its
+    remainder coordinate at 0 (indexer.vectors.base.findings_query), the cosine scaled back by |p_q|."""
+    from indexer.vectors.base import findings_probability, findings_query  # not at import: a text-only search
+    #                                                                        loads no vector code (and no FAISS)
+    hits = store.search(findings_query(stored), k + (exclude is not None), filters=filters)[0]
+    scale = float(findings_probability(stored)[0])
+    return [(i, s * scale) for i, s in hits.pairs() if i != exclude][:k]
 
 
 def _live_store(service, kind: str):
@@ -116,20 +127,14 @@ def similar_to_image(service, image_id: str, k: int = 10, kind: str = DEFAULT_KI
                              f"e.g. {', '.join(store.image_ids()[:3])})")
     doc = service.backend.get(image_id, version=version) or {}
     filters = _view_filters(view, doc.get("view"))
-    # not at import: a text-only search loads no vector code (and no FAISS)
-    from indexer.vectors.base import FINDINGS, Neighbours, findings_probability, findings_query
     extra = 0 if same_report else 8  # room for the other views of the same examination
     wanted = min(k + extra, max(len(store) - 1, 1))
-    if kind == FINDINGS:   # an asymmetric search: the stored vector, its remainder coordinate set to 0
-        stored = store.get_vectors([image_id])
-        hits = store.search(findings_query(stored), wanted + 1, filters=filters)[0]
-        scale = float(findings_probability(stored)[0])      # score = p_q . p_n (see findings_probability)
-        pairs = [(i, s * scale) for i, s in hits.pairs() if i != image_id][:wanted]
-        found = Neighbours(tuple(i for i, _ in pairs), tuple(s for _, s in pairs))
+    if kind == FINDINGS:   # an asymmetric search (models/findings.py)
+        pairs = _findings_search(store, store.get_vectors([image_id]), wanted, filters, exclude=image_id)
     else:
-        found = store.similar(image_id, wanted, filters=filters)
+        pairs = store.similar(image_id, wanted, filters=filters).pairs()
     query = neighbour(image_id, None, doc)
-    return _answer(service, query, kind, version, store, found.pairs(), k,
+    return _answer(service, query, kind, version, store, pairs, k,
                    None if same_report else doc.get("report_id"), view)
 
 
@@ -137,8 +142,6 @@ def similar_to_vectors(service, embedding, context_vector, k: int = 10, kind: st
                        findings=None, view: str | None = None) -> dict:
     """The k nearest indexed images of an image outside the index, given its (E,) embedding, (H,) context vector
     and (L + 1,) findings vector (the one `kind` asks for is needed); `view` 'any', 'frontal' or 'lateral'."""
-    from indexer.vectors.base import FINDINGS, findings_probability, findings_query
-
     k = _check_k(k)
     filters = _view_filters(view)           # 'same' has no query view here: a clear InvalidQuery
     kind, version, store = _live_store(service, kind)
@@ -146,16 +149,14 @@ def similar_to_vectors(service, embedding, context_vector, k: int = 10, kind: st
     if vector is None:
         raise InvalidQuery(f"no {kind} was computed for the uploaded image")
     vector = np.asarray(vector, dtype=np.float32).reshape(1, -1)   # (1, D)
-    scale = 1.0
-    if kind == FINDINGS:
-        scale = float(findings_probability(vector)[0])   # score = p_q . p_n (see findings_probability)
-        vector = findings_query(vector)
     if vector.shape[1] != store.dimension:
         raise IndexerError(f"the uploaded image's {kind} has {vector.shape[1]} dimensions but the index holds "
                            f"{store.dimension}: the index was built with another checkpoint")
-    found = store.search(vector, min(k, len(store)), filters=filters)[0]
+    wanted = min(k, len(store))
+    pairs = (_findings_search(store, vector, wanted, filters) if kind == FINDINGS
+             else store.search(vector, wanted, filters=filters)[0].pairs())
     query = {"image_id": None, "annotation": None, "synthetic": False}
-    return _answer(service, query, kind, version, store, [(i, s * scale) for i, s in found.pairs()], k, None, view)
+    return _answer(service, query, kind, version, store, pairs, k, None, view)
 
 
 __all__ = ["VIEWS", "NoVectors", "neighbour", "similar_to_image", "similar_to_vectors"]

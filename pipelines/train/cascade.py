@@ -218,21 +218,15 @@ def run_cascade(cfg: CascadeConfig, corpus: Corpus, out_dir: Path, device: torch
 
 def add_findings_head(it: Iteration, corpus: Corpus) -> dict:
     """Fit the shipped cascade's findings head (pipelines.train.findings) on its train + val images."""
-    from pipelines.train.findings import CONCEPT_WEIGHT, FIT_SPLITS, C, fit_findings_head, head_accuracy
+    from pipelines.train.findings import attach_findings_head
 
     search = it.cascade.search_embedding(it.embeddings).numpy()                        # (N, E)
     concepts = None if it.concepts is None else it.concepts.numpy()                     # (N, K)
     try:
-        head = fit_findings_head(search, concepts, corpus.entries)
+        return attach_findings_head(it.cascade, search, concepts, corpus.entries)
     except ValueError as e:     # a tiny corpus without two classes: the cascade ships without the head
         logger.warning(f"no findings head: {e}")
         return {"skipped": str(e)}
-    it.cascade.findings_head = head
-    summary = {"accuracy": {s: head_accuracy(head, search, concepts, corpus.entries, s)["accuracy"]
-                            for s in ("train", "val", "test")},
-               "c": C, "concept_weight": CONCEPT_WEIGHT, "fit_splits": list(FIT_SPLITS)}
-    it.cascade.metrics["findings_head"] = summary
-    return summary
 
 
 def shipped_iteration(cfg: CascadeConfig, iterations: list[Iteration]) -> Iteration:

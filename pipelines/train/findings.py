@@ -87,6 +87,19 @@ def head_accuracy(head: FindingsHead, search: np.ndarray, concepts: np.ndarray |
             "accuracy": round(100.0 * float(np.mean([a == b for a, b in zip(top, truth)])), 2)}
 
 
+def attach_findings_head(cascade, search: np.ndarray, concepts: np.ndarray | None, entries: Sequence) -> dict:
+    """Fit the head (`fit_findings_head`), set it on `cascade` with its summary in `cascade.metrics`; -> the summary.
+
+    Raises ValueError as `fit_findings_head` does."""
+    head = fit_findings_head(search, concepts, entries)
+    cascade.findings_head = head
+    summary = {"accuracy": {s: head_accuracy(head, search, concepts, entries, s)["accuracy"]
+                            for s in ("train", "val", "test")},
+               "c": C, "concept_weight": CONCEPT_WEIGHT, "fit_splits": list(FIT_SPLITS)}
+    cascade.metrics["findings_head"] = summary
+    return summary
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m pipelines.train.findings", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -112,11 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     _, embeddings = predict(cascade.cnn, corpus.images, cascade.config.cnn, torch.device("cpu"), 500)
     search = cascade.search_embedding(embeddings).numpy()
     concepts = concept_probabilities(cascade.cnn, embeddings).numpy()     # (N, K); (N, 0) without a concept head
-    cascade.findings_head = fit_findings_head(search, concepts, corpus.entries)
-    accuracy = {s: head_accuracy(cascade.findings_head, search, concepts, corpus.entries, s)["accuracy"]
-                for s in ("train", "val", "test")}
-    cascade.metrics["findings_head"] = {"accuracy": accuracy, "c": C, "concept_weight": CONCEPT_WEIGHT,
-                                        "fit_splits": list(FIT_SPLITS)}
+    accuracy = attach_findings_head(cascade, search, concepts, corpus.entries)["accuracy"]
     stored = torch.load(path, map_location="cpu", weights_only=True)["cnn"].values()
     half = any(t.dtype == torch.float16 for t in stored)
     cascade.save(path, half=half)

@@ -56,6 +56,16 @@ def test_similar_prints_neighbours_with_score_and_annotation(setup, capsys):
     assert "not clinical likeness" in out
 
 
+def assert_brute_force_top(hits: list[dict], ids: list[str], scores: np.ndarray, report: str, k: int) -> None:
+    """The hits are the k best of `scores` over the images of other reports (ids not starting with `report`;
+    the same examination's other view is left out), with those scores, best first."""
+    expected = [ids[i] for i in np.argsort(-scores, kind="stable") if not ids[i].startswith(report)][:k]
+    got = [h["image_id"] for h in hits]
+    assert len(got) == k and set(got) == set(expected)
+    np.testing.assert_allclose([h["score"] for h in hits], sorted(scores[[ids.index(i) for i in got]], reverse=True),
+                               atol=1e-3)
+
+
 def test_similar_json_by_embedding_matches_brute_force(setup, capsys):
     corpus, _, index = setup
     capsys.readouterr()
@@ -68,12 +78,7 @@ def test_similar_json_by_embedding_matches_brute_force(setup, capsys):
     ids = store.image_ids()
     vectors = store.get_vectors(ids)  # (24, E) unit rows
     cosine = vectors @ vectors[ids.index("CXR5_IM-0005-2001")]  # (24,)
-    # brute force over the images of other reports (the same examination's other view is left out)
-    expected = [ids[i] for i in np.argsort(-cosine, kind="stable") if not ids[i].startswith("CXR5_")][:5]
-    got = [h["image_id"] for h in result["hits"]]
-    assert len(got) == 5 and set(got) == set(expected)
-    np.testing.assert_allclose([h["score"] for h in result["hits"]], sorted(cosine[[ids.index(i) for i in got]],
-                                                                            reverse=True), atol=1e-3)
+    assert_brute_force_top(result["hits"], ids, cosine, "CXR5_", 5)
     assert all(h["annotation"] for h in result["hits"])
     assert main(["similar", "CXR5_IM-0005-2001", "--index-dir", str(index), "--kind", "embedding", "--k", "23",
                  "--same-report", "--json"]) == 0
@@ -93,11 +98,8 @@ def test_similar_json_by_findings_ranks_by_the_same_single_finding(setup, capsys
     p = stored[:, :-1]
     q = p[ids.index("CXR5_IM-0005-2001")]
     score = p @ q                                          # the probability of the same single finding
-    expected = [ids[i] for i in np.argsort(-score, kind="stable") if not ids[i].startswith("CXR5_")][:5]
-    got = [h["image_id"] for h in result["hits"]]
-    assert len(got) == 5 and set(got) == set(expected) and "CXR5_IM-0005-2001" not in got
-    np.testing.assert_allclose([h["score"] for h in result["hits"]],
-                               sorted(score[[ids.index(i) for i in got]], reverse=True), atol=1e-3)
+    assert_brute_force_top(result["hits"], ids, score, "CXR5_", 5)
+    assert "CXR5_IM-0005-2001" not in {h["image_id"] for h in result["hits"]}
 
 
 def test_similar_view_same_keeps_the_query_images_view(setup, capsys):
