@@ -25,6 +25,7 @@ DEFAULTS: dict[str, object] = {
     "UPLOAD_DIR": None,             # temp area for uploads (default <system temp>/cxrsearch-uploads)
     "MAX_URL_BYTES": 65_536,        # longer request targets get a JSON/HTML 414
     "TORCH_THREADS": 1,             # torch threads per worker for upload encoding
+    "FAISS_THREADS": 1,             # OpenMP threads per FAISS search in a server worker (search_web.app.warm_up)
     "PAGE_SIZE": 20,
     "THUMBNAIL_SIZE": 256,
     "RETRY_AFTER_S": 2,             # Retry-After on 503 answers
@@ -33,8 +34,8 @@ DEFAULTS: dict[str, object] = {
 }
 
 # integer settings and their smallest allowed value
-_INT_KEYS = {"MAX_UPLOAD_BYTES": 1, "MAX_UPLOAD_PIXELS": 1, "MAX_URL_BYTES": 1, "TORCH_THREADS": 1, "PAGE_SIZE": 1,
-             "THUMBNAIL_SIZE": 1, "RETRY_AFTER_S": 1, "ANSWER_CACHE": 0}
+_INT_KEYS = {"MAX_UPLOAD_BYTES": 1, "MAX_UPLOAD_PIXELS": 1, "MAX_URL_BYTES": 1, "TORCH_THREADS": 1, "FAISS_THREADS": 1,
+             "PAGE_SIZE": 1, "THUMBNAIL_SIZE": 1, "RETRY_AFTER_S": 1, "ANSWER_CACHE": 0}
 
 
 def resolve(config) -> None:

@@ -103,3 +103,25 @@ def test_production_server_answers_and_survives_slow_clients(served, web_corpus)
             s.close()
     metrics = requests.get(base + "/metrics", timeout=10).text
     assert 'cxrsearch_http_requests_total{endpoint="/api/search",method="GET",status="200"}' in metrics
+
+
+def test_a_server_worker_runs_each_faiss_search_on_one_thread(web_corpus, tmp_path):
+    """warm_up (what gunicorn and waitress workers run) sets FAISS's OpenMP threads to FAISS_THREADS (default 1):
+    the workers' request threads are the parallelism, and a thread per core per search made them fight."""
+    import faiss
+
+    from search_web import create_app
+    from search_web.app import warm_up
+    from search_web.errors import ConfigError
+
+    before = faiss.omp_get_max_threads()
+    try:
+        faiss.omp_set_num_threads(2)
+        warm_up(create_app(web_corpus.config(UPLOAD_DIR=str(tmp_path / "u"))))
+        assert faiss.omp_get_max_threads() == 1
+        warm_up(create_app(web_corpus.config(UPLOAD_DIR=str(tmp_path / "u"), FAISS_THREADS=3)))
+        assert faiss.omp_get_max_threads() == 3
+        with pytest.raises(ConfigError, match="FAISS_THREADS=0"):
+            create_app(web_corpus.config(FAISS_THREADS=0))
+    finally:
+        faiss.omp_set_num_threads(before)
