@@ -47,7 +47,7 @@ MAX_RESULTS = 10_000           # k x page may reach this far into a ranking
 MAX_DISTINCT_WORDS = 1024
 MAX_FILTER_VALUE_BYTES = 32_000
 VECTOR_DEPTH = 500             # neighbours the vector retriever looks at
-DOC_WORDS = 4096               # documents whose words a service keeps for explanations (~3 KB each, ~12 MiB)
+DOC_FACTS = 4096               # documents whose result fields, words and atoms a service keeps (~5 KB each)
 DEPTH = 100                    # documents each retriever ranks for fusion (at least 2 x the last result asked for)
 SYNTHETIC_NOTE = ("synthetic stand-in corpus: scores and neighbours measure the system, "
                   "not clinical accuracy or likeness")
@@ -142,7 +142,7 @@ class QueryService:
         self._warnings: dict[str, list[str]] = {}
         self._vector_counts: dict[str, int] = {}
         self._lock = threading.Lock()
-        self._doc_words: OrderedDict[tuple[str, str], DocumentWords] = OrderedDict()  # (index state, id) -> words
+        self._facts: OrderedDict[tuple[str, str], DocumentFacts] = OrderedDict()  # (index state, id) -> facts
 
     # --- search ------------------------------------------------------------------------------------
 
@@ -184,12 +184,12 @@ class QueryService:
         docs = self.backend.get_many([i for i, _ in page], version=version) if page else {}
         on_page = {i for i, _ in page}
         per_retriever = {name: _positions(r, on_page) for name, r in rankings.items()}
-        state = self._state(key, version) if request.explain else None
+        state = self._state(key, version)
+        explain = _Explainer(plan, per_retriever) if request.explain else None
         results = []
         for image_id, score in page:
             doc = docs.get(image_id, {})
-            words = self._words(state, image_id, doc) if request.explain else None
-            results.append(self._result(image_id, score, doc, parsed, plan, per_retriever, request.explain, words))
+            results.append(_result(image_id, score, doc, self._document_facts(state, image_id, doc), explain))
         synthetic = any(r["synthetic"] for r in results) or self._corpus_synthetic(version)
         warnings = self._index_warnings(version)
         body = {"query": request.text or "", "parsed": parsed.to_dict(), "source": request.source,
@@ -265,38 +265,23 @@ class QueryService:
         except IndexerError:
             return None
 
-    def _words(self, state: str | None, image_id: str, doc: Mapping) -> DocumentWords:
-        """`document_words` of a page's document, kept per index state (the last DOC_WORDS documents): a new query
-        mostly lands on documents an earlier one explained."""
+    def _document_facts(self, state: str | None, image_id: str, doc: Mapping) -> DocumentFacts:
+        """`document_facts` of a page's document, kept per index state (the last DOC_FACTS documents): a new query
+        mostly lands on documents an earlier one showed."""
         if state is None or not doc:
-            return document_words(doc)
+            return document_facts(doc)
         key = (state, image_id)
         with self._lock:
-            found = self._doc_words.get(key)
+            found = self._facts.get(key)
             if found is not None:
-                self._doc_words.move_to_end(key)
+                self._facts.move_to_end(key)
                 return found
-        found = document_words(doc)
+        found = document_facts(doc)
         with self._lock:
-            self._doc_words[key] = found
-            while len(self._doc_words) > DOC_WORDS:
-                self._doc_words.popitem(last=False)
+            self._facts[key] = found
+            while len(self._facts) > DOC_FACTS:
+                self._facts.popitem(last=False)
         return found
-
-    def _result(self, image_id: str, score: float, doc: Mapping, parsed: ParsedQuery, plan: RankPlan,
-                positions: Mapping[str, Mapping[str, tuple[int, float]]], explain: bool,
-                doc_words: DocumentWords | None = None) -> dict:
-        result = {
-            "image_id": image_id, "report_id": doc.get("report_id"), "score": round(float(score), 6),
-            "annotation": display_annotation(doc), "generated_annotation": doc.get("generated_annotation"),
-            "report_annotation": doc.get("report_annotation"), "label": doc.get("label"),
-            "predicted_labels": doc.get("predicted_labels", []), "view": doc.get("view"), "split": doc.get("split"),
-            "synthetic": bool(doc.get("synthetic", False)),
-            "concepts": [{k: c[k] for k in ("term", "source", "finding") if k in c} for c in doc.get("concepts", [])],
-        }
-        if explain:
-            result["explanation"] = explain_hit(doc, plan, positions, image_id, parsed, doc_words)
-        return result
 
     def _corpus_synthetic(self, version: str | None = None) -> bool:
         """Whether the index version (the live one when None) holds synthetic documents; cached per version."""
@@ -389,33 +374,91 @@ def _positions(ranking: Sequence[tuple[str, float]], wanted: set[str]) -> dict[s
 
 LEVEL_NAMES = {1.0: "exact", 0.9: "bilateral at the location", 0.85: "side, neighbouring place", 0.8: "side",
                0.7: "location", 0.6: "bilateral", 0.5: "finding"}
+_FIELD_BIT = {name: 1 << i for i, name in enumerate(TEXT_FIELDS)}
+_PLAIN_WORD = re.compile(r"[^\W_]+")
+_ATOM_FIELDS = ("report_atoms", "text_atoms", "generated_atoms")
+_REPORT_ATOMS = (("report_atoms", REPORT, 1.0), ("text_atoms", "text", TEXT_WEIGHT))
+DocumentWords = tuple[dict[str, int], int]
+
+
+class DocumentFacts:
+    """What a result page needs of one stored document, computed once per document and index state
+    (QueryService keeps the last DOC_FACTS): the result's document fields (`shown`, shared by every answer
+    that shows the document: never mutated), its concept atoms per field as sets (`atoms`, for the clause
+    evidence) and, on first use, the whole words of its text fields (`words`, for `lexical_fields`)."""
+
+    __slots__ = ("shown", "atoms", "_doc", "_words")
+
+    def __init__(self, doc: Mapping):
+        self.shown = {
+            "report_id": doc.get("report_id"), "annotation": display_annotation(doc),
+            "generated_annotation": doc.get("generated_annotation"), "report_annotation": doc.get("report_annotation"),
+            "label": doc.get("label"), "predicted_labels": doc.get("predicted_labels", []), "view": doc.get("view"),
+            "split": doc.get("split"), "synthetic": bool(doc.get("synthetic", False)),
+            "concepts": [{k: c[k] for k in ("term", "source", "finding") if k in c} for c in doc.get("concepts", [])],
+        }
+        self.atoms = {name: frozenset(doc.get(name, ())) for name in _ATOM_FIELDS}
+        self._doc: Mapping | None = doc
+        self._words: DocumentWords | None = None
+
+    @property
+    def words(self) -> DocumentWords:
+        if self._words is None:
+            self._words = document_words(self._doc or {})
+            self._doc = None
+        return self._words
+
+
+def document_facts(doc: Mapping) -> DocumentFacts:
+    return DocumentFacts(doc)
+
+
+def _result(image_id: str, score: float, doc: Mapping, facts: DocumentFacts, explain: _Explainer | None) -> dict:
+    """One hit of a search answer: the document's shown fields, the fused score and, when asked, why it matched."""
+    result = {"image_id": image_id, "report_id": None, "score": round(float(score), 6), **facts.shown}
+    if explain is not None:
+        result["explanation"] = explain(image_id, doc, facts)
+    return result
+
+
+class _Explainer:
+    """Explanations of one answer's hits: what depends only on the query (the plan's text fields, the lexical
+    words' patterns, each retriever's positions) is worked out once, not once per hit."""
+
+    def __init__(self, plan: RankPlan, positions: Mapping[str, Mapping[str, tuple[int, float]]]):
+        self.plan, self.positions = plan, positions
+        self.words = _word_pattern(plan.lexical)
+        self.fields = tuple(plan.text_fields) if self.words is not None else ()
+        self.generated_weight = GENERATED_IN_ALL if plan.source == "all" else 1.0
+
+    def __call__(self, image_id: str, doc: Mapping, facts: DocumentFacts) -> dict:
+        plan = self.plan
+        matched = []
+        for clause in plan.clauses:
+            evidence = _clause_evidence(doc, clause, plan, facts.atoms, self.generated_weight)
+            if evidence:
+                matched.append(evidence)
+        retrievers = {}
+        for name, pos in self.positions.items():
+            found = pos.get(image_id)
+            if found is not None:
+                retrievers[name] = {"rank": found[0], "score": round(float(found[1]), 6)}
+        out = {"matched": matched, "retrievers": retrievers}
+        if plan.source == "all" and matched and all(m["source"] == "generated" for m in matched):
+            out["note"] = "matched only by what the cascade read from the pixels, not by the report"
+        if self.words is not None:
+            out["lexical_fields"] = lexical_fields(doc, self.fields, self.words, facts.words)
+        return out
 
 
 def explain_hit(doc: Mapping, plan: RankPlan, positions: Mapping[str, Mapping[str, tuple[int, float]]],
-                image_id: str, parsed: ParsedQuery, doc_words: DocumentWords | None = None) -> dict:
+                image_id: str, facts: DocumentFacts | None = None) -> dict:
     """Why a document matched: each clause's best evidence and source, and each retriever's rank and score.
 
-    `doc_words`: the document's `document_words`, when the caller keeps them (computed here otherwise)."""
-    matched = []
-    for clause in plan.clauses:
-        evidence = _clause_evidence(doc, clause, plan)
-        if evidence:
-            matched.append(evidence)
-    retrievers = {name: {"rank": pos[image_id][0], "score": round(float(pos[image_id][1]), 6)}
-                  for name, pos in positions.items() if image_id in pos}
-    out = {"matched": matched, "retrievers": retrievers}
-    if plan.source == "all" and matched and all(m["source"] == "generated" for m in matched):
-        out["note"] = "matched only by what the cascade read from the pixels, not by the report"
-    words = _word_pattern(plan.lexical)
-    if words is not None:
-        out["lexical_fields"] = lexical_fields(doc, plan.text_fields, words,
-                                               doc_words if doc_words is not None else document_words(doc))
-    return out
+    `facts`: the document's `document_facts`, when the caller keeps them (computed here otherwise)."""
+    return _Explainer(plan, positions)(image_id, doc, facts if facts is not None else document_facts(doc))
 
 
-_FIELD_BIT = {name: 1 << i for i, name in enumerate(TEXT_FIELDS)}
-_PLAIN_WORD = re.compile(r"[^\W_]+")
-DocumentWords = tuple[dict[str, int], int]
 
 
 def document_words(doc: Mapping) -> DocumentWords:
@@ -499,43 +542,54 @@ def _has_word(text: str | None, words: tuple[tuple[str, ...] | None, tuple[re.Pa
     return any(pattern.search(text) is not None for pattern in patterns)
 
 
-def _clause_evidence(doc: Mapping, clause: ClausePlan, plan: RankPlan) -> dict | None:
+def _clause_evidence(doc: Mapping, clause: ClausePlan, plan: RankPlan, atoms: Mapping[str, frozenset],
+                     generated_weight: float) -> dict | None:
+    """The clause's best evidence in one document: its report atoms (MeSH, then the text's mentions), then what the
+    cascade read (probabilities, else the hard annotation's atoms); None when nothing matches."""
     best: dict | None = None
+    best_score = 0.0
     if plan.uses_report:
-        for field_name, source, factor in (("report_atoms", REPORT, 1.0), ("text_atoms", "text", TEXT_WEIGHT)):
-            have = set(doc.get(field_name, ()))
+        for field_name, source, factor in _REPORT_ATOMS:
+            have = atoms[field_name]
+            if not have:
+                continue
             for level in clause.levels:
                 hit = next((a for a in level.atoms if a in have), None)
-                if hit and (best is None or level.weight * factor > best["score"]):
+                if hit and (best is None or level.weight * factor > best_score):
+                    best_score = round(level.weight * factor, 4)
                     best = {"concept": clause.label, "source": source,
-                            "match": LEVEL_NAMES.get(level.weight, "finding"),
-                            "atom": hit, "score": round(level.weight * factor, 4)}
+                            "match": LEVEL_NAMES.get(level.weight, "finding"), "atom": hit, "score": best_score}
                     break
     if plan.uses_generated:
         scores = doc.get("generated_scores") or {}
-        probs = doc.get("concept_probabilities") or {}
         if scores:
-            g, p = max(((g, scores.get(g, 0.0)) for g in clause.groups), key=lambda x: x[1], default=(None, 0.0))
+            probs = doc.get("concept_probabilities") or {}
+            g, p = None, 0.0
+            for group in clause.groups:
+                value = scores.get(group, 0.0)
+                if g is None or value > p:
+                    g, p = group, value
             loc = max((probs.get(k, 0.0) for k in clause.location_keys), default=None) if clause.location_keys else None
             side = probs.get(clause.side_key, 0.0) if clause.side_key else None
             value = float(generated_clause_score(clause, p, loc, side))
-            weight = GENERATED_IN_ALL if plan.source == "all" else 1.0
-            if value >= GENERATED_MIN_SCORE and (best is None or value * weight > best["score"]):
+            if value >= GENERATED_MIN_SCORE and (best is None or value * generated_weight > best_score):
+                best_score = round(value * generated_weight, 4)
                 best = {"concept": clause.label, "source": "generated", "match": "probability", "atom": g,
-                        "probability": round(p, 4), "score": round(value * weight, 4)}
+                        "probability": round(p, 4), "score": best_score}
                 if loc is not None:
                     best["location_probability"] = round(loc, 4)
                 if side is not None:
                     best["side_probability"] = round(side, 4)
         else:
-            have = set(doc.get("generated_atoms", ()))
+            have = atoms["generated_atoms"]
             for level in clause.levels:
                 hit = next((a for a in level.atoms if a in have), None)
                 if hit:
-                    value = level.weight * (GENERATED_IN_ALL if plan.source == "all" else 1.0)
-                    if best is None or value > best["score"]:
+                    value = level.weight * generated_weight
+                    if best is None or value > best_score:
+                        best_score = round(value, 4)
                         best = {"concept": clause.label, "source": "generated", "match": LEVEL_NAMES.get(level.weight),
-                                "atom": hit, "score": round(value, 4)}
+                                "atom": hit, "score": best_score}
                     break
     return best
 

@@ -233,8 +233,8 @@ def test_lexical_fields_check_answers_as_the_whole_word_regex():
 
 
 def test_explained_lexical_fields_follow_a_write_to_the_document(service):
-    """The service keeps each page document's words per index state: after a write the explanation reads the
-    new text, not the kept words."""
+    """The service keeps each page document's facts (shown fields, atoms, words) per index state: after a write the
+    explanation reads the new text, not the kept words."""
     def fields_of(image_id: str) -> list[str]:
         body = service.search(SearchRequest("zebra", k=10, source="report"))
         return next((r["explanation"].get("lexical_fields", []) for r in body["results"]
@@ -245,6 +245,6 @@ def test_explained_lexical_fields_follow_a_write_to_the_document(service):
     assert fields_of(image_id) == []
     backend.update(image_id, {"report_findings": "a zebra stripe artefact"})
     assert fields_of(image_id) == ["report_findings"]
-    assert len(service._doc_words) >= 1
+    assert len(service._facts) >= 1
     backend.update(image_id, {"report_findings": "clear lungs", "report_impression": "Zebra."})
     assert fields_of(image_id) == ["report_impression"]
