@@ -196,26 +196,12 @@ class MemoryIndex:
         self._facet_counters: dict[tuple[str, ...], tuple] = {}
         self._bm25: dict[tuple, _BM25] = {}
 
-    def _facet_counter(self, names: tuple[str, ...]) -> tuple[sparse.csr_matrix, dict[str, tuple]]:
-        """The (values x documents) matrix of these facet fields' (row, value) pairs, and each field's slice of
-        its rows with the rank of its values by name: one sparse product counts every field at once (5x
-        faster than a bincount per field). Built on first use per set of fields; the API asks for one set."""
+    def _facet_counter(self, names: tuple[str, ...]) -> _FacetCounter:
+        """The counter of these facet fields (built on first use per set of fields; the API asks for one set)."""
         key = tuple(sorted(names))
         counter = self._facet_counters.get(key)
         if counter is None:
-            rows, cols, slices = [], [], {}
-            offset = 0
-            for name in key:
-                r, c = self.facet_entries[name]
-                values = self.facet_values[name]
-                by_name = np.argsort(np.argsort(np.asarray(values, dtype=object))).astype(np.int64)
-                slices[name] = (offset, offset + len(values), by_name)
-                rows.append(c + offset)
-                cols.append(r)
-                offset += len(values)
-            matrix = sparse.csr_matrix((np.ones(sum(len(r) for r in rows), dtype=np.float32),
-                                        (np.concatenate(rows), np.concatenate(cols))), shape=(offset, self.n))
-            counter = (matrix, slices)
+            counter = _FacetCounter(self.n, {name: (self.facet_entries[name], self.facet_values[name]) for name in key})
             if len(self._facet_counters) >= 8:
                 self._facet_counters.clear()
             self._facet_counters[key] = counter
@@ -372,15 +358,7 @@ class MemoryIndex:
         out: dict[str, dict[str, int]] = {name: {} for name in names}
         if not known or not mask.any():
             return out
-        matrix, slices = self._facet_counter(known)
-        counts = (matrix @ mask.astype(np.float32)).astype(np.int64)
-        for name in known:
-            start, end, by_name = slices[name]
-            field_counts = counts[start:end]
-            nz = np.flatnonzero(field_counts)
-            top = nz[np.lexsort((by_name[nz], -field_counts[nz]))[:size]]
-            values = self.facet_values[name]
-            out[name] = {values[i]: c for i, c in zip(top.tolist(), field_counts[top].tolist())}
+        out.update(self._facet_counter(known).top(mask, size))
         return out
 
     def report_clause(self, clause: ClausePlan, raw_mentions: bool = False) -> np.ndarray:
@@ -493,6 +471,75 @@ class MemoryIndex:
     def _browse(self, mask: np.ndarray, depth: int) -> list[tuple[str, float]]:
         rows = self.order[mask[self.order]][:depth]
         return [(self.ids[i], 0.0) for i in rows]
+
+
+class _FacetCounter:
+    """Counts the values of a set of facet fields over a candidate mask, every field at once.
+
+    Values are numbered field after field (each field's values a contiguous range). Two layouts of the
+    (document, value) pairs: a (values x documents) matrix, whose product with the mask counts everything
+    in one sparse product (5x faster than a bincount per field), and the values grouped by document,
+    from which a few candidates' values are gathered and counted directly: below one document in
+    GATHER_BELOW (the median query has about 100 candidates of 7,470) that is 3-5x faster than the
+    product over every pair. The top values of every field come from one sort (field, count desc, name).
+    """
+
+    GATHER_BELOW = 8
+
+    def __init__(self, n: int, fields: Mapping[str, tuple[tuple[np.ndarray, np.ndarray], list[str]]]):
+        rows, cols, names, field_of, by_name = [], [], [], [], []
+        self.slices: dict[str, tuple[int, int]] = {}
+        offset = 0
+        for i, (name, ((doc_rows, value_cols), values)) in enumerate(fields.items()):
+            self.slices[name] = (offset, offset + len(values))
+            rows.append(value_cols + offset)
+            cols.append(doc_rows)
+            names.extend(values)
+            field_of.append(np.full(len(values), i, dtype=np.int64))
+            by_name.append(np.argsort(np.argsort(np.asarray(values, dtype=object))).astype(np.int64))
+            offset += len(values)
+        value_ids = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
+        doc_ids = np.concatenate(cols) if cols else np.zeros(0, dtype=np.int64)
+        self.n, self.size = n, offset
+        self.names = names
+        self.field_of = np.concatenate(field_of) if field_of else np.zeros(0, dtype=np.int64)
+        self.by_name = np.concatenate(by_name) if by_name else np.zeros(0, dtype=np.int64)
+        self.matrix = sparse.csr_matrix((np.ones(len(value_ids), dtype=np.float32), (value_ids, doc_ids)),
+                                        shape=(offset, n))
+        order = np.argsort(doc_ids, kind="stable")
+        self.values_by_doc = value_ids[order]
+        self.doc_starts = np.searchsorted(doc_ids[order], np.arange(n + 1)).astype(np.int64)
+
+    def counts(self, mask: np.ndarray) -> np.ndarray:
+        """(values,) how many documents of the mask hold each value."""
+        rows = np.flatnonzero(mask) if mask.sum() * self.GATHER_BELOW < self.n else None
+        if rows is None:
+            return (self.matrix @ mask.astype(np.float32)).astype(np.int64)
+        starts = self.doc_starts[rows]
+        lengths = self.doc_starts[rows + 1] - starts
+        ends = np.cumsum(lengths)
+        if not len(ends) or not ends[-1]:
+            return np.zeros(self.size, dtype=np.int64)
+        pairs = np.arange(ends[-1]) + np.repeat(starts - (ends - lengths), lengths)
+        return np.bincount(self.values_by_doc[pairs], minlength=self.size).astype(np.int64)
+
+    def top(self, mask: np.ndarray, size: int) -> dict[str, dict[str, int]]:
+        """Each field's `size` most frequent values over the mask (ties by name), zero counts left out."""
+        counts = self.counts(mask)
+        order = np.lexsort((self.by_name, -counts, self.field_of))  # field by field, as the ranges are laid out
+        ranked = order.tolist()
+        ranked_counts = counts[order].tolist()
+        names = self.names
+        out = {}
+        for name, (start, end) in self.slices.items():
+            found = {}
+            for j in range(start, min(end, start + size)):
+                count = ranked_counts[j]
+                if not count:
+                    break
+                found[names[ranked[j]]] = count
+            out[name] = found
+        return out
 
 
 def _pack(arrays: dict[str, np.ndarray], prefix: str, table: Mapping[str, np.ndarray]) -> list[str]:

@@ -1,5 +1,6 @@
 """The embedded ranker's arithmetic against plain Python over the same documents: facet counts (one sparse
-product for every field) and BM25F word scores (columns read directly), on random documents with ties."""
+product for every field, or the few candidates' values gathered) and BM25F word scores (columns read directly),
+on random documents with ties."""
 from __future__ import annotations
 
 import random
@@ -46,11 +47,23 @@ def test_facet_counts_equal_counting_the_documents(seed):
     docs = random_documents(seed)
     index = MemoryIndex(docs)
     rng = np.random.default_rng(seed)
-    for share in (0.0, 0.02, 0.5, 1.0):
+    for share in (0.0, 0.02, 0.1, 0.5, 1.0):  # below 1/8 the candidates' values are gathered, above multiplied
         mask = rng.random(len(docs)) < share
         for names, size in ((DEFAULT_FACETS, 20), (DEFAULT_FACETS, 2), (("report_id", "synthetic", "view"), 5),
                             (("findings",), 1), (("laterality", "findings", "laterality"), 3)):
             assert index.facets(mask, names, size) == expected_facets(docs, mask, names, size), (share, names, size)
+
+
+def test_both_facet_count_layouts_agree():
+    docs = random_documents(11)
+    index = MemoryIndex(docs)
+    counter = index._facet_counter(DEFAULT_FACETS)
+    rng = np.random.default_rng(11)
+    for share in (0.01, 0.05, 0.12, 0.3, 0.9):
+        mask = rng.random(len(docs)) < share
+        product = (counter.matrix @ mask.astype(np.float32)).astype(np.int64)
+        assert counter.counts(mask).tolist() == product.tolist(), share
+    assert counter.counts(np.zeros(len(docs), dtype=bool)).tolist() == [0] * counter.size
 
 
 def test_bm25_scores_equal_summing_the_words_columns():
