@@ -462,6 +462,11 @@ class MemoryIndex:
         ids, values = self.ids, scores[rows].tolist()
         return [(ids[i], v) for i, v in zip(rows.tolist(), values)]
 
+    @property
+    def holds_documents(self) -> bool:
+        """Whether this snapshot holds the stored documents (built from them; one loaded from its file does not)."""
+        return self._docs is not None
+
     def documents(self, image_ids: Sequence[str]) -> dict[str, Mapping] | None:
         """The stored documents of those ids that exist, from memory; None when this snapshot holds none."""
         if self._docs is None:

@@ -121,6 +121,8 @@ class EmbeddedTextBackend(TextBackend):
                 raise IndexNotFound(f"no text index in {self.root}: build one with "
                                     "`cxrsearch reindex --images DIR --backend embedded`")
             return live
+        if version in self._connections:  # open already: the name was checked then (a search names its version 3x)
+            return version
         check_version_name(version)
         if not (self._version_dir(version) / DATABASE_NAME).is_file():
             raise IndexNotFound(f"no index version {version!r} in {self.root}; existing: {self.versions()}")
@@ -360,8 +362,8 @@ class EmbeddedTextBackend(TextBackend):
         version = self._resolve(version)
         ids = list(dict.fromkeys(image_ids))
         memory = self._memory
-        if memory is not None and memory[0] == version:  # the in-memory ranker's documents, when it is current
-            with self._lock:
+        if memory is not None and memory[0] == version and memory[2].holds_documents:
+            with self._lock:  # the in-memory ranker's documents, when it is current
                 current = _stamp(self._connect(version)) == memory[1]
             held = memory[2].documents(ids) if current else None
             if held is not None:
