@@ -58,12 +58,23 @@ def start_timer() -> None:
     g._metrics_start = time.perf_counter()
 
 
+_children: dict[tuple, object] = {}   # labelled metrics, looked up once (labels() validates and locks each time)
+
+
+def _child(metric, *labels: str):
+    key = (metric._name, *labels)
+    child = _children.get(key)
+    if child is None:
+        child = _children[key] = metric.labels(*labels)
+    return child
+
+
 def record(response):
     start = g.pop("_metrics_start", None)
     if start is not None and request.path != "/metrics":
         endpoint = _endpoint()
-        LATENCY.labels(endpoint).observe(time.perf_counter() - start)
-        REQUESTS.labels(endpoint, request.method, str(response.status_code)).inc()
+        _child(LATENCY, endpoint).observe(time.perf_counter() - start)
+        _child(REQUESTS, endpoint, request.method, str(response.status_code)).inc()
     return response
 
 

@@ -7,6 +7,7 @@ import secrets
 from urllib.parse import urlsplit
 
 from flask import Flask, abort, current_app, request, session
+from flask.sessions import SecureCookieSessionInterface
 
 from search_web.errors import Forbidden, Unauthorized
 
@@ -44,17 +45,25 @@ def check_request() -> None:
         abort(414, description=f"the request URL is longer than {limit} bytes; send fewer or shorter parameters")
 
 
+_HEADERS_LOWER = tuple((name.lower(), name, value) for name, value in HEADERS.items())
+
+
 def add_headers(response):
-    """after_request: security headers on every answer; never an absolute Location naming the Host we were sent."""
-    for name, value in HEADERS.items():
-        response.headers.setdefault(name, value)
-    location = response.headers.get("Location")
-    if location:
-        parts = urlsplit(location)
+    """after_request: security headers on every answer; never an absolute Location naming the Host we were sent.
+
+    The names already set are read once: werkzeug's `Headers.setdefault` and `get` raise and catch a KeyError
+    for every missing name (nine per answer, about 0.1 ms of a 0.35 ms answer)."""
+    headers = response.headers
+    present = {name.lower() for name in headers.keys()}
+    for lower, name, value in _HEADERS_LOWER:
+        if lower not in present:
+            headers.add(name, value)
+    if "location" in present:
+        parts = urlsplit(headers["Location"])
         if parts.scheme or parts.netloc:  # keep redirects on this site, whatever Host said
-            response.headers["Location"] = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    if response.mimetype == "text/html":
-        response.headers.setdefault("Cache-Control", "no-store")
+            headers["Location"] = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    if "cache-control" not in present and response.mimetype == "text/html":
+        headers.add("Cache-Control", "no-store")
     return response
 
 
@@ -128,7 +137,18 @@ def logout_admin() -> None:
     session.pop("admin", None)
 
 
+class SessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, without building the signing serializer for a request that carries no
+    session cookie (every API call): Flask built one per request, a sixth of an answer's time in the app."""
+
+    def open_session(self, app: Flask, request):
+        if app.secret_key and not request.cookies.get(self.get_cookie_name(app)):
+            return self.session_class()
+        return super().open_session(app, request)
+
+
 def install(app: Flask) -> None:
+    app.session_interface = SessionInterface()
     app.url_map.strict_slashes = False  # no trailing-slash redirects (Werkzeug builds them from Host)
     app.url_map.merge_slashes = False
     app.before_request(check_request)

@@ -20,6 +20,18 @@ def test_security_headers_on_every_answer(client, path):
         "Content-Security-Policy"]
     assert headers["X-Content-Type-Options"] == "nosniff" and headers["X-Frame-Options"] == "DENY"
     assert headers["Referrer-Policy"] == "same-origin"
+    for name in ("Content-Security-Policy", "X-Content-Type-Options", "X-Frame-Options", "Referrer-Policy"):
+        assert len(headers.getlist(name)) == 1, name  # added once, never twice
+    if response.mimetype == "text/html":
+        assert headers.getlist("Cache-Control") == ["no-store"]
+
+
+def test_a_view_keeps_its_own_headers_and_api_calls_get_no_session_cookie(corpus_client, web_corpus):
+    thumb = corpus_client.get(f"/api/images/{web_corpus.ids[0]}/thumbnail")
+    assert thumb.status_code == 200 and thumb.headers.getlist("Cache-Control") == ["private, max-age=3600"]
+    assert "Set-Cookie" not in corpus_client.get("/api/search?q=granuloma").headers
+    page = corpus_client.get("/")  # the upload form's CSRF token opens a session
+    assert "Set-Cookie" in page.headers and "HttpOnly" in page.headers["Set-Cookie"]
 
 
 def test_pages_have_no_inline_script_or_style(client):
