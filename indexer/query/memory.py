@@ -136,7 +136,8 @@ class MemoryIndex:
         self.ids = ids
         self.n = len(ids)
         self.row_of = {image_id: row for row, image_id in enumerate(ids)}
-        self.order = np.argsort(np.asarray(ids, dtype=object)).astype(np.int64)  # tie-break by image id
+        self.id_array = np.asarray(ids, dtype=object)
+        self.order = np.argsort(self.id_array).astype(np.int64)  # tie-break by image id
         self.rank_of_id = np.empty(self.n, dtype=np.int64)
         self.rank_of_id[self.order] = np.arange(self.n)
 
@@ -169,6 +170,7 @@ class MemoryIndex:
                     key_vals[k].append(p)
         self.group_scores = {g: (np.asarray(group_rows[g], dtype=np.int64), np.asarray(group_vals[g], dtype=np.float32))
                              for g in group_rows}
+        self.all_probabilities = bool(self.has_probabilities.all())
         self.key_probs = {}
         for k in key_rows:
             dense = np.zeros(self.n, dtype=np.float32)
@@ -271,6 +273,7 @@ class MemoryIndex:
         self.group_scores = {g: (rows[g], vals[offsets[i]:offsets[i + 1]]) for i, g in enumerate(meta["groups"])}
         self.key_probs = {k: data["keys"][i] for i, k in enumerate(meta["keys"])}
         self.has_probabilities = data["has_probabilities"]
+        self.all_probabilities = bool(self.has_probabilities.all())
         self.facet_values = meta["facets"]
         self.facet_entries = {name: (data[f"facet.{name}.rows"], data[f"facet.{name}.cols"]) for name in meta["facets"]}
         self._facet_counters = {}
@@ -368,11 +371,10 @@ class MemoryIndex:
             for name, w in (("text_atoms", TEXT_WEIGHT), ("report_atoms", 1.0)):
                 for rows in self._postings(name, level.atoms, raw_mentions and name == "text_atoms"):
                     score[rows] = np.maximum(score[rows], level.weight * w)
-        if clause.bonus:
-            bonus = np.zeros(self.n, dtype=np.float32)
-            bonus[self._rows("report_atoms", clause.bonus)] = SEVERITY_BONUS
-            bonus[self._rows("text_atoms", clause.bonus)] = SEVERITY_BONUS
-            score = np.where(score > 0, np.minimum(score + bonus, 1.0 + SEVERITY_BONUS), 0.0)
+        if clause.bonus:  # the severity asked for, on a document that matches the clause
+            rows = np.concatenate([self._rows("report_atoms", clause.bonus), self._rows("text_atoms", clause.bonus)])
+            rows = rows[score[rows] > 0]
+            score[rows] = np.minimum(score[rows] + np.float32(SEVERITY_BONUS), np.float32(1.0 + SEVERITY_BONUS))
         return score
 
     def generated_clause(self, clause: ClausePlan) -> np.ndarray:
@@ -390,6 +392,8 @@ class MemoryIndex:
                     loc = np.maximum(loc, self.key_probs[k])
         side = self.key_probs.get(clause.side_key, np.zeros(self.n, dtype=np.float32)) if clause.side_key else None
         score = generated_clause_score(clause, g, loc, side)
+        if self.all_probabilities:
+            return score.astype(np.float32, copy=False)
         hard = np.zeros(self.n, dtype=np.float32)  # images annotated by a checkpoint without a concept head
         for level in clause.levels:
             for rows in self._postings("generated_atoms", level.atoms):
@@ -459,8 +463,7 @@ class MemoryIndex:
             nz = nz[scores[nz] >= cut]
         order = np.lexsort((self.rank_of_id[nz], -scores[nz]))[:depth]
         rows = nz[order]
-        ids, values = self.ids, scores[rows].tolist()
-        return [(ids[i], v) for i, v in zip(rows.tolist(), values)]
+        return list(zip(self.id_array[rows].tolist(), scores[rows].tolist()))
 
     @property
     def holds_documents(self) -> bool:
