@@ -430,12 +430,13 @@ class _Explainer:
         self.words = _word_pattern(plan.lexical)
         self.fields = tuple(plan.text_fields) if self.words is not None else ()
         self.generated_weight = GENERATED_IN_ALL if plan.source == "all" else 1.0
+        self.clauses = [(clause, frozenset(clause.all_atoms)) for clause in plan.clauses]
 
     def __call__(self, image_id: str, doc: Mapping, facts: DocumentFacts) -> dict:
         plan = self.plan
         matched = []
-        for clause in plan.clauses:
-            evidence = _clause_evidence(doc, clause, plan, facts.atoms, self.generated_weight)
+        for clause, clause_atoms in self.clauses:
+            evidence = _clause_evidence(doc, clause, plan, facts.atoms, self.generated_weight, clause_atoms)
             if evidence:
                 matched.append(evidence)
         retrievers = {}
@@ -543,14 +544,19 @@ def _has_word(text: str | None, words: tuple[tuple[str, ...] | None, tuple[re.Pa
 
 
 def _clause_evidence(doc: Mapping, clause: ClausePlan, plan: RankPlan, atoms: Mapping[str, frozenset],
-                     generated_weight: float) -> dict | None:
+                     generated_weight: float, clause_atoms: frozenset | None = None) -> dict | None:
     """The clause's best evidence in one document: its report atoms (MeSH, then the text's mentions), then what the
-    cascade read (probabilities, else the hard annotation's atoms); None when nothing matches."""
+    cascade read (probabilities, else the hard annotation's atoms); None when nothing matches.
+
+    `clause_atoms`: every atom of the clause's levels, so that the levels are only walked for a document holding
+    one of them (most fields of most hits hold none)."""
     best: dict | None = None
     best_score = 0.0
+    if clause_atoms is None:
+        clause_atoms = frozenset(clause.all_atoms)
     if plan.uses_report:
         for field_name, source, factor in _REPORT_ATOMS:
-            have = atoms[field_name]
+            have = atoms[field_name] & clause_atoms
             if not have:
                 continue
             for level in clause.levels:
@@ -581,8 +587,8 @@ def _clause_evidence(doc: Mapping, clause: ClausePlan, plan: RankPlan, atoms: Ma
                 if side is not None:
                     best["side_probability"] = round(side, 4)
         else:
-            have = atoms["generated_atoms"]
-            for level in clause.levels:
+            have = atoms["generated_atoms"] & clause_atoms
+            for level in clause.levels if have else ():
                 hit = next((a for a in level.atoms if a in have), None)
                 if hit:
                     value = level.weight * generated_weight
