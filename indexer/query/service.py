@@ -429,6 +429,7 @@ class _Explainer:
         self.plan, self.positions = plan, positions
         self.words = _word_pattern(plan.lexical)
         self.fields = tuple(plan.text_fields) if self.words is not None else ()
+        self.split = _split_plain(self.words) if self.words is not None else None
         self.generated_weight = GENERATED_IN_ALL if plan.source == "all" else 1.0
         self.clauses = [(clause, frozenset(clause.all_atoms)) for clause in plan.clauses]
 
@@ -448,7 +449,7 @@ class _Explainer:
         if plan.source == "all" and matched and all(m["source"] == "generated" for m in matched):
             out["note"] = "matched only by what the cascade read from the pixels, not by the report"
         if self.words is not None:
-            out["lexical_fields"] = lexical_fields(doc, self.fields, self.words, facts.words)
+            out["lexical_fields"] = lexical_fields(doc, self.fields, self.words, facts.words, self.split)
         return out
 
 
@@ -480,23 +481,34 @@ def document_words(doc: Mapping) -> DocumentWords:
     return words, other
 
 
+def _split_plain(words: tuple[tuple[str, ...] | None, tuple[re.Pattern, ...]]) -> tuple[tuple[str, ...], tuple]:
+    """The search words (ASCII, lower case) of letters and digits only, and the others with their regexes."""
+    lowered, patterns = words
+    plain, rest_words, rest_patterns = [], [], []
+    for word, pattern in zip(lowered or (), patterns):
+        if _PLAIN_WORD.fullmatch(word):
+            plain.append(word)
+        else:
+            rest_words.append(word)
+            rest_patterns.append(pattern)
+    return tuple(plain), (tuple(rest_words), tuple(rest_patterns))
+
+
 def lexical_fields(doc: Mapping, fields: Iterable[str], words: tuple[tuple[str, ...] | None, tuple[re.Pattern, ...]],
-                   doc_words: DocumentWords) -> list[str]:
+                   doc_words: DocumentWords, split: tuple[tuple[str, ...], tuple] | None = None) -> list[str]:
     """The fields (of `fields`) in which a search word occurs as a whole word: a dict lookup per query word of
-    letters and digits in ASCII text; the word's regex (`_has_word`) for any other word or text."""
+    letters and digits in ASCII text; the word's regex (`_has_word`) for any other word or text.
+
+    `split`: `_split_plain(words)`, when the caller asks for several documents (worked out here otherwise)."""
     lowered, patterns = words
     if lowered is None:  # a non-ASCII query word: the regexes decide everywhere
         return [name for name in fields if _has_word(doc.get(name), words)]
     held, other = doc_words
+    plain, rest = split if split is not None else _split_plain(words)
+    rest_words = rest[0]
     mask = 0
-    rest_words, rest_patterns = [], []
-    for word, pattern in zip(lowered, patterns):
-        if _PLAIN_WORD.fullmatch(word):
-            mask |= held.get(word, 0)
-        else:
-            rest_words.append(word)
-            rest_patterns.append(pattern)
-    rest = (tuple(rest_words), tuple(rest_patterns))
+    for word in plain:
+        mask |= held.get(word, 0)
     out = []
     for name in fields:
         bit = _FIELD_BIT.get(name, 0)
