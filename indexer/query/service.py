@@ -47,7 +47,7 @@ MAX_RESULTS = 10_000           # k x page may reach this far into a ranking
 MAX_DISTINCT_WORDS = 1024
 MAX_FILTER_VALUE_BYTES = 32_000
 VECTOR_DEPTH = 500             # neighbours the vector retriever looks at
-DOC_FACTS = 4096               # documents whose result fields, words and atoms a service keeps (~5 KB each)
+DOC_FACTS = 4096               # documents whose shown fields, text, atoms and words a service keeps (~8 KB each)
 DEPTH = 100                    # documents each retriever ranks for fusion (at least 2 x the last result asked for)
 SYNTHETIC_NOTE = ("synthetic stand-in corpus: scores and neighbours measure the system, "
                   "not clinical accuracy or likeness")
@@ -181,15 +181,11 @@ class QueryService:
         start = (request.page - 1) * request.k
         page = fused[start:start + request.k]
         version = retrieval.version  # the page's documents and the index checks from the version that ranked
-        docs = self.backend.get_many([i for i, _ in page], version=version) if page else {}
         on_page = {i for i, _ in page}
         per_retriever = {name: _positions(r, on_page) for name, r in rankings.items()}
-        state = self._state(key, version)
+        facts = self._page_facts(self._state(key, version), [i for i, _ in page], version) if page else {}
         explain = _Explainer(plan, per_retriever) if request.explain else None
-        results = []
-        for image_id, score in page:
-            doc = docs.get(image_id, {})
-            results.append(_result(image_id, score, doc, self._document_facts(state, image_id, doc), explain))
+        results = [_result(image_id, score, facts[image_id], explain) for image_id, score in page]
         synthetic = any(r["synthetic"] for r in results) or self._corpus_synthetic(version)
         warnings = self._index_warnings(version)
         body = {"query": request.text or "", "parsed": parsed.to_dict(), "source": request.source,
@@ -265,22 +261,29 @@ class QueryService:
         except IndexerError:
             return None
 
-    def _document_facts(self, state: str | None, image_id: str, doc: Mapping) -> DocumentFacts:
-        """`document_facts` of a page's document, kept per index state (the last DOC_FACTS documents): a new query
-        mostly lands on documents an earlier one showed."""
-        if state is None or not doc:
-            return document_facts(doc)
-        key = (state, image_id)
-        with self._lock:
-            found = self._facts.get(key)
-            if found is not None:
-                self._facts.move_to_end(key)
-                return found
-        found = document_facts(doc)
-        with self._lock:
-            self._facts[key] = found
-            while len(self._facts) > DOC_FACTS:
-                self._facts.popitem(last=False)
+    def _page_facts(self, state: str | None, image_ids: list[str], version: str | None) -> dict[str, DocumentFacts]:
+        """`DocumentFacts` of a page's documents: kept per index state (the last DOC_FACTS documents; a new query
+        mostly lands on documents an earlier one showed), the others read from the backend (from `version`)."""
+        found: dict[str, DocumentFacts] = {}
+        if state is not None:
+            with self._lock:
+                for image_id in image_ids:
+                    kept = self._facts.get((state, image_id))
+                    if kept is not None:
+                        self._facts.move_to_end((state, image_id))
+                        found[image_id] = kept
+        missing = [i for i in image_ids if i not in found]
+        if not missing:
+            return found
+        docs = self.backend.get_many(missing, version=version)
+        for image_id in missing:
+            doc = docs.get(image_id)
+            found[image_id] = DocumentFacts(doc or {})
+            if state is not None and doc:
+                with self._lock:
+                    self._facts[(state, image_id)] = found[image_id]
+                    while len(self._facts) > DOC_FACTS:
+                        self._facts.popitem(last=False)
         return found
 
     def _corpus_synthetic(self, version: str | None = None) -> bool:
@@ -377,6 +380,7 @@ LEVEL_NAMES = {1.0: "exact", 0.9: "bilateral at the location", 0.85: "side, neig
 _FIELD_BIT = {name: 1 << i for i, name in enumerate(TEXT_FIELDS)}
 _PLAIN_WORD = re.compile(r"[^\W_]+")
 _ATOM_FIELDS = ("report_atoms", "text_atoms", "generated_atoms")
+_EXPLAINED_FIELDS = (*TEXT_FIELDS, "generated_scores", "concept_probabilities")
 _REPORT_ATOMS = (("report_atoms", REPORT, 1.0), ("text_atoms", "text", TEXT_WEIGHT))
 DocumentWords = tuple[dict[str, int], int]
 
@@ -384,10 +388,11 @@ DocumentWords = tuple[dict[str, int], int]
 class DocumentFacts:
     """What a result page needs of one stored document, computed once per document and index state
     (QueryService keeps the last DOC_FACTS): the result's document fields (`shown`, shared by every answer
-    that shows the document: never mutated), its concept atoms per field as sets (`atoms`, for the clause
-    evidence) and, on first use, the whole words of its text fields (`words`, for `lexical_fields`)."""
+    that shows the document: never mutated), the fields explanations read (`doc`: text fields, cascade
+    scores and probabilities), its concept atoms per field as sets (`atoms`) and, on first use, the whole
+    words of its text fields (`words`, for `lexical_fields`)."""
 
-    __slots__ = ("shown", "atoms", "_doc", "_words")
+    __slots__ = ("shown", "doc", "atoms", "_words")
 
     def __init__(self, doc: Mapping):
         self.shown = {
@@ -397,15 +402,14 @@ class DocumentFacts:
             "split": doc.get("split"), "synthetic": bool(doc.get("synthetic", False)),
             "concepts": [{k: c[k] for k in ("term", "source", "finding") if k in c} for c in doc.get("concepts", [])],
         }
+        self.doc = {name: doc[name] for name in _EXPLAINED_FIELDS if name in doc}
         self.atoms = {name: frozenset(doc.get(name, ())) for name in _ATOM_FIELDS}
-        self._doc: Mapping | None = doc
         self._words: DocumentWords | None = None
 
     @property
     def words(self) -> DocumentWords:
         if self._words is None:
-            self._words = document_words(self._doc or {})
-            self._doc = None
+            self._words = document_words(self.doc)
         return self._words
 
 
@@ -413,11 +417,11 @@ def document_facts(doc: Mapping) -> DocumentFacts:
     return DocumentFacts(doc)
 
 
-def _result(image_id: str, score: float, doc: Mapping, facts: DocumentFacts, explain: _Explainer | None) -> dict:
+def _result(image_id: str, score: float, facts: DocumentFacts, explain: _Explainer | None) -> dict:
     """One hit of a search answer: the document's shown fields, the fused score and, when asked, why it matched."""
     result = {"image_id": image_id, "report_id": None, "score": round(float(score), 6), **facts.shown}
     if explain is not None:
-        result["explanation"] = explain(image_id, doc, facts)
+        result["explanation"] = explain(image_id, facts)
     return result
 
 
@@ -433,8 +437,8 @@ class _Explainer:
         self.generated_weight = GENERATED_IN_ALL if plan.source == "all" else 1.0
         self.clauses = [(clause, frozenset(clause.all_atoms)) for clause in plan.clauses]
 
-    def __call__(self, image_id: str, doc: Mapping, facts: DocumentFacts) -> dict:
-        plan = self.plan
+    def __call__(self, image_id: str, facts: DocumentFacts) -> dict:
+        plan, doc = self.plan, facts.doc
         matched = []
         for clause, clause_atoms in self.clauses:
             evidence = _clause_evidence(doc, clause, plan, facts.atoms, self.generated_weight, clause_atoms)
@@ -458,7 +462,7 @@ def explain_hit(doc: Mapping, plan: RankPlan, positions: Mapping[str, Mapping[st
     """Why a document matched: each clause's best evidence and source, and each retriever's rank and score.
 
     `facts`: the document's `document_facts`, when the caller keeps them (computed here otherwise)."""
-    return _Explainer(plan, positions)(image_id, doc, facts if facts is not None else document_facts(doc))
+    return _Explainer(plan, positions)(image_id, facts if facts is not None else document_facts(doc))
 
 
 

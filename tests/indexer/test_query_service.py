@@ -248,3 +248,21 @@ def test_explained_lexical_fields_follow_a_write_to_the_document(service):
     assert len(service._facts) >= 1
     backend.update(image_id, {"report_findings": "clear lungs", "report_impression": "Zebra."})
     assert fields_of(image_id) == ["report_impression"]
+
+
+def test_a_page_of_kept_documents_is_not_read_again(service, monkeypatch):
+    """A second query landing on the same documents answers from the kept facts (no document read), and answers
+    exactly as a service that reads every document."""
+    from indexer.query.service import QueryService
+
+    first = service.search(SearchRequest("granuloma", k=10))
+    reads = []
+    original = service.backend.get_many
+    monkeypatch.setattr(service.backend, "get_many", lambda ids, **kw: reads.append(list(ids)) or original(ids, **kw))
+    again = service.search(SearchRequest("calcified granuloma", k=10))
+    kept = {r["image_id"] for r in first["results"]}
+    assert kept & {r["image_id"] for r in again["results"]}  # the second page shows documents of the first
+    assert all(i not in kept for batch in reads for i in batch)  # only documents not shown before are read
+    fresh = QueryService(service.backend).search(SearchRequest("calcified granuloma", k=10))
+    for a, b in zip(again["results"], fresh["results"], strict=True):
+        assert a == b
