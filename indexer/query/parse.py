@@ -147,6 +147,9 @@ class QueryParser:
         self.known_words = tuple(sorted(w for w in self.matcher.words() if len(w) >= 3))
         self._known = frozenset(self.known_words)
         self._families = self._groups_by_name()
+        # per lexicon term (a fixed set): its concept, and its groups with and without an organ
+        self._term_concept_cache: dict[str, object] = {}
+        self._term_groups_cache: dict[tuple[str, str | None], tuple[str, ...]] = {}
 
     # --- building -----------------------------------------------------------------------------------
 
@@ -306,9 +309,8 @@ class QueryParser:
         if kind == "finding":
             groups = tuple(dict.fromkeys(g for term in payload.terms for g in self._term_groups(term, organ)))
             # a side or location written into the phrase itself ('left lower lobe' abbreviations live in modifiers)
-            parsed = [MeshTerm.parse(t) for t in payload.terms]
-            for p in parsed:
-                c = self.vocabulary.concept(p)
+            for term in payload.terms:
+                c = self._term_concept(term)
                 locations = locations or c.locations
                 side = side or c.laterality
         elif kind == "group":
@@ -331,10 +333,25 @@ class QueryParser:
         clause = self._clause("group", Group("any finding", categories=("finding",)), None, mods, False, label)
         return clause if clause is not None else Clause(label, (group_atom("c", "finding"),))
 
-    def _term_groups(self, term: str, organ: str | None) -> list[str]:
+    def _term_concept(self, term: str):
+        """The vocabulary's concept of a lexicon term (kept: the lexicon's terms are a fixed set)."""
+        c = self._term_concept_cache.get(term)
+        if c is None:
+            c = self._term_concept_cache[term] = self.vocabulary.concept(MeshTerm.parse(term))
+        return c
+
+    def _term_groups(self, term: str, organ: str | None) -> tuple[str, ...]:
+        """The groups a lexicon term stands for (kept per term and organ; see `_read_term_groups`)."""
+        key = (term, organ)
+        groups = self._term_groups_cache.get(key)
+        if groups is None:
+            groups = self._term_groups_cache[key] = tuple(self._read_term_groups(term, organ))
+        return groups
+
+    def _read_term_groups(self, term: str, organ: str | None) -> list[str]:
         """The groups a lexicon term stands for: a MeSH descriptor (with its descendants) where the term is one,
         else the finding itself; an organ-relative finding ('Aorta/tortuous') is qualified by its organ."""
-        c = self.vocabulary.concept(MeshTerm.parse(term))
+        c = self._term_concept(term)
         if c.category in ("unknown", "anatomy", "none") or not c.finding:
             return []
         head = MeshTerm.parse(term).head
