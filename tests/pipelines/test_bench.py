@@ -78,6 +78,8 @@ def test_quick_bench_embedded(tiny, tmp_path):
     assert f["service.parse.p50_ms"]["peer"] == "service.service_embedded.p50_ms"
     distinct = f["service.distinct.service_embedded.p50_ms"]  # never-seen queries; no ES here: a baseline
     assert distinct["baseline"] and distinct["value"] > 0 and "200 distinct queries" in distinct["label"]
+    again = f["service.distinct_again.service_embedded.p50_ms"]  # the same queries again, documents' facts kept
+    assert again["baseline"] and again["value"] > 0 and "again" in again["label"]
     # upload over HTTP, beside the in-process upload path
     upload = f["http.upload_embedded.p50_ms"]
     assert upload["peer"] == "similar.upload.p50_ms" and upload["ratio"] > 0 and upload["target"]["limit"] == 100.0
@@ -118,6 +120,7 @@ def test_quick_bench_both_backends_has_elasticsearch_peers(tiny, tmp_path, es_ur
     assert f["service.service_embedded.p50_ms"]["target"]["source"] == "issue 8"
     assert f["service.distinct.service_embedded.mean_ms"]["peer"] == "service.distinct.es_bare.mean_ms"
     assert f["service.distinct.es_bare.p99_ms"]["baseline"]
+    assert f["service.distinct_again.service_embedded.p50_ms"]["peer"] == "service.distinct_again.es_bare.p50_ms"
     # bare _search with the API's facets, and issue 9's p50 target on the embedded API at one connection
     assert f["http.es_search_facets.c2.rps"]["peer"] == "http.es_search.c2.rps"
     assert f["http.api_search_embedded.c1.p50_ms"]["target"] == {"limit": 1.0, "on": "ratio", "source": "issue 9"}
