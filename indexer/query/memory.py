@@ -195,7 +195,7 @@ class MemoryIndex:
         self.facet_entries = {name: (np.asarray(coords[name][0], dtype=np.int64),
                                      np.asarray(coords[name][1], dtype=np.int64))
                               for name in values}
-        self._facet_counters: dict[tuple[str, ...], tuple] = {}
+        self._facet_counters: dict[tuple[str, ...], _FacetCounter] = {}
         self._bm25: dict[tuple, _BM25] = {}
 
     def _facet_counter(self, names: tuple[str, ...]) -> _FacetCounter:

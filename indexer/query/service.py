@@ -413,10 +413,6 @@ class DocumentFacts:
         return self._words
 
 
-def document_facts(doc: Mapping) -> DocumentFacts:
-    return DocumentFacts(doc)
-
-
 def _result(image_id: str, score: float, facts: DocumentFacts, explain: _Explainer | None) -> dict:
     """One hit of a search answer: the document's shown fields, the fused score and, when asked, why it matched."""
     result = {"image_id": image_id, "report_id": None, "score": round(float(score), 6), **facts.shown}
@@ -461,10 +457,8 @@ def explain_hit(doc: Mapping, plan: RankPlan, positions: Mapping[str, Mapping[st
                 image_id: str, facts: DocumentFacts | None = None) -> dict:
     """Why a document matched: each clause's best evidence and source, and each retriever's rank and score.
 
-    `facts`: the document's `document_facts`, when the caller keeps them (computed here otherwise)."""
-    return _Explainer(plan, positions)(image_id, facts if facts is not None else document_facts(doc))
-
-
+    `facts`: the document's `DocumentFacts`, when the caller keeps them (made here otherwise)."""
+    return _Explainer(plan, positions)(image_id, facts if facts is not None else DocumentFacts(doc))
 
 
 def document_words(doc: Mapping) -> DocumentWords:
