@@ -431,13 +431,13 @@ class _Explainer:
         self.fields = tuple(plan.text_fields) if self.words is not None else ()
         self.split = _split_plain(self.words) if self.words is not None else None
         self.generated_weight = GENERATED_IN_ALL if plan.source == "all" else 1.0
-        self.clauses = [(clause, frozenset(clause.all_atoms)) for clause in plan.clauses]
+        self.clauses = [(clause, frozenset(clause.all_atoms), _strongest_first(clause)) for clause in plan.clauses]
 
     def __call__(self, image_id: str, facts: DocumentFacts) -> dict:
         plan, doc = self.plan, facts.doc
         matched = []
-        for clause, clause_atoms in self.clauses:
-            evidence = _clause_evidence(doc, clause, plan, facts.atoms, self.generated_weight, clause_atoms)
+        for clause, clause_atoms, levels in self.clauses:
+            evidence = _clause_evidence(doc, clause, plan, facts.atoms, self.generated_weight, clause_atoms, levels)
             if evidence:
                 matched.append(evidence)
         retrievers = {}
@@ -553,23 +553,33 @@ def _has_word(text: str | None, words: tuple[tuple[str, ...] | None, tuple[re.Pa
     return any(pattern.search(text) is not None for pattern in patterns)
 
 
+def _strongest_first(clause: ClausePlan) -> tuple:
+    """The clause's levels by weight, strongest first (as listed on ties): the ranker scores a document by the
+    strongest level it matches, and the levels are not listed that way (side 0.8, both sides 0.6, place 0.7)."""
+    return tuple(sorted(clause.levels, key=lambda level: -level.weight))
+
+
 def _clause_evidence(doc: Mapping, clause: ClausePlan, plan: RankPlan, atoms: Mapping[str, frozenset],
-                     generated_weight: float, clause_atoms: frozenset | None = None) -> dict | None:
+                     generated_weight: float, clause_atoms: frozenset | None = None,
+                     levels: tuple | None = None) -> dict | None:
     """The clause's best evidence in one document: its report atoms (MeSH, then the text's mentions), then what the
-    cascade read (probabilities, else the hard annotation's atoms); None when nothing matches.
+    cascade read (probabilities, else the hard annotation's atoms); None when nothing matches. Each source's
+    evidence is its strongest matching level, the one the ranker scored.
 
     `clause_atoms`: every atom of the clause's levels, so that the levels are only walked for a document holding
-    one of them (most fields of most hits hold none)."""
+    one of them (most fields of most hits hold none); `levels`: `_strongest_first(clause)`."""
     best: dict | None = None
     best_score = 0.0
     if clause_atoms is None:
         clause_atoms = frozenset(clause.all_atoms)
+    if levels is None:
+        levels = _strongest_first(clause)
     if plan.uses_report:
         for field_name, source, factor in _REPORT_ATOMS:
             have = atoms[field_name] & clause_atoms
             if not have:
                 continue
-            for level in clause.levels:
+            for level in levels:
                 hit = next((a for a in level.atoms if a in have), None)
                 if hit and (best is None or level.weight * factor > best_score):
                     best_score = round(level.weight * factor, 4)
@@ -598,7 +608,7 @@ def _clause_evidence(doc: Mapping, clause: ClausePlan, plan: RankPlan, atoms: Ma
                     best["side_probability"] = round(side, 4)
         else:
             have = atoms["generated_atoms"] & clause_atoms
-            for level in clause.levels if have else ():
+            for level in levels if have else ():
                 hit = next((a for a in level.atoms if a in have), None)
                 if hit:
                     value = level.weight * generated_weight

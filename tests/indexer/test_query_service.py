@@ -266,3 +266,21 @@ def test_a_page_of_kept_documents_is_not_read_again(service, monkeypatch):
     fresh = QueryService(service.backend).search(SearchRequest("calcified granuloma", k=10))
     for a, b in zip(again["results"], fresh["results"], strict=True):
         assert a == b
+
+
+def test_the_explanation_names_the_strongest_level_the_ranking_used():
+    """A clause's levels are not listed by weight (side 0.8, both sides 0.6, place 0.7): a report holding the
+    finding on both sides and at the place asked for ranks at 0.7, and the explanation must say the same."""
+    from indexer.concepts import atom
+    from indexer.query.memory import MemoryIndex
+    from indexer.query.parse import parse_query
+    from indexer.query.plan import build_plan
+    from indexer.query.service import explain_hit
+
+    plan = build_plan(parse_query("calcified granuloma right upper lobe"), "report")
+    group = plan.clauses[0].groups[0]
+    doc = {"image_id": "IMG-1", "report_atoms": [atom(group, side="bilateral"), atom(group, location="upper lobe")]}
+    ranked = float(MemoryIndex([doc]).report_clause(plan.clauses[0])[0])
+    evidence = explain_hit(doc, plan, {}, "IMG-1")["matched"][0]
+    assert ranked == pytest.approx(0.7) and evidence["score"] == pytest.approx(ranked)
+    assert evidence["match"] == "location" and evidence["atom"] == atom(group, location="upper lobe")
