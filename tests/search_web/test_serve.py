@@ -38,14 +38,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(params=["gunicorn", "waitress"])
-def served(request, web_corpus, tmp_path):
+def start_server(web_corpus, tmp_path, server: str, workers: int, threads: int):
+    """`cxrsearch serve` on a free loopback port; returns (process, base URL) once /api/health answers."""
     port = free_port()
     env = {**os.environ, "CXRSEARCH_DATA": str(web_corpus.root), "CXRSEARCH_UPLOAD_DIR": str(tmp_path / "u")}
     cmd = [sys.executable, "-c", "import sys; from pipelines.cli import main; sys.exit(main(sys.argv[1:]))",
-           "serve", "--server", request.param, "--port", str(port),
-           "--images-dir", str(web_corpus.images), "--checkpoint", str(web_corpus.checkpoint), "--workers", "2",
-           "--threads", "2", "--timeout", "20"]
+           "serve", "--server", server, "--port", str(port),
+           "--images-dir", str(web_corpus.images), "--checkpoint", str(web_corpus.checkpoint), "--workers",
+           str(workers), "--threads", str(threads), "--timeout", "20"]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)
     base = f"http://127.0.0.1:{port}"
@@ -54,19 +54,33 @@ def served(request, web_corpus, tmp_path):
         while time.monotonic() < deadline:
             try:
                 if requests.get(base + "/api/health", timeout=2).status_code == 200:
-                    break
+                    return proc, base
             except requests.RequestException:
                 time.sleep(0.3)
             if proc.poll() is not None:
                 raise AssertionError(proc.stdout.read())
+        raise AssertionError("the server did not answer /api/health within 60 s")
+    except BaseException:
+        stop_server(proc)
+        raise
+
+
+def stop_server(proc) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)  # the server and its workers: their own process group
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+@pytest.fixture(params=["gunicorn", "waitress"])
+def served(request, web_corpus, tmp_path):
+    proc, base = start_server(web_corpus, tmp_path, request.param, workers=2, threads=2)
+    try:
         yield request.param, base, proc
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)  # the server and its workers: their own process group
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
+        stop_server(proc)
 
 
 def test_production_server_answers_and_survives_slow_clients(served, web_corpus):
@@ -125,3 +139,95 @@ def test_a_server_worker_runs_each_faiss_search_on_one_thread(web_corpus, tmp_pa
             create_app(web_corpus.config(FAISS_THREADS=0))
     finally:
         faiss.omp_set_num_threads(before)
+
+
+def test_the_keep_alive_fast_path_waits_briefly_for_the_next_request():
+    """next_request_sent: bytes read ahead or sent by the client -> answer on this thread; silence -> give the
+    connection back to gunicorn's poller after KEEPALIVE_LINGER_S."""
+    import io
+    from types import SimpleNamespace
+
+    from pipelines.cli.serve import KEEPALIVE_LINGER_S, next_request_sent
+
+    ours, client = socket.socketpair()
+    with ours, client:
+        conn = SimpleNamespace(sock=ours, parser=SimpleNamespace(unreader=SimpleNamespace(buf=io.BytesIO())))
+        start = time.monotonic()
+        assert not next_request_sent(conn) and time.monotonic() - start >= KEEPALIVE_LINGER_S * 0.9
+        conn.parser.unreader.buf.write(b"GET / HTTP/1.1\r\n")
+        assert next_request_sent(conn)            # read ahead with the last request: nothing to wait for
+        conn.parser.unreader.buf = io.BytesIO()
+        client.sendall(b"GET /api/health HTTP/1.1\r\n")
+        assert next_request_sent(conn)
+        ours.recv(100)
+        client.close()                            # a closing client: answered (and closed) on this thread too
+        assert next_request_sent(conn)
+        assert not next_request_sent(SimpleNamespace(sock=ours, parser=SimpleNamespace()))  # HTTP/2: stock path
+
+
+def test_the_counting_pool_knows_how_many_jobs_wait_for_a_thread():
+    import threading
+
+    from pipelines.cli.serve import CountingPool
+
+    release = threading.Event()
+    with CountingPool(max_workers=1) as pool:
+        first = pool.submit(release.wait, 10)
+        deadline = time.monotonic() + 5
+        while pool.waiting and time.monotonic() < deadline:  # the first job reaches the only thread
+            time.sleep(0.01)
+        rest = [pool.submit(lambda x: x * 2, i) for i in range(2)]
+        assert pool.waiting == 2
+        release.set()
+        assert first.result(timeout=5) and [f.result(timeout=5) for f in rest] == [0, 2] and pool.waiting == 0
+
+
+def read_response(sock_file) -> tuple[int, bytes]:
+    """One HTTP/1.1 response (status, body) from a socket's file, by its Content-Length."""
+    status = int(sock_file.readline().split()[1])
+    length = 0
+    while (line := sock_file.readline()) not in (b"\r\n", b""):
+        name, _, value = line.decode("latin-1").partition(":")
+        if name.lower() == "content-length":
+            length = int(value)
+    return status, sock_file.read(length)
+
+
+def test_kept_alive_clients_are_answered_in_turn_and_pipelined_requests_in_order(web_corpus, tmp_path):
+    """One worker thread: a client sending request after request on one connection (the fast path answers them
+    on that thread) must not starve a second client; two requests sent in one packet are both answered."""
+    import threading
+
+    proc, base = start_server(web_corpus, tmp_path, "gunicorn", workers=1, threads=1)
+    try:
+        port = int(base.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s, s.makefile("rb") as f:
+            s.sendall(b"GET /api/search?q=granuloma&k=1 HTTP/1.1\r\nHost: x\r\n\r\n"
+                      b"GET /api/nothing HTTP/1.1\r\nHost: x\r\n\r\n")
+            first, second = read_response(f), read_response(f)
+            assert first[0] == 200 and b'"results"' in first[1]
+            assert second[0] == 404 and b'"NotFound"' in second[1]
+
+        # the busy client pipelines 3,000 requests on one connection: there is always a next one to answer
+        total, answered = 3000, [0]
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as busy, busy.makefile("rb") as f:
+            sender = threading.Thread(target=busy.sendall,
+                                      args=(b"GET /api/nothing HTTP/1.1\r\nHost: x\r\n\r\n" * total,))
+            sender.start()
+
+            def read_all():
+                for _ in range(total):
+                    assert read_response(f)[0] == 404
+                    answered[0] += 1
+
+            reader = threading.Thread(target=read_all)
+            reader.start()
+            while answered[0] < 50 and reader.is_alive():
+                time.sleep(0.005)
+            assert requests.get(base + "/api/health", timeout=30).status_code == 200
+            assert answered[0] < total, "the second client waited until the busy one was done"
+            sender.join(timeout=60)
+            reader.join(timeout=60)
+            assert answered[0] == total
+    finally:
+        stop_server(proc)
