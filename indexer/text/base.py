@@ -148,6 +148,9 @@ class TextBackend(abc.ABC):
     """A BM25 text index of image documents, with filters, facets and versions behind an alias."""
 
     name: str = "abstract"
+    # True where a search is all CPU in this process (the in-memory ranking); False where it mostly waits on
+    # a server. QueryService runs the searches of a CPU-bound backend one at a time (see there).
+    cpu_bound: bool = False
 
     # --- versions and the alias -------------------------------------------------------------------
 

@@ -96,6 +96,7 @@ class EmbeddedTextBackend(TextBackend):
     """SQLite FTS5 text index in `root` (see the module docstring for the layout and the why)."""
 
     name = "embedded"
+    cpu_bound = True
 
     def __init__(self, root: str | os.PathLike):
         self.root = Path(root)
