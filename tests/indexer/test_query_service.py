@@ -284,3 +284,42 @@ def test_the_explanation_names_the_strongest_level_the_ranking_used():
     evidence = explain_hit(doc, plan, {}, "IMG-1")["matched"][0]
     assert ranked == pytest.approx(0.7) and evidence["score"] == pytest.approx(ranked)
     assert evidence["match"] == "location" and evidence["atom"] == atom(group, location="upper lobe")
+
+
+@pytest.mark.parametrize("cpu_bound", [True, False])
+def test_searches_of_a_cpu_bound_backend_run_one_at_a_time(service, cpu_bound):
+    """Threads searching the in-memory ranking take turns (its short numpy steps each release the GIL, and
+    threads trading it at every step spent twice the CPU); a backend that waits on a server is not serialised."""
+    import threading
+    import time
+
+    backend = service.backend
+    backend.cpu_bound = cpu_bound            # an instance attribute over the class's
+    service = QueryService(backend)
+    inside, most, count = [0], [0], threading.Lock()
+    retrieve = backend.retrieve
+
+    def slow_retrieve(*args, **kwargs):
+        with count:
+            inside[0] += 1
+            most[0] = max(most[0], inside[0])
+        time.sleep(0.2)
+        try:
+            return retrieve(*args, **kwargs)
+        finally:
+            with count:
+                inside[0] -= 1
+
+    backend.retrieve = slow_retrieve
+    start, totals = threading.Barrier(4), []
+
+    def ask(q):
+        start.wait(timeout=10)
+        totals.append(service.search(SearchRequest(q, k=3))["total"])
+
+    threads = [threading.Thread(target=ask, args=(q,)) for q in ("granuloma", "opacity", "calcified", "lobe")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert len(totals) == 4 and all(totals) and most[0] == (1 if cpu_bound else 4)
