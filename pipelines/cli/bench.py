@@ -11,11 +11,11 @@ from pathlib import Path
 from pipelines.settings import data_dir, manifest_path, reports_dir
 
 QUICK = {"index_images": 200, "scale_sizes": [10_000], "scale_queries": 100, "http_seconds": 2.0,
-         "http_connections": [1, 4, 16], "sustained_seconds": 5.0, "service_rounds": 10, "uploads": 10,
-         "fuzz_requests": 1_000}
+         "http_connections": [1, 4, 16], "http_rounds": 1, "sustained_seconds": 5.0, "service_rounds": 10,
+         "uploads": 10, "fuzz_requests": 1_000}
 FULL = {"index_images": None, "scale_sizes": [10_000, 100_000, 1_000_000], "scale_queries": 200,
-        "http_seconds": 10.0, "http_connections": [1, 4, 16], "sustained_seconds": 300.0, "service_rounds": 100,
-        "uploads": 100, "fuzz_requests": 10_000}
+        "http_seconds": 10.0, "http_connections": [1, 4, 16], "http_rounds": 1, "sustained_seconds": 300.0,
+        "service_rounds": 100, "uploads": 100, "fuzz_requests": 10_000}
 
 
 def _ints(text: str) -> list[int]:
@@ -65,6 +65,10 @@ def parser() -> argparse.ArgumentParser:
                    help="largest scale size also loaded into Elasticsearch (1000000)")
     p.add_argument("--http-seconds", type=float, help="seconds per wrk run (2 quick, 10 full)")
     p.add_argument("--http-connections", type=_ints, help="wrk connection counts (1,4,16)")
+    p.add_argument("--http-rounds", type=_positive,
+                   help="passes over every wrk target and connection count (1); with more, targets and their peers "
+                        "take turns and each figure is the run of median requests/s, so that a drift of the "
+                        "machine does not fall on one side of a comparison")
     p.add_argument("--sustained-seconds", type=float, help="sustained-load duration (5 quick, 300 full; 0 skips it)")
     p.add_argument("--service-rounds", type=_positive, help="passes over the query set in the service section "
                                                        "(10 quick, 100 full)")

@@ -109,10 +109,24 @@ def test_quick_bench_both_backends_has_elasticsearch_peers(tiny, tmp_path, es_ur
     if shutil.which("wrk") is None and os.geteuid() != 0:
         pytest.skip("wrk is not installed and this is not root (the bench installs it with apt-get as root)")
     report = run_quick(tiny, tmp_path, "--backend", "both", "--es-url", es_url, "--sections",
-                       "indexing,similar,service,scale,http",
+                       "indexing,similar,service,scale,http", "--http-rounds", "3",
                        sections=["indexing", "similar", "service", "scale", "http"])
     assert {s["status"] for s in report["sections"]} == {"ok"}
     f = figures(report)
+    # three rounds over every target, one warm-up each; each figure from the run of median requests/s
+    http = next(s for s in report["sections"] if s["name"] == "http")
+    runs = next(t for t in http["tables"] if t["title"] == "wrk runs")["rows"]
+    for target in ("Elasticsearch bare _search (BM25)", "API /api/search, embedded (SQLite FTS5)"):
+        assert [r[1] for r in runs if r[0] == target] == [
+            "warm-up 2 (discarded)", "1 (round 1)", "2 (round 1)", "1 (round 2)", "2 (round 2)", "1 (round 3)",
+            "2 (round 3)"]
+        rounds = [r for r in runs if r[0] == target and r[1].startswith("2 (")]
+        middle = sorted(rounds, key=lambda r: r[2])[1]
+        figure = next(v for v in f.values() if v["label"] == f"{target}, 2 conn: rps")
+        assert round(figure["value"], 1) == middle[2]
+        p50 = next(v for v in f.values() if v["id"] == figure["id"].replace(".rps", ".p50_ms"))
+        assert round(p50["value"], 2) == middle[3]  # the same run's p50, not the median of the p50s
+    assert "3 rounds over every target in turn" in " ".join(http["notes"])
     # the service on both backends beside Elasticsearch's bare _search for the same queries, same run
     assert f["service.es_bare.p50_ms"]["baseline"]
     assert f["service.service_es.p99_ms"]["peer"] == "service.es_bare.p99_ms"
@@ -134,6 +148,14 @@ def test_quick_bench_both_backends_has_elasticsearch_peers(tiny, tmp_path, es_ur
 
 
 @pytest.mark.slow
+def test_the_median_run_is_one_run():
+    from pipelines.bench.sections.http import median_run
+    from pipelines.bench.wrk import WrkResult
+
+    runs = [WrkResult(16, n, 1.0, 0, p50, p50, p50) for n, p50 in ((900, 3.0), (700, 2.0), (800, 9.0))]
+    assert median_run(runs) is runs[2] and median_run(runs[:2]) is runs[1] and median_run(runs[:1]) is runs[0]
+
+
 def test_fuzz_section_counts_requests_and_5xx_from_the_server(tiny, tmp_path):
     """The fuzz section on the tiny corpus: schemathesis until the app has answered the requests asked for, none 5xx."""
     pytest.importorskip("schemathesis")

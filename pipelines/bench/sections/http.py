@@ -56,6 +56,12 @@ def distinct_queries(n: int, seed: int) -> list[str]:
     return [queries[i] for i in rng.choice(len(queries), size=n, replace=False)]
 
 
+def median_run(runs: list[WrkResult]) -> WrkResult:
+    """The run of median requests/s (the lower middle one of an even count): all of its figures come from one
+    run, so its p50 and its requests/s describe the same minutes of the machine."""
+    return sorted(runs, key=lambda r: r.rps)[(len(runs) - 1) // 2]
+
+
 def warmup_seconds(http_seconds: float) -> float:
     """Length of the discarded run before each target's measured runs: a third of a run, 1 to 3 s."""
     return float(min(3.0, max(1.0, round(http_seconds / 3))))
@@ -181,18 +187,29 @@ class Http(Section):
                              "api_similar_faiss", "api_similar_es") if t in targets]
         lowest, highest = min(ctx.http_connections), max(ctx.http_connections)
         warmup = warmup_seconds(ctx.http_seconds)
+        runs: dict[tuple[str, int], list[WrkResult]] = {}
+        for round_no in range(ctx.http_rounds):  # later rounds: every target again, in the same order
+            for name in order:
+                url, requests = targets[name]
+                if round_no == 0:
+                    check_answers(url, requests[0], LABELS[name])
+                    # a discarded run first, so that no target is measured cold (a JVM that has not compiled its
+                    # query path, a worker that has not loaded its ranker): the first target measured after
+                    # indexing ran 1.8x slower at one connection than the same server a minute later
+                    # (run bench-20261201-083412)
+                    w = run_wrk(url, requests, highest, warmup, ctx.work)
+                    rows.append([LABELS[name], f"warm-up {highest} (discarded)", round(w.rps, 1), round(w.p50_ms, 2),
+                                 round(w.p95_ms, 2), round(w.p99_ms, 2), w.errors])
+                for c in ctx.http_connections:
+                    r = run_wrk(url, requests, c, ctx.http_seconds, ctx.work)
+                    runs.setdefault((name, c), []).append(r)
+                    label = c if ctx.http_rounds == 1 else f"{c} (round {round_no + 1})"
+                    rows.append([LABELS[name], label, round(r.rps, 1), round(r.p50_ms, 2), round(r.p95_ms, 2),
+                                 round(r.p99_ms, 2), r.errors])
         for name in order:
-            url, requests = targets[name]
-            check_answers(url, requests[0], LABELS[name])
-            # a discarded run first, so that no target is measured cold (a JVM that has not compiled its query path,
-            # a worker that has not loaded its ranker): the first target measured after indexing ran 1.8x slower
-            # at one connection than the same server a minute later (run bench-20261201-083412)
-            w = run_wrk(url, requests, highest, warmup, ctx.work)
-            rows.append([LABELS[name], f"warm-up {highest} (discarded)", round(w.rps, 1), round(w.p50_ms, 2),
-                         round(w.p95_ms, 2), round(w.p99_ms, 2), w.errors])
             peer = (distinct_peer if name.endswith("_distinct") else search_peer) if "search" in name else similar_peer
             for c in ctx.http_connections:
-                r = run_wrk(url, requests, c, ctx.http_seconds, ctx.work)
+                r = median_run(runs[(name, c)])
                 measured.setdefault(name, []).append(r)
                 base = f"http.{name}.c{c}"
                 is_peer = name == peer
@@ -208,15 +225,17 @@ class Http(Section):
                         elif metric == "p50_ms" and c == lowest == 1:
                             figure.target = Target(1.0, "ratio", "issue 9")
                     result.add(figure)
-                result.add(Figure(f"{base}.errors", f"{LABELS[name]}, {c} conn: errors", r.errors, "requests", COUNT))
-                rows.append([LABELS[name], c, round(r.rps, 1), round(r.p50_ms, 2), round(r.p95_ms, 2),
-                             round(r.p99_ms, 2), r.errors])
+                errors = sum(x.errors for x in runs[(name, c)])
+                result.add(Figure(f"{base}.errors", f"{LABELS[name]}, {c} conn: errors", errors, "requests", COUNT))
         ctx.shared["http"] = measured
         result.table("wrk runs", ["target", "connections", "requests/s", "p50 ms", "p95 ms", "p99 ms", "errors"], rows)
         uploads = self._uploads(ctx, result, servers, builds)
+        rounds = ("" if ctx.http_rounds == 1 else
+                  f"{ctx.http_rounds} rounds over every target in turn, each figure from the run of median "
+                  "requests/s of its target and connection count (errors: all runs); ")
         result.notes.append(
-            f"wrk on loopback, {ctx.http_seconds:g} s per run after a discarded warm-up run of {warmup:g} s at "
-            f"{highest} connections per target, threads = min(connections, cores), each thread starting "
+            f"wrk on loopback, {rounds}{ctx.http_seconds:g} s per run after a discarded warm-up run of {warmup:g} s "
+            f"at {highest} connections per target, threads = min(connections, cores), each thread starting "
             f"at its own place in the rotation; search rotates {len(QUERIES)} queries (repeated: after its first "
             "time each is answered from the API's answer cache, as a repeated search is), and separately "
             f"{DISTINCT_QUERIES:,} distinct queries (finding x place x side x severity from the lexicon; more than "
