@@ -62,7 +62,7 @@ _children: dict[tuple, object] = {}   # labelled metrics, looked up once (labels
 
 
 def _child(metric, *labels: str):
-    key = (metric._name, *labels)
+    key = (metric, *labels)
     child = _children.get(key)
     if child is None:
         child = _children[key] = metric.labels(*labels)

@@ -573,8 +573,7 @@ def _strongest_first(clause: ClausePlan) -> tuple:
 
 
 def _clause_evidence(doc: Mapping, clause: ClausePlan, plan: RankPlan, atoms: Mapping[str, frozenset],
-                     generated_weight: float, clause_atoms: frozenset | None = None,
-                     levels: tuple | None = None) -> dict | None:
+                     generated_weight: float, clause_atoms: frozenset, levels: tuple) -> dict | None:
     """The clause's best evidence in one document: its report atoms (MeSH, then the text's mentions), then what the
     cascade read (probabilities, else the hard annotation's atoms); None when nothing matches. Each source's
     evidence is its strongest matching level, the one the ranker scored.
@@ -583,10 +582,6 @@ def _clause_evidence(doc: Mapping, clause: ClausePlan, plan: RankPlan, atoms: Ma
     one of them (most fields of most hits hold none); `levels`: `_strongest_first(clause)`."""
     best: dict | None = None
     best_score = 0.0
-    if clause_atoms is None:
-        clause_atoms = frozenset(clause.all_atoms)
-    if levels is None:
-        levels = _strongest_first(clause)
     if plan.uses_report:
         for field_name, source, factor in _REPORT_ATOMS:
             have = atoms[field_name] & clause_atoms
