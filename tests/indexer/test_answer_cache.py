@@ -97,6 +97,28 @@ def test_any_write_to_the_index_makes_older_answers_unreachable(backend):
     assert service.search(request)["cached"] is False
 
 
+def test_a_write_by_another_connection_makes_older_answers_unreachable(backend, vocabulary):
+    """As a reindex job in another process writes: this backend's state token (kept between writes of its own
+    connection) must change, and so must what the search answers."""
+    service = QueryService(backend, cache=AnswerCache(16))
+    request = SearchRequest("granuloma", k=10)
+    before = service.search(request)
+    token = backend.state_token()
+    assert service.search(request)["cached"] is True and backend.state_token() == token
+    writer = EmbeddedTextBackend(backend.root)
+    try:
+        writer.delete([before["results"][0]["image_id"]])
+        assert backend.state_token() != token
+        after = service.search(request)
+        assert after["cached"] is False and after["total"] == before["total"] - 1
+        token = backend.state_token()
+        writer.index([build_document(make_inputs()[0], vocabulary)])  # a re-write of one document: same count
+        assert backend.state_token() != token
+        assert service.search(request)["cached"] is False
+    finally:
+        writer.close()
+
+
 def test_a_backend_that_cannot_name_its_state_is_never_cached(backend):
     class Stateless(EmbeddedTextBackend):   # as the Elasticsearch backend: state_token() is None
         def state_token(self, version=None):
