@@ -10,6 +10,8 @@ from indexer.settings import data_dir
 from search_web.errors import ConfigError
 
 # Every setting the app reads, with its default. create_app(config) and CXRSEARCH_<NAME> override them.
+SERVE_CONFIG_VARIABLE = "CXRSEARCH_SERVE_CONFIG"  # create_app config `cxrsearch serve` hands to search_web.wsgi
+
 DEFAULTS: dict[str, object] = {
     "BACKEND": "embedded",          # text index: embedded | es
     "DATA_DIR": None,               # default $CXRSEARCH_DATA or <project>/data
@@ -23,7 +25,7 @@ DEFAULTS: dict[str, object] = {
     "MAX_UPLOAD_BYTES": 32 * 1024 * 1024,
     "MAX_UPLOAD_PIXELS": 40_000_000,
     "UPLOAD_DIR": None,             # temp area for uploads (default <system temp>/cxrsearch-uploads)
-    "MAX_URL_BYTES": 65_536,        # longer request targets get a JSON/HTML 414
+    "MAX_URL_BYTES": 65_000,        # longer request targets get a JSON/HTML 414 (granian: 65,534+ bytes, its own)
     "TORCH_THREADS": 1,             # torch threads per worker for upload encoding
     "FAISS_THREADS": 1,             # OpenMP threads per FAISS search in a server worker (search_web.app.warm_up)
     "PAGE_SIZE": 20,

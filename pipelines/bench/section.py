@@ -78,6 +78,7 @@ class BenchContext:
         es_max_vectors: largest scale size also loaded into Elasticsearch.
         http_seconds / http_connections: each wrk run's duration and the connection counts.
         http_rounds: passes over every wrk target (figures: the run of median requests/s).
+        http_server: the WSGI server `cxrsearch serve --server` runs the web app under (gunicorn, granian, waitress).
         sustained_seconds: the sustained-load run's duration (0: skipped).
         service_rounds: passes over the query set in the service section.
         uploads: POST /api/similar requests per server in the http section.
@@ -103,6 +104,7 @@ class BenchContext:
     http_seconds: float = 2.0
     http_connections: list[int] = field(default_factory=lambda: [1, 4, 16])
     http_rounds: int = 1
+    http_server: str = "gunicorn"
     sustained_seconds: float = 0.0
     service_rounds: int = 20
     uploads: int = 20

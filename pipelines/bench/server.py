@@ -3,7 +3,8 @@
     app = start_app(ctx, build)          # waits for /api/health to say ok; stopped when the run ends
     run_wrk(app.url, ...); rss_mib(app.pid)
 
-The server runs in its own process group (gunicorn's master and workers), so that stopping it
+The server (`ctx.http_server`: gunicorn unless the bench was told otherwise) runs in its own process group
+(its master and workers), so that stopping it
 stops all of them; its output goes to a log file in the run's scratch folder, whose tail is quoted
 when it does not come up.
 """
@@ -72,7 +73,7 @@ def start_app(ctx: BenchContext, build: dict, *, name: str | None = None, checkp
             the app serves image files from the corpus folder (ctx.images).
         name: a label for the log file (default the backend).
         checkpoint: the cascade for search by upload (default ctx.checkpoint; 'none' when there is none).
-        workers / threads: gunicorn worker processes and threads per worker.
+        workers / threads: worker processes and threads per worker (waitress: threads only).
 
     Raises:
         ServerError: the server exited or did not become healthy within `timeout_s`, quoting its log.
@@ -81,7 +82,8 @@ def start_app(ctx: BenchContext, build: dict, *, name: str | None = None, checkp
 
     port = free_port()
     checkpoint = checkpoint if checkpoint is not None else ctx.checkpoint
-    cmd = [sys.executable, "-c", SERVE, "serve", "--host", "127.0.0.1", "--port", str(port), "--backend",
+    cmd = [sys.executable, "-c", SERVE, "serve", "--server", ctx.http_server, "--host", "127.0.0.1", "--port",
+           str(port), "--backend",
            build["backend"], "--index-dir", str(build["index_dir"]), "--workers", str(workers), "--threads",
            str(threads), "--checkpoint", str(checkpoint) if checkpoint and Path(checkpoint).is_file() else "none"]
     # the corpus folder itself: the bench's image subsets are folders of symlinks, which the app refuses to serve
@@ -117,7 +119,7 @@ def _tail(log: Path, chars: int = 1500) -> str:
 
 
 def rss_mib(pid: int) -> float | None:
-    """Resident memory of a process and all its descendants (gunicorn's workers), in MiB (Linux /proc)."""
+    """Resident memory of a process and all its descendants (the server's workers), in MiB (Linux /proc)."""
     total, seen, todo = 0, set(), [pid]
     while todo:
         p = todo.pop()

@@ -69,6 +69,8 @@ def parser() -> argparse.ArgumentParser:
                    help="passes over every wrk target and connection count (1); with more, targets and their peers "
                         "take turns and each figure is the run of median requests/s, so that a drift of the "
                         "machine does not fall on one side of a comparison")
+    p.add_argument("--http-server", choices=("gunicorn", "granian", "waitress"), default="gunicorn",
+                   help="WSGI server of every web app the bench starts (`cxrsearch serve --server`; gunicorn)")
     p.add_argument("--sustained-seconds", type=float, help="sustained-load duration (5 quick, 300 full; 0 skips it)")
     p.add_argument("--service-rounds", type=_positive, help="passes over the query set in the service section "
                                                        "(10 quick, 100 full)")
@@ -116,7 +118,8 @@ def main(argv: list[str]) -> int:
                        reports=reports if reports.exists() else None, checkpoint=checkpoint, out=Path(args.out),
                        quick=args.quick, backends=backends, es=es, es_max_vectors=args.es_max_vectors, seed=args.seed,
                        scale_vectors=["real", "random"] if args.scale_vectors == "both" else [args.scale_vectors],
-                       live_index=root / "index", threads=args.threads, progress=not args.no_progress, **mode)
+                       live_index=root / "index", threads=args.threads, progress=not args.no_progress,
+                       http_server=args.http_server, **mode)
     names = [n.strip() for n in args.sections.split(",") if n.strip()] if args.sections else None
     try:
         report, folder = run_bench(ctx, Path(args.out), names)

@@ -1,13 +1,16 @@
-"""Serve the web UI and JSON API under a production WSGI server (gunicorn; waitress where gunicorn cannot run).
+"""Serve the web UI and JSON API under a production WSGI server (gunicorn; waitress where gunicorn cannot run;
+granian by choice).
 
 Flask's development server runs only with --debug. Defaults: 127.0.0.1:8000, 2 worker processes x
 4 threads (gunicorn's gthread worker, which hands slow or half-open connections back to its poller
-instead of holding a thread), 30 s request timeout.
+instead of holding a thread), 30 s request timeout. `--server granian` (HTTP in Rust, the app in Python
+threads) costs less CPU per request but has no request timeout: a runaway request is never cut.
 """
 from __future__ import annotations
 
 import argparse
 import atexit
+import json
 import os
 import secrets
 import select
@@ -19,7 +22,7 @@ from concurrent import futures
 
 from indexer.text import BACKENDS
 
-SERVERS = ("auto", "gunicorn", "waitress")
+SERVERS = ("auto", "gunicorn", "waitress", "granian")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -37,13 +40,15 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", help="cascade for search by image: a path, 'auto' (the one that made the live "
                                         "vectors; default) or 'none'")
     p.add_argument("--server", choices=SERVERS, default="auto",
-                   help="WSGI server: gunicorn (default where it runs), waitress (Windows, or by choice)")
+                   help="WSGI server: gunicorn (default where it runs), waitress (Windows, or by choice), granian "
+                        "(by choice: less CPU per request, no request timeout)")
     p.add_argument("--workers", type=int, default=int(os.environ.get("CXRSEARCH_WORKERS", 2)),
                    help="worker processes (gunicorn; 2, or $CXRSEARCH_WORKERS)")
     p.add_argument("--threads", type=int, default=int(os.environ.get("CXRSEARCH_THREADS", 4)),
                    help="threads per worker (4, or $CXRSEARCH_THREADS)")
     p.add_argument("--timeout", type=int, default=30, help="seconds a request may take before its worker is "
-                                                           "restarted (gunicorn) / a channel is closed (30)")
+                                                           "restarted (gunicorn) / a channel is closed (waitress); "
+                                                           "granian: none (30)")
     p.add_argument("--answer-cache", type=int, metavar="N",
                    help="search answers each worker keeps for repeated searches (embedded backend; default 512, "
                         "or $CXRSEARCH_ANSWER_CACHE; 0 switches it off)")
@@ -198,6 +203,31 @@ def run_gunicorn(config: dict, args: argparse.Namespace) -> None:
     Server().run()
 
 
+def granian_options(args: argparse.Namespace) -> dict:
+    """granian settings for this run (a function so tests can check them without starting a server): HTTP/1,
+    `--threads` blocking threads per worker (the app's threads), a READ_TIMEOUT_S limit on reading a request's
+    headers (a half-open connection is closed; it never holds a thread: granian reads requests in Rust)."""
+    from granian.constants import HTTPModes, Interfaces
+    from granian.http import HTTP1Settings
+
+    return {"target": "search_web.wsgi:app", "address": args.host, "port": args.port,
+            "interface": Interfaces.WSGI, "http": HTTPModes.http1, "websockets": False,
+            "workers": args.workers, "blocking_threads": args.threads,
+            "http1_settings": HTTP1Settings(header_read_timeout=READ_TIMEOUT_S * 1000),
+            "log_access": args.access_log, "respawn_failed_workers": True,
+            "workers_kill_timeout": args.timeout}
+
+
+def run_granian(config: dict, args: argparse.Namespace) -> None:
+    from granian import Granian
+
+    from search_web.config import SERVE_CONFIG_VARIABLE
+
+    # each worker builds its app from it (search_web.wsgi); importing that module here would build one in the master
+    os.environ[SERVE_CONFIG_VARIABLE] = json.dumps(config)
+    Granian(**granian_options(args)).serve()
+
+
 def run_waitress(config: dict, args: argparse.Namespace) -> None:
     from waitress import serve
 
@@ -224,11 +254,12 @@ def main(argv: list[str]) -> int:
         create_app(config).run(host=args.host, port=args.port, debug=True)
         return 0
     server = pick_server(args.server)
-    if server == "gunicorn" and args.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    if server in ("gunicorn", "granian") and args.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         folder = tempfile.mkdtemp(prefix="cxrsearch-metrics-")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder  # /metrics adds up every worker's counts
         atexit.register(shutil.rmtree, folder, ignore_errors=True)
-    workers = f"{args.workers} workers x {args.threads} threads" if server == "gunicorn" else f"{args.threads} threads"
-    print(f"cxrsearch serve: {server}, {workers}, timeout {args.timeout} s; open {url}", flush=True)
-    (run_gunicorn if server == "gunicorn" else run_waitress)(config, args)
+    workers = f"{args.threads} threads" if server == "waitress" else f"{args.workers} workers x {args.threads} threads"
+    timeout = "no request timeout" if server == "granian" else f"timeout {args.timeout} s"
+    print(f"cxrsearch serve: {server}, {workers}, {timeout}; open {url}", flush=True)
+    {"gunicorn": run_gunicorn, "granian": run_granian, "waitress": run_waitress}[server](config, args)
     return 0

@@ -109,7 +109,7 @@ def test_quick_bench_both_backends_has_elasticsearch_peers(tiny, tmp_path, es_ur
     if shutil.which("wrk") is None and os.geteuid() != 0:
         pytest.skip("wrk is not installed and this is not root (the bench installs it with apt-get as root)")
     report = run_quick(tiny, tmp_path, "--backend", "both", "--es-url", es_url, "--sections",
-                       "indexing,similar,service,scale,http", "--http-rounds", "3",
+                       "indexing,similar,service,scale,http", "--http-rounds", "3", "--http-server", "granian",
                        sections=["indexing", "similar", "service", "scale", "http"])
     assert {s["status"] for s in report["sections"]} == {"ok"}
     f = figures(report)
@@ -127,6 +127,7 @@ def test_quick_bench_both_backends_has_elasticsearch_peers(tiny, tmp_path, es_ur
         p50 = next(v for v in f.values() if v["id"] == figure["id"].replace(".rps", ".p50_ms"))
         assert round(p50["value"], 2) == middle[3]  # the same run's p50, not the median of the p50s
     assert "3 rounds over every target in turn" in " ".join(http["notes"])
+    assert "`cxrsearch serve` (granian, " in " ".join(http["notes"])  # --http-server: every app under granian
     # the service on both backends beside Elasticsearch's bare _search for the same queries, same run
     assert f["service.es_bare.p50_ms"]["baseline"]
     assert f["service.service_es.p99_ms"]["peer"] == "service.es_bare.p99_ms"

@@ -1,4 +1,5 @@
-"""`cxrsearch serve`: a production server (gunicorn, waitress) on loopback; long URLs, Host and slow clients handled."""
+"""`cxrsearch serve`: a production server (gunicorn, waitress, granian) on loopback; long URLs, Host and slow clients
+handled."""
 from __future__ import annotations
 
 import os
@@ -11,7 +12,7 @@ import time
 import pytest
 import requests
 
-from pipelines.cli.serve import config_from_args, gunicorn_options, parser, pick_server
+from pipelines.cli.serve import config_from_args, granian_options, gunicorn_options, parser, pick_server
 
 
 def test_defaults_loopback_and_only_given_options():
@@ -32,6 +33,28 @@ def test_gunicorn_settings():
     assert pick_server("waitress") == "waitress" and pick_server("auto") in ("gunicorn", "waitress")
 
 
+def test_granian_settings():
+    from pipelines.cli.serve import READ_TIMEOUT_S
+
+    options = granian_options(parser().parse_args(["--workers", "3", "--threads", "2", "--host", "::1"]))
+    assert options["target"] == "search_web.wsgi:app" and options["address"] == "::1" and options["port"] == 8000
+    assert options["workers"] == 3 and options["blocking_threads"] == 2 and options["respawn_failed_workers"]
+    assert options["http1_settings"].header_read_timeout == READ_TIMEOUT_S * 1000
+    assert pick_server("granian") == "granian"  # only by choice: never what "auto" picks
+
+
+def test_the_wsgi_module_reads_serves_config(monkeypatch):
+    from search_web.wsgi import CONFIG_VARIABLE, config_from_environment
+
+    monkeypatch.delenv(CONFIG_VARIABLE, raising=False)
+    assert config_from_environment() == {}
+    monkeypatch.setenv(CONFIG_VARIABLE, '{"BACKEND": "embedded", "ANSWER_CACHE": 0}')
+    assert config_from_environment() == {"BACKEND": "embedded", "ANSWER_CACHE": 0}
+    monkeypatch.setenv(CONFIG_VARIABLE, "[1]")
+    with pytest.raises(ValueError, match="JSON object"):
+        config_from_environment()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -45,7 +68,7 @@ def start_server(web_corpus, tmp_path, server: str, workers: int, threads: int):
     cmd = [sys.executable, "-c", "import sys; from pipelines.cli import main; sys.exit(main(sys.argv[1:]))",
            "serve", "--server", server, "--port", str(port),
            "--images-dir", str(web_corpus.images), "--checkpoint", str(web_corpus.checkpoint), "--workers",
-           str(workers), "--threads", str(threads), "--timeout", "20"]
+           str(workers), "--threads", str(threads), "--timeout", "20", "--answer-cache", "0"]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)
     base = f"http://127.0.0.1:{port}"
@@ -74,7 +97,7 @@ def stop_server(proc) -> None:
             os.killpg(proc.pid, signal.SIGKILL)
 
 
-@pytest.fixture(params=["gunicorn", "waitress"])
+@pytest.fixture(params=["gunicorn", "waitress", "granian"])
 def served(request, web_corpus, tmp_path):
     proc, base = start_server(web_corpus, tmp_path, request.param, workers=2, threads=2)
     try:
@@ -87,8 +110,14 @@ def test_production_server_answers_and_survives_slow_clients(served, web_corpus)
     server, base, proc = served
     health = requests.get(base + "/api/health", timeout=10)
     assert health.status_code == 200 and health.json()["text_index"]["documents"] == len(web_corpus.ids)
-    long = requests.get(base + "/api/search", params={"q": "a" * 70_000}, timeout=10)
+    # an option given on the command line reaches every worker's app (--answer-cache 0: nothing is cached)
+    assert [requests.get(base + "/api/search?q=nodule", timeout=10).json()["cached"] for _ in range(4)] == [False] * 4
+    long = requests.get(base + "/api/search", params={"q": "a" * 64_000 + "b" * 1_400}, timeout=10)
     assert long.status_code == 414 and long.json()["error"]["type"] == "RequestURITooLarge"
+    longer = requests.get(base + "/api/search", params={"q": "a" * 70_000}, timeout=10)
+    assert longer.status_code == 414  # granian answers a target of 65,534 bytes or more itself, with no body
+    if server != "granian":
+        assert longer.json()["error"]["type"] == "RequestURITooLarge"
     big_filter = requests.get(base + "/api/search", params={"filter": "view:" + "x" * 32_766}, timeout=10)
     assert big_filter.status_code == 400 and "32766 bytes" in big_filter.json()["error"]["message"]
     evil = requests.get(base + "/admin/", headers={"Host": "evil.example"}, timeout=10, allow_redirects=False)
@@ -106,10 +135,12 @@ def test_production_server_answers_and_survives_slow_clients(served, web_corpus)
         start = time.monotonic()
         response = requests.get(base + "/api/search?q=granuloma&k=3", timeout=2 * READ_TIMEOUT_S + 15)
         assert response.status_code == 200 and time.monotonic() - start < 2 * READ_TIMEOUT_S + 10
-        if server == "gunicorn":  # each stalled read is cut after READ_TIMEOUT_S and its connection closed
+        if server in ("gunicorn", "granian"):  # each stalled read is cut after READ_TIMEOUT_S, its connection closed
             for s in sockets:
                 s.settimeout(READ_TIMEOUT_S + 10)
                 assert s.recv(1024) == b""
+            if server == "granian":  # granian reads requests in Rust: no thread waited on the stalled ones
+                assert time.monotonic() - start < READ_TIMEOUT_S + 10
         else:  # waitress reads requests in its event loop: threads only ever see whole requests
             assert time.monotonic() - start < 5
     finally:

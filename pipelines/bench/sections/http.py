@@ -1,6 +1,7 @@
 """Bench sections: search over HTTP with wrk (the API vs Elasticsearch's bare _search and kNN), upload, sustained load.
 
-The http section starts the web app (`pipelines.bench.server.start_app`: `cxrsearch serve`, gunicorn)
+The http section starts the web app (`pipelines.bench.server.start_app`: `cxrsearch serve`, gunicorn or the
+server given with `--http-server`)
 over the indexing section's builds and loads it with wrk at each connection count, beside
 Elasticsearch's own bare `_search` (BM25, alone and with the total and the API's facets) and bare
 kNN on the same documents and vectors; then `POST /api/similar` by upload, one client, beside the
@@ -241,7 +242,7 @@ class Http(Section):
             f"{DISTINCT_QUERIES:,} distinct queries (finding x place x side x severity from the lexicon; more than "
             "the cache holds, so every API answer is computed); similar rotates "
             f"{len(picked)} image ids (k = 10). The API runs `cxrsearch serve` "
-            f"(gunicorn, {servers_text(servers)}) in its own process group over the indexing section's builds "
+            f"({ctx.http_server}, {servers_text(servers)}) in its own process group over the indexing section's builds "
             f"({len(ids)} images); the bare Elasticsearch peers are the same documents and vectors, queried without "
             "the API's concepts, negation, vectors, documents and explanations. Ratios: vs the bare Elasticsearch "
             f"query (BM25, or kNN) at the same connection count. {uploads}")
