@@ -9,9 +9,9 @@ from pathlib import Path
 from indexer.settings import data_dir
 from search_web.errors import ConfigError
 
-# Every setting the app reads, with its default. create_app(config) and CXRSEARCH_<NAME> override them.
 SERVE_CONFIG_VARIABLE = "CXRSEARCH_SERVE_CONFIG"  # create_app config `cxrsearch serve` hands to search_web.wsgi
 
+# Every setting the app reads, with its default. create_app(config) and CXRSEARCH_<NAME> override them.
 DEFAULTS: dict[str, object] = {
     "BACKEND": "embedded",          # text index: embedded | es
     "DATA_DIR": None,               # default $CXRSEARCH_DATA or <project>/data

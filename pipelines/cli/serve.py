@@ -43,7 +43,7 @@ def parser() -> argparse.ArgumentParser:
                    help="WSGI server: gunicorn (default where it runs), waitress (Windows, or by choice), granian "
                         "(by choice: less CPU per request, no request timeout)")
     p.add_argument("--workers", type=int, default=int(os.environ.get("CXRSEARCH_WORKERS", 2)),
-                   help="worker processes (gunicorn; 2, or $CXRSEARCH_WORKERS)")
+                   help="worker processes (gunicorn, granian; 2, or $CXRSEARCH_WORKERS)")
     p.add_argument("--threads", type=int, default=int(os.environ.get("CXRSEARCH_THREADS", 4)),
                    help="threads per worker (4, or $CXRSEARCH_THREADS)")
     p.add_argument("--timeout", type=int, default=30, help="seconds a request may take before its worker is "
