@@ -43,7 +43,7 @@ def test_granian_settings():
     assert pick_server("granian") == "granian"  # only by choice: never what "auto" picks
 
 
-def test_the_wsgi_module_reads_serves_config(monkeypatch):
+def test_the_wsgi_module_reads_the_config_serve_leaves(monkeypatch):
     from search_web.wsgi import CONFIG_VARIABLE, config_from_environment
 
     monkeypatch.delenv(CONFIG_VARIABLE, raising=False)
