@@ -10,6 +10,7 @@ from indexer.settings import data_dir
 from search_web.errors import ConfigError
 
 SERVE_CONFIG_VARIABLE = "CXRSEARCH_SERVE_CONFIG"  # create_app config `cxrsearch serve` hands to search_web.wsgi
+SERVE_TIMEOUT_VARIABLE = "CXRSEARCH_SERVE_TIMEOUT"  # its --timeout, for servers without one (search_web.wsgi)
 
 # Every setting the app reads, with its default. create_app(config) and CXRSEARCH_<NAME> override them.
 DEFAULTS: dict[str, object] = {

@@ -4,7 +4,8 @@ granian by choice).
 Flask's development server runs only with --debug. Defaults: 127.0.0.1:8000, 2 worker processes x
 4 threads (gunicorn's gthread worker, which hands slow or half-open connections back to its poller
 instead of holding a thread), 30 s request timeout. `--server granian` (HTTP in Rust, the app in Python
-threads) costs less CPU per request but has no request timeout: a runaway request is never cut.
+threads) costs less CPU per request; it has no request timeout of its own, so the app's worker ends itself
+when a request runs past --timeout and granian starts another (search_web.wsgi.RequestDeadline).
 """
 from __future__ import annotations
 
@@ -41,14 +42,14 @@ def parser() -> argparse.ArgumentParser:
                                         "vectors; default) or 'none'")
     p.add_argument("--server", choices=SERVERS, default="auto",
                    help="WSGI server: gunicorn (default where it runs), waitress (Windows, or by choice), granian "
-                        "(by choice: less CPU per request, no request timeout)")
+                        "(by choice: less CPU per request)")
     p.add_argument("--workers", type=int, default=int(os.environ.get("CXRSEARCH_WORKERS", 2)),
                    help="worker processes (gunicorn, granian; 2, or $CXRSEARCH_WORKERS)")
     p.add_argument("--threads", type=int, default=int(os.environ.get("CXRSEARCH_THREADS", 4)),
                    help="threads per worker (4, or $CXRSEARCH_THREADS)")
     p.add_argument("--timeout", type=int, default=30, help="seconds a request may take before its worker is "
-                                                           "restarted (gunicorn) / a channel is closed (waitress); "
-                                                           "granian: none (30)")
+                                                           "restarted (gunicorn, granian: at least 10) / a "
+                                                           "channel is closed (waitress) (30)")
     p.add_argument("--answer-cache", type=int, metavar="N",
                    help="search answers each worker keeps for repeated searches (embedded backend; default 512, "
                         "or $CXRSEARCH_ANSWER_CACHE; 0 switches it off)")
@@ -83,11 +84,16 @@ def check_args(args: argparse.Namespace) -> None:
     for name in ("workers", "threads", "timeout"):
         if getattr(args, name) < 1:
             raise SystemExit(f"cxrsearch serve: --{name} must be at least 1; got {getattr(args, name)}")
+    if args.server == "granian" and args.timeout < GRANIAN_MIN_TIMEOUT_S:
+        raise SystemExit(f"cxrsearch serve: --server granian needs --timeout {GRANIAN_MIN_TIMEOUT_S} or more; got "
+                         f"{args.timeout} (granian stops altogether when a worker it has just replaced ends "
+                         "within 5.5 s)")
     if not 0 < args.port < 65536:
         raise SystemExit(f"cxrsearch serve: --port {args.port} is not a TCP port (1..65535)")
 
 
 READ_TIMEOUT_S = 10  # a client that stops sending mid-request loses its connection after this long
+GRANIAN_MIN_TIMEOUT_S = 10  # a worker ended by the request deadline must outlive granian's crash-loop window (5.5 s)
 KEEPALIVE_LINGER_S = 0.002  # how long a worker thread waits on its kept-alive connection for the next request
 
 
@@ -221,10 +227,11 @@ def granian_options(args: argparse.Namespace) -> dict:
 def run_granian(config: dict, args: argparse.Namespace) -> None:
     from granian import Granian
 
-    from search_web.config import SERVE_CONFIG_VARIABLE
+    from search_web.config import SERVE_CONFIG_VARIABLE, SERVE_TIMEOUT_VARIABLE
 
-    # each worker builds its app from it (search_web.wsgi); importing that module here would build one in the master
+    # each worker builds its app from them (search_web.wsgi); importing that module here would build one in the master
     os.environ[SERVE_CONFIG_VARIABLE] = json.dumps(config)
+    os.environ[SERVE_TIMEOUT_VARIABLE] = str(args.timeout)  # granian has none: search_web.wsgi.RequestDeadline
     Granian(**granian_options(args)).serve()
 
 
@@ -259,7 +266,6 @@ def main(argv: list[str]) -> int:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder  # /metrics adds up every worker's counts
         atexit.register(shutil.rmtree, folder, ignore_errors=True)
     workers = f"{args.threads} threads" if server == "waitress" else f"{args.workers} workers x {args.threads} threads"
-    timeout = "no request timeout" if server == "granian" else f"timeout {args.timeout} s"
-    print(f"cxrsearch serve: {server}, {workers}, {timeout}; open {url}", flush=True)
+    print(f"cxrsearch serve: {server}, {workers}, timeout {args.timeout} s; open {url}", flush=True)
     {"gunicorn": run_gunicorn, "granian": run_granian, "waitress": run_waitress}[server](config, args)
     return 0

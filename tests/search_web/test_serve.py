@@ -55,6 +55,68 @@ def test_the_wsgi_module_reads_the_config_serve_leaves(monkeypatch):
         config_from_environment()
 
 
+def test_the_request_deadline_ends_the_worker_only_when_a_request_overruns():
+    from search_web.wsgi import RequestDeadline
+
+    now, exits, seen = [100.0], [], []
+
+    def app(environ, start_response):
+        seen.append(deadline.overdue())
+        now[0] += environ["took"]
+        seen.append(deadline.check())
+        return [b"ok"]
+
+    deadline = RequestDeadline(app, 30, exit=exits.append, clock=lambda: now[0], watch=False)
+    assert deadline({"PATH_INFO": "/api/search", "took": 29.0}, None) == [b"ok"]
+    assert seen == [[], False] and exits == [] and deadline.overdue() == []  # finished requests are forgotten
+    deadline({"PATH_INFO": "/api/search", "took": 31.0}, None)
+    assert seen[-1] is True and exits == [1]
+    with pytest.raises(ValueError, match="positive"):
+        RequestDeadline(app, 0)
+
+
+def test_granian_needs_a_timeout_longer_than_its_crash_loop_window():
+    from pipelines.cli.serve import check_args
+
+    check_args(parser().parse_args(["--server", "granian", "--timeout", "10"]))
+    check_args(parser().parse_args(["--server", "gunicorn", "--timeout", "3"]))
+    with pytest.raises(SystemExit, match="needs --timeout 10 or more"):
+        check_args(parser().parse_args(["--server", "granian", "--timeout", "3"]))
+
+
+def test_under_granian_a_request_past_the_deadline_ends_its_worker_and_another_serves(tmp_path):
+    """A real granian server (1 worker) over an app wrapped as serve wraps the web app: the slow request loses its
+    connection once the deadline passes, the worker is replaced, and the server answers again."""
+    port = free_port()
+    env = {**os.environ, "CXRSEARCH_TEST_DEADLINE": "2", "PYTHONPATH": os.getcwd()}
+    proc = subprocess.Popen([sys.executable, "-m", "granian", "--interface", "wsgi", "--workers", "1",
+                             "--blocking-threads", "2", "--respawn-failed-workers", "--port", str(port),
+                             "tests.search_web.slow_wsgi:app"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        def pid_answering(deadline_s: float) -> str:
+            deadline = time.monotonic() + deadline_s
+            while time.monotonic() < deadline:
+                try:
+                    return requests.get(base + "/", timeout=2).text
+                except requests.RequestException:
+                    time.sleep(0.2)
+            raise AssertionError("granian did not answer")
+
+        first = pid_answering(30)
+        start = time.monotonic()
+        with pytest.raises(requests.RequestException):
+            requests.get(base + "/slow", timeout=30)  # its worker ends after ~2 s: no answer
+        assert time.monotonic() - start < 15
+        second = pid_answering(30)
+        assert second != first  # another worker process
+    finally:
+        stop_server(proc)
+    log = proc.stdout.read()
+    assert "over the 2 s request timeout: ending worker " + first in log
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
