@@ -1,6 +1,7 @@
 """The web app's settings: defaults, CXRSEARCH_* environment variables, and checks that name bad values."""
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import tempfile
@@ -76,3 +77,14 @@ def resolve(config) -> None:
     config["SESSION_COOKIE_SAMESITE"] = "Lax"
     if os.environ.get("CXRSEARCH_COOKIE_SECURE", "").lower() in ("1", "true", "yes"):
         config["SESSION_COOKIE_SECURE"] = True
+
+
+def serve_config_from_environment() -> dict:
+    """The create_app config that `cxrsearch serve` left in CXRSEARCH_SERVE_CONFIG ({} when unset)."""
+    text = os.environ.get(SERVE_CONFIG_VARIABLE, "").strip()
+    if not text:
+        return {}
+    config = json.loads(text)
+    if not isinstance(config, dict):
+        raise ValueError(f"{SERVE_CONFIG_VARIABLE} must hold a JSON object; got {type(config).__name__}")
+    return config

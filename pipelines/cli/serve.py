@@ -5,7 +5,7 @@ Flask's development server runs only with --debug. Defaults: 127.0.0.1:8000, 2 w
 4 threads (gunicorn's gthread worker, which hands slow or half-open connections back to its poller
 instead of holding a thread), 30 s request timeout. `--server granian` (HTTP in Rust, the app in Python
 threads) costs less CPU per request; it has no request timeout of its own, so the app's worker ends itself
-when a request runs past --timeout and granian starts another (search_web.wsgi.RequestDeadline).
+when a request runs past --timeout and granian starts another (search_web.deadline.RequestDeadline).
 """
 from __future__ import annotations
 
@@ -231,7 +231,7 @@ def run_granian(config: dict, args: argparse.Namespace) -> None:
 
     # each worker builds its app from them (search_web.wsgi); importing that module here would build one in the master
     os.environ[SERVE_CONFIG_VARIABLE] = json.dumps(config)
-    os.environ[SERVE_TIMEOUT_VARIABLE] = str(args.timeout)  # granian has none: search_web.wsgi.RequestDeadline
+    os.environ[SERVE_TIMEOUT_VARIABLE] = str(args.timeout)  # granian has none: search_web.deadline.RequestDeadline
     Granian(**granian_options(args)).serve()
 
 

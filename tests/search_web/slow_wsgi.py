@@ -1,12 +1,12 @@
 """A WSGI app for the request-deadline test under a real granian server: /slow sleeps, anything else answers at
-once with this worker's pid; wrapped in search_web.wsgi.RequestDeadline as `cxrsearch serve --server granian`
+once with this worker's pid; wrapped in search_web.deadline.RequestDeadline as `cxrsearch serve --server granian`
 wraps the web app (seconds from CXRSEARCH_TEST_DEADLINE)."""
 from __future__ import annotations
 
 import os
 import time
 
-from search_web.wsgi import RequestDeadline
+from search_web.deadline import RequestDeadline
 
 
 def _app(environ, start_response):

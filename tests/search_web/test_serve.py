@@ -44,7 +44,8 @@ def test_granian_settings():
 
 
 def test_the_wsgi_module_reads_the_config_serve_leaves(monkeypatch):
-    from search_web.wsgi import CONFIG_VARIABLE, config_from_environment
+    from search_web.config import SERVE_CONFIG_VARIABLE as CONFIG_VARIABLE
+    from search_web.config import serve_config_from_environment as config_from_environment
 
     monkeypatch.delenv(CONFIG_VARIABLE, raising=False)
     assert config_from_environment() == {}
@@ -56,7 +57,7 @@ def test_the_wsgi_module_reads_the_config_serve_leaves(monkeypatch):
 
 
 def test_the_request_deadline_ends_the_worker_only_when_a_request_overruns():
-    from search_web.wsgi import RequestDeadline
+    from search_web.deadline import RequestDeadline
 
     now, exits, seen = [100.0], [], []
 
