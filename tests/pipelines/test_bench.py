@@ -148,7 +148,6 @@ def test_quick_bench_both_backends_has_elasticsearch_peers(tiny, tmp_path, es_ur
     assert f["indexing.es_es.images_per_s"]["peer"] == "indexing.embedded_faiss.images_per_s"
 
 
-@pytest.mark.slow
 def test_the_median_run_is_one_run():
     from pipelines.bench.sections.http import median_run
     from pipelines.bench.wrk import WrkResult
@@ -157,6 +156,7 @@ def test_the_median_run_is_one_run():
     assert median_run(runs) is runs[2] and median_run(runs[:2]) is runs[1] and median_run(runs[:1]) is runs[0]
 
 
+@pytest.mark.slow
 def test_fuzz_section_counts_requests_and_5xx_from_the_server(tiny, tmp_path):
     """The fuzz section on the tiny corpus: schemathesis until the app has answered the requests asked for, none 5xx."""
     pytest.importorskip("schemathesis")
