@@ -140,6 +140,9 @@ class MemoryIndex:
         self.order = np.argsort(self.id_array).astype(np.int64)  # tie-break by image id
         self.rank_of_id = np.empty(self.n, dtype=np.int64)
         self.rank_of_id[self.order] = np.arange(self.n)
+        self.ids_in_order = bool((self.order == np.arange(self.n)).all())  # rows sorted by id (as stored): `_top`
+        self._zeros = np.zeros(self.n, dtype=np.float32)
+        self._zeros.flags.writeable = False
 
     def __init__(self, docs: Sequence[Mapping]):
         self._set_ids([d["image_id"] for d in docs])
@@ -357,20 +360,32 @@ class MemoryIndex:
 
     def facets(self, mask: np.ndarray, names: Sequence[str], size: int = FACET_SIZE) -> dict[str, dict[str, int]]:
         """Value counts of each facet field over the documents in `mask` (the `size` most frequent; ties by name)."""
+        return self._facets(mask, np.flatnonzero(mask), names, size)
+
+    def _facets(self, mask: np.ndarray, rows: np.ndarray, names: Sequence[str],
+                size: int) -> dict[str, dict[str, int]]:
+        """`facets`, given the mask's rows too (the ranker has them)."""
         known = tuple(dict.fromkeys(name for name in names if name in self.facet_entries))
         out: dict[str, dict[str, int]] = {name: {} for name in names}
-        if not known or not mask.any():
+        if not known or not len(rows):
             return out
-        out.update(self._facet_counter(known).top(mask, size))
+        out.update(self._facet_counter(known).top(mask, size, rows))
         return out
 
     def report_clause(self, clause: ClausePlan, raw_mentions: bool = False) -> np.ndarray:
         """(N,) the clause's score from the radiologist's MeSH atoms and the report text's positive mentions."""
         score = np.zeros(self.n, dtype=np.float32)
-        for level in sorted(clause.levels, key=lambda lv: lv.weight):  # ascending: a higher level overwrites
+        # a document scores its best (level, field) weight: the weights' postings are written weakest first, so
+        # that a stronger one overwrites (one assignment each, where a maximum per postings took three passes)
+        weighted = []
+        for level in clause.levels:
             for name, w in (("text_atoms", TEXT_WEIGHT), ("report_atoms", 1.0)):
-                for rows in self._postings(name, level.atoms, raw_mentions and name == "text_atoms"):
-                    score[rows] = np.maximum(score[rows], level.weight * w)
+                value = level.weight * w
+                weighted.extend((value, rows) for rows in self._postings(name, level.atoms,
+                                                                         raw_mentions and name == "text_atoms"))
+        weighted.sort(key=lambda pair: pair[0])  # stable: equal weights write the same value in any order
+        for value, rows in weighted:
+            score[rows] = value
         if clause.bonus:  # the severity asked for, on a document that matches the clause
             rows = np.concatenate([self._rows("report_atoms", clause.bonus), self._rows("text_atoms", clause.bonus)])
             rows = rows[score[rows] > 0]
@@ -386,11 +401,11 @@ class MemoryIndex:
                 g[rows] = np.maximum(g[rows], vals)
         loc = None
         if clause.location_keys:
-            loc = np.zeros(self.n, dtype=np.float32)
+            loc = self._zeros
             for k in clause.location_keys:
                 if k in self.key_probs:
                     loc = np.maximum(loc, self.key_probs[k])
-        side = self.key_probs.get(clause.side_key, np.zeros(self.n, dtype=np.float32)) if clause.side_key else None
+        side = self.key_probs.get(clause.side_key, self._zeros) if clause.side_key else None
         score = generated_clause_score(clause, g, loc, side)
         if self.all_probabilities:
             return score.astype(np.float32, copy=False)
@@ -404,24 +419,39 @@ class MemoryIndex:
 
     def rank(self, plan: RankPlan, filters: Mapping[str, Sequence[str]] | None = None,
              facets: Sequence[str] = (), depth: int = 1000, facet_size: int = FACET_SIZE) -> Retrieval:
-        """Execute a plan: rankings of the concept and lexical retrievers, candidate count and facets."""
-        mask = self.filter_mask(filters or {})
-        concept = np.zeros(self.n, dtype=np.float32)
+        """Execute a plan: rankings of the concept and lexical retrievers, candidate count and facets.
+
+        A new query's whole search costs about a millisecond, so this works in few passes over the (N,) arrays:
+        no mask at all without filters or exclusions, sums in place, and the rankings read their scores where
+        they are positive instead of copying them under the candidate mask."""
+        mask = self.filter_mask(filters) if filters else None  # None: every document passes
+        concept = None
+        report = None
         use_concepts = plan.wants("concepts") and plan.clauses
         if use_concepts:
-            report = np.zeros(self.n, dtype=np.float32)
-            generated = np.zeros(self.n, dtype=np.float32)
+            generated = None
             for clause in plan.clauses:
                 if plan.uses_report:
-                    report += self.report_clause(clause, raw_mentions=not plan.negation)
+                    score = self.report_clause(clause, raw_mentions=not plan.negation)
+                    report = score if report is None else np.add(report, score, out=report)
                 if plan.uses_generated:
-                    generated += self.generated_clause(clause)
-            report /= len(plan.clauses)
-            generated /= len(plan.clauses)
-            generated = np.where(generated >= GENERATED_MIN_SCORE - 1e-6, generated, 0.0)
-            concept = {"report": report, "generated": generated,
-                       "all": np.maximum(report, GENERATED_IN_ALL * generated)}[plan.source]
+                    score = self.generated_clause(clause)
+                    generated = score if generated is None else np.add(generated, score, out=generated)
+            if len(plan.clauses) > 1:
+                for summed in (report, generated):
+                    if summed is not None:
+                        summed /= len(plan.clauses)
+            if generated is not None:
+                generated[generated < GENERATED_MIN_SCORE - 1e-6] = 0.0
+            if plan.source == "report":
+                concept = report
+            elif plan.source == "generated":
+                concept = generated
+            else:
+                concept = np.maximum(report, GENERATED_IN_ALL * generated)
         for clause in plan.exclusions:
+            if mask is None:
+                mask = np.ones(self.n, dtype=bool)
             if plan.uses_report:  # the report states the finding
                 mask[self._rows("report_atoms", clause.levels[0].atoms)] = False
                 mask[self._rows("text_atoms", clause.levels[0].atoms)] = False
@@ -435,35 +465,46 @@ class MemoryIndex:
         if plan.wants("lexical") and plan.lexical:
             lexical = self.bm25(plan.text_fields, raw=not plan.negation).scores(plan.lexical)
         if not plan.clauses and not plan.lexical and not plan.exclusions:
-            candidates = mask  # no query words: every document that passes the filters
+            candidates = mask if mask is not None else np.ones(self.n, dtype=bool)  # no query words: filters only
         else:
-            matched = concept > 0
-            if lexical is not None and plan.lexical_matches:
-                matched = matched | (lexical > 0)
             if not plan.clauses and not plan.lexical:  # only negations: everything not excluded
                 matched = np.ones(self.n, dtype=bool)
-            candidates = matched & mask
-        out = Retrieval(total=int(candidates.sum()), facets=self.facets(candidates, facets, facet_size))
-        if use_concepts:
-            out.rankings["concepts"] = self._top(np.where(candidates, concept, 0.0), depth)
-        if lexical is not None:
-            out.rankings["lexical"] = self._top(np.where(candidates, lexical, 0.0), depth)
+            else:
+                matched = concept > 0 if concept is not None else np.zeros(self.n, dtype=bool)
+                if lexical is not None and plan.lexical_matches:
+                    matched |= lexical > 0
+            candidates = matched if mask is None else np.logical_and(matched, mask, out=matched)
+        rows = np.flatnonzero(candidates)
+        out = Retrieval(total=len(rows), facets=self._facets(candidates, rows, facets, facet_size))
+        if use_concepts:  # a positive concept score makes a candidate unless a filter or exclusion says otherwise
+            out.rankings["concepts"] = self._top(concept, depth, None if mask is None else candidates)
+        if lexical is not None:  # a lexical score alone does not when the concepts decide (lexical_matches false)
+            whole = mask is None and plan.lexical_matches
+            out.rankings["lexical"] = self._top(lexical, depth, None if whole else candidates)
         if not out.rankings or (not plan.clauses and not plan.lexical):
             out.rankings["browse"] = self._browse(candidates, depth)
         out.candidates = _RowSet(self.row_of, candidates)
         return out
 
-    def _top(self, scores: np.ndarray, depth: int) -> list[tuple[str, float]]:
-        """The best `depth` documents with a positive score, ties broken by image id."""
-        nz = np.flatnonzero(scores > 0)
+    def _top(self, scores: np.ndarray, depth: int, within: np.ndarray | None = None) -> list[tuple[str, float]]:
+        """The best `depth` documents with a positive score (among `within`, a bool mask, when given), ties broken
+        by image id."""
+        nz = np.flatnonzero(scores)  # scores are never negative: nonzero is positive
+        if within is not None:
+            nz = nz[within[nz]]
         if not len(nz):
             return []
+        values = scores[nz]
         if len(nz) > depth:  # keep every document tied with the last one kept, then cut after sorting
-            cut = np.partition(scores[nz], len(nz) - depth)[len(nz) - depth]
-            nz = nz[scores[nz] >= cut]
-        order = np.lexsort((self.rank_of_id[nz], -scores[nz]))[:depth]
-        rows = nz[order]
-        return list(zip(self.id_array[rows].tolist(), scores[rows].tolist()))
+            cut = np.partition(values, len(nz) - depth)[len(nz) - depth]
+            keep = values >= cut
+            nz, values = nz[keep], values[keep]
+        if self.ids_in_order:  # rows ascend by id: a stable sort by score alone breaks ties by id
+            order = np.argsort(-values, kind="stable")[:depth]
+        else:
+            order = np.lexsort((self.rank_of_id[nz], -values))[:depth]
+        ids = self.ids
+        return list(zip([ids[row] for row in nz[order].tolist()], values[order].tolist()))
 
     @property
     def holds_documents(self) -> bool:
@@ -518,10 +559,11 @@ class _FacetCounter:
         self.values_by_doc = value_ids[order]
         self.doc_starts = np.searchsorted(doc_ids[order], np.arange(n + 1)).astype(np.int64)
 
-    def counts(self, mask: np.ndarray) -> np.ndarray:
-        """(values,) how many documents of the mask hold each value."""
-        rows = np.flatnonzero(mask) if mask.sum() * self.GATHER_BELOW < self.n else None
+    def counts(self, mask: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+        """(values,) how many documents of the mask hold each value (`rows`: the mask's rows, when known)."""
         if rows is None:
+            rows = np.flatnonzero(mask)
+        if len(rows) * self.GATHER_BELOW >= self.n:
             return (self.matrix @ mask.astype(np.float32)).astype(np.int64)
         starts = self.doc_starts[rows]
         lengths = self.doc_starts[rows + 1] - starts
@@ -531,9 +573,9 @@ class _FacetCounter:
         pairs = np.arange(ends[-1]) + np.repeat(starts - (ends - lengths), lengths)
         return np.bincount(self.values_by_doc[pairs], minlength=self.size).astype(np.int64)
 
-    def top(self, mask: np.ndarray, size: int) -> dict[str, dict[str, int]]:
+    def top(self, mask: np.ndarray, size: int, rows: np.ndarray | None = None) -> dict[str, dict[str, int]]:
         """Each field's `size` most frequent values over the mask (ties by name), zero counts left out."""
-        counts = self.counts(mask)
+        counts = self.counts(mask, rows)
         order = np.lexsort((self.by_name, -counts, self.field_of))  # field by field, as the ranges are laid out
         ranked = order.tolist()
         ranked_counts = counts[order].tolist()

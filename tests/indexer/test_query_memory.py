@@ -78,3 +78,38 @@ def test_bm25_scores_equal_summing_the_words_columns():
         expected = np.asarray(sparse.csc_matrix(bm25.matrix)[:, cols].sum(axis=1)).ravel()
         assert got.dtype == np.float32 and got.shape == (len(docs),)
         np.testing.assert_allclose(got, expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_top_is_the_best_positive_scores_ties_by_id(seed):
+    """`_top` against a plain sort by (-score, id): with many ties, a depth that cuts through a tie, a candidate
+    mask, and rows in id order (as stored) or not (the lexsort path)."""
+    rng = np.random.default_rng(seed)
+    docs = random_documents(seed, 200)
+    shuffled = [docs[i] for i in rng.permutation(len(docs))]
+    for stored in (docs, shuffled):
+        index = MemoryIndex(stored)
+        assert index.ids_in_order == (stored is docs)
+        scores = rng.choice([0.0, 0.25, 0.5, 0.75, 1.0], size=len(stored)).astype(np.float32)
+        within = rng.random(len(stored)) < 0.7
+        for depth in (1, 7, 50, 1000):
+            for mask in (None, within):
+                kept = [(image_id, float(s)) for row, (image_id, s) in enumerate(zip(index.ids, scores))
+                        if s > 0 and (mask is None or mask[row])]
+                assert index._top(scores, depth, mask) == sorted(kept, key=lambda p: (-p[1], p[0]))[:depth]
+
+
+def test_lexical_ranking_with_filters_does_not_depend_on_the_stored_order():
+    """The same documents stored in another order rank, count and facet the same (a filter, and lexical words
+    that decide the candidates or only re-rank them: with no concept clause, then nothing is a candidate)."""
+    from indexer.query.plan import RankPlan
+
+    docs = random_documents(3, 250)
+    shuffled = [docs[i] for i in np.random.default_rng(3).permutation(len(docs))]
+    for lexical_matches in (True, False):
+        plan = RankPlan(lexical="right upper opacity", source="report", retrievers=("lexical",),
+                        lexical_matches=lexical_matches)
+        a = MemoryIndex(docs).rank(plan, {"view": ["frontal"]}, DEFAULT_FACETS, depth=40)
+        b = MemoryIndex(shuffled).rank(plan, {"view": ["frontal"]}, DEFAULT_FACETS, depth=40)
+        assert (a.rankings, a.total, a.facets) == (b.rankings, b.total, b.facets)
+        assert bool(a.rankings["lexical"]) == lexical_matches and all(s > 0 for _, s in a.rankings["lexical"])
