@@ -97,6 +97,13 @@ class PhraseMatcher:
 
     def __init__(self, entries: Iterable[tuple[str, Any]] = ()):
         self._by_first: dict[str, list[tuple[tuple[str, ...], Any]]] = {}
+        # the same phrases indexed for `all_matches`, each with its insertion number (matches at one token keep
+        # that order, as find's tie-break depends on it): phrases without a gap by their whole token tuple, with
+        # the lengths to try per first word; gap phrases per first word with the set of their words
+        self._count = 0
+        self._exact: dict[tuple[str, ...], list[tuple[int, tuple[str, ...], Any]]] = {}
+        self._lengths: dict[str, tuple[int, ...]] = {}
+        self._gapped: dict[str, list[tuple[int, tuple[str, ...], frozenset[str], Any]]] = {}
         for phrase, payload in entries:
             self.add(phrase, payload)
 
@@ -108,6 +115,13 @@ class PhraseMatcher:
 
     def _add_tokens(self, toks: tuple[str, ...], payload: Any) -> None:
         self._by_first.setdefault(toks[0], []).append((toks, payload))
+        seq, self._count = self._count, self._count + 1
+        if GAP in toks:
+            words = frozenset(w for w in toks if w != GAP)
+            self._gapped.setdefault(toks[0], []).append((seq, toks, words, payload))
+        else:
+            self._exact.setdefault(toks, []).append((seq, toks, payload))
+            self._lengths[toks[0]] = tuple(sorted({*self._lengths.get(toks[0], ()), len(toks)}))
 
     def entries(self) -> Iterator[tuple[tuple[str, ...], Any]]:
         """Every (normalised phrase tokens, payload) pair."""
@@ -127,22 +141,40 @@ class PhraseMatcher:
         return {w for toks, _ in self.entries() for w in toks if w != GAP}
 
     def all_matches(self, toks: Sequence[Token], blocked: set[int] | None = None) -> list[Match]:
-        """Every phrase occurrence (overlaps allowed), skipping tokens in `blocked`."""
+        """Every phrase occurrence (overlaps allowed), skipping tokens in `blocked`; in token order, and at one
+        token in the order the phrases were added."""
         norms = tuple(t.norm for t in toks)
+        n = len(norms)
+        present: set[str] | None = None
         out = []
         for i, first in enumerate(norms):
             if blocked and i in blocked:
                 continue
-            for phrase, payload in self._by_first.get(first, ()):
-                if GAP not in phrase:  # most phrases: one slice comparison instead of the recursive matcher
-                    end = i + len(phrase)
-                    if norms[i:end] == phrase and not (blocked and any(j in blocked for j in range(i, end))):
-                        out.append(Match(i, end, payload, phrase, ()))
-                    continue
-                found = _match_at(norms, i, phrase, blocked or set())
-                if found is not None:
-                    end, gap = found
-                    out.append(Match(i, end, payload, phrase, gap))
+            lengths, gapped = self._lengths.get(first), self._gapped.get(first)
+            if lengths is None and gapped is None:
+                continue
+            found: list[tuple[int, Match]] = []
+            # phrases without a gap: one dict lookup per phrase length instead of a loop over every phrase
+            # starting with this word (48 start with "pulmonary"); all_matches 0.045 -> 0.03 ms per bench query
+            for length in lengths or ():
+                end = i + length
+                if end > n:
+                    break
+                hits = self._exact.get(norms[i:end])
+                if hits and not (blocked and any(j in blocked for j in range(i, end))):
+                    found += [(seq, Match(i, end, payload, phrase, ())) for seq, phrase, payload in hits]
+            if gapped:
+                # the recursive matcher only for gap phrases whose every word is in the text
+                if present is None:
+                    present = set(norms)
+                for seq, phrase, words, payload in gapped:
+                    if words <= present:
+                        at = _match_at(norms, i, phrase, blocked or set())
+                        if at is not None:
+                            found.append((seq, Match(i, at[0], payload, phrase, at[1])))
+            if len(found) > 1:
+                found.sort(key=lambda f: f[0])
+            out += [m for _, m in found]
         return out
 
     def find(self, toks: Sequence[Token], blocked: set[int] | None = None, priority=None) -> list[Match]:
