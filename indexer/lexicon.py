@@ -15,6 +15,7 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -181,21 +182,20 @@ class PhraseMatcher:
         """Non-overlapping matches, longest (then fewest gap words, then by `priority(payload)`, then earliest)
         first; returned in text order."""
         rank = priority or (lambda payload: 0)
+        # a match's phrase words are its tokens less the ones its gap skipped (no count over the phrase)
         candidates = sorted(self.all_matches(toks, blocked),
-                            key=lambda m: (-_words(m), len(m.gap), rank(m.payload), m.start))
-        taken: set[int] = set()
+                            key=lambda m: (len(m.gap) + m.start - m.end, len(m.gap), rank(m.payload), m.start))
+        # 1 per token a chosen match covers: a slice test instead of set algebra (with the key above, find less
+        # all_matches 0.014 -> 0.009 ms per bench query)
+        taken = bytearray(len(toks))
         chosen = []
         for m in candidates:
-            span = set(range(m.start, m.end))
-            if span & taken:
+            if 1 in taken[m.start:m.end]:
                 continue
-            taken |= span
+            taken[m.start:m.end] = b"\x01" * (m.end - m.start)
             chosen.append(m)
-        return sorted(chosen, key=lambda m: m.start)
-
-
-def _words(m: Match) -> int:
-    return sum(1 for p in m.phrase if p != GAP)
+        chosen.sort(key=attrgetter("start"))
+        return chosen
 
 
 def _match_at(norms: Sequence[str], i: int, phrase: Sequence[str],
