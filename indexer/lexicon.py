@@ -15,6 +15,7 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +98,13 @@ class PhraseMatcher:
 
     def __init__(self, entries: Iterable[tuple[str, Any]] = ()):
         self._by_first: dict[str, list[tuple[tuple[str, ...], Any]]] = {}
+        # the same phrases indexed for `all_matches`, each with its insertion number (matches at one token keep
+        # that order, as find's tie-break depends on it): phrases without a gap by their whole token tuple, with
+        # the lengths to try per first word; gap phrases per first word with the set of their words
+        self._count = 0
+        self._exact: dict[tuple[str, ...], list[tuple[int, tuple[str, ...], Any]]] = {}
+        self._lengths: dict[str, tuple[int, ...]] = {}
+        self._gapped: dict[str, list[tuple[int, tuple[str, ...], frozenset[str], Any]]] = {}
         for phrase, payload in entries:
             self.add(phrase, payload)
 
@@ -108,6 +116,13 @@ class PhraseMatcher:
 
     def _add_tokens(self, toks: tuple[str, ...], payload: Any) -> None:
         self._by_first.setdefault(toks[0], []).append((toks, payload))
+        seq, self._count = self._count, self._count + 1
+        if GAP in toks:
+            words = frozenset(w for w in toks if w != GAP)
+            self._gapped.setdefault(toks[0], []).append((seq, toks, words, payload))
+        else:
+            self._exact.setdefault(toks, []).append((seq, toks, payload))
+            self._lengths[toks[0]] = tuple(sorted({*self._lengths.get(toks[0], ()), len(toks)}))
 
     def entries(self) -> Iterator[tuple[tuple[str, ...], Any]]:
         """Every (normalised phrase tokens, payload) pair."""
@@ -127,43 +142,63 @@ class PhraseMatcher:
         return {w for toks, _ in self.entries() for w in toks if w != GAP}
 
     def all_matches(self, toks: Sequence[Token], blocked: set[int] | None = None) -> list[Match]:
-        """Every phrase occurrence (overlaps allowed), skipping tokens in `blocked`."""
+        """Every phrase occurrence (overlaps allowed), skipping tokens in `blocked`; in token order, and at one
+        token in the order the phrases were added."""
         norms = tuple(t.norm for t in toks)
+        n = len(norms)
+        present: set[str] | None = None
         out = []
+        exact = self._exact
         for i, first in enumerate(norms):
             if blocked and i in blocked:
                 continue
-            for phrase, payload in self._by_first.get(first, ()):
-                if GAP not in phrase:  # most phrases: one slice comparison instead of the recursive matcher
-                    end = i + len(phrase)
-                    if norms[i:end] == phrase and not (blocked and any(j in blocked for j in range(i, end))):
-                        out.append(Match(i, end, payload, phrase, ()))
-                    continue
-                found = _match_at(norms, i, phrase, blocked or set())
-                if found is not None:
-                    end, gap = found
-                    out.append(Match(i, end, payload, phrase, gap))
+            lengths, gapped = self._lengths.get(first), self._gapped.get(first)
+            if lengths is None and gapped is None:
+                continue
+            found: list[tuple[int, Match]] = []
+            # phrases without a gap: one dict lookup per phrase length instead of a loop over every phrase
+            # starting with this word (48 start with "pulmonary"); all_matches 0.045 -> 0.03 ms per bench query
+            for length in lengths or ():
+                end = i + length
+                if end > n:
+                    break
+                hits = exact.get(norms[i:end])
+                if hits and not (blocked and any(j in blocked for j in range(i, end))):
+                    for seq, phrase, payload in hits:  # plain loops, not comprehensions: all_matches -13%
+                        found.append((seq, Match(i, end, payload, phrase, ())))
+            if gapped:
+                # the recursive matcher only for gap phrases whose every word is in the text
+                if present is None:
+                    present = set(norms)
+                for seq, phrase, words, payload in gapped:
+                    if words <= present:
+                        at = _match_at(norms, i, phrase, blocked or set())
+                        if at is not None:
+                            found.append((seq, Match(i, at[0], payload, phrase, at[1])))
+            if len(found) > 1:
+                found.sort(key=lambda f: f[0])
+            for _, m in found:
+                out.append(m)
         return out
 
     def find(self, toks: Sequence[Token], blocked: set[int] | None = None, priority=None) -> list[Match]:
         """Non-overlapping matches, longest (then fewest gap words, then by `priority(payload)`, then earliest)
         first; returned in text order."""
         rank = priority or (lambda payload: 0)
+        # a match's phrase words are its tokens less the ones its gap skipped (no count over the phrase)
         candidates = sorted(self.all_matches(toks, blocked),
-                            key=lambda m: (-_words(m), len(m.gap), rank(m.payload), m.start))
-        taken: set[int] = set()
+                            key=lambda m: (len(m.gap) + m.start - m.end, len(m.gap), rank(m.payload), m.start))
+        # 1 per token a chosen match covers: a slice test instead of set algebra (with the key above, find less
+        # all_matches 0.014 -> 0.009 ms per bench query)
+        taken = bytearray(len(toks))
         chosen = []
         for m in candidates:
-            span = set(range(m.start, m.end))
-            if span & taken:
+            if 1 in taken[m.start:m.end]:
                 continue
-            taken |= span
+            taken[m.start:m.end] = b"\x01" * (m.end - m.start)
             chosen.append(m)
-        return sorted(chosen, key=lambda m: m.start)
-
-
-def _words(m: Match) -> int:
-    return sum(1 for p in m.phrase if p != GAP)
+        chosen.sort(key=attrgetter("start"))
+        return chosen
 
 
 def _match_at(norms: Sequence[str], i: int, phrase: Sequence[str],

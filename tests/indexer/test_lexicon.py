@@ -33,6 +33,26 @@ def test_matcher_prefers_the_longest_phrase_and_allows_gaps():
     assert m.find(tokens("heart is not at all really enlarged")) == []  # a gap is at most three words
 
 
+def test_gap_phrases_match_only_where_all_their_words_are():
+    m = PhraseMatcher([("heart * enlarged", "CM"), ("heart size * increased", "CM2")])
+    assert m.all_matches(tokens("heart is mildly large")) == []  # 'enlarged' missing: skipped before matching
+    assert m.all_matches(tokens("enlarged heart")) == []  # every word there, but not in order
+    found = m.all_matches(tokens("heart size is increased, heart enlarged"))
+    assert [(f.payload, f.start, f.end, f.gap) for f in found] == [("CM2", 0, 4, (2,)), ("CM", 4, 6, ())]
+    assert m.all_matches(tokens("heart is mildly enlarged"), blocked={2}) == []  # a gap never skips a blocked word
+
+
+def test_matches_at_one_word_keep_the_order_phrases_were_added():
+    """With and without a gap, at every length: find's ties go to the phrase added first."""
+    m = PhraseMatcher([("heart * enlarged", "gap"), ("heart", "short"), ("heart enlarged", "exact"),
+                       ("heart enlarged", "again")])
+    found = m.all_matches(tokens("heart enlarged"))
+    assert [f.payload for f in found] == ["gap", "short", "exact", "again"]
+    assert [f.payload for f in m.find(tokens("heart enlarged"))] == ["gap"]
+    m = PhraseMatcher([("heart enlarged", "exact"), ("heart * enlarged", "gap")])
+    assert [f.payload for f in m.find(tokens("heart enlarged"))] == ["exact"]
+
+
 def test_matcher_rejects_a_phrase_that_starts_with_a_gap():
     with pytest.raises(VocabularyError):
         PhraseMatcher([("* enlarged", "x")])
