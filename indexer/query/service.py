@@ -593,7 +593,8 @@ def _clause_evidence(doc: Mapping, clause: ClausePlan, plan: RankPlan, atoms: Ma
                      clause_atoms: frozenset) -> dict | None:
     """The clause's best evidence in one document: its report atoms (MeSH, then the text's mentions), then what the
     cascade read (probabilities, else the hard annotation's atoms); None when nothing matches. Each source's
-    evidence is its strongest matching level, the one the ranker scored.
+    evidence is its strongest matching level, the one the ranker scored; of equally strong evidence (to the
+    4 decimals shown) the first in that order is named: the report before what the cascade read.
 
     `levels`: `_strongest_first(clause)`; `places`: `_first_places(levels)`; `clause_atoms`: its keys (every atom
     of the clause) as a set, so that a document's atoms are intersected with them once per field (most fields of
@@ -608,8 +609,9 @@ def _clause_evidence(doc: Mapping, clause: ClausePlan, plan: RankPlan, atoms: Ma
                 continue
             li, pos = min(places[a] for a in have)
             level = levels[li]
-            if best is None or level.weight * factor > best_score:  # a weaker level of the field cannot do better
-                best_score = round(level.weight * factor, 4)
+            score = round(level.weight * factor, 4)  # rounded before comparing: equal strengths keep the first
+            if best is None or score > best_score:   # (a weaker level of the field cannot do better)
+                best_score = score
                 best = {"concept": clause.label, "source": source,
                         "match": LEVEL_NAMES.get(level.weight, "finding"), "atom": level.atoms[pos],
                         "score": best_score}
@@ -625,8 +627,9 @@ def _clause_evidence(doc: Mapping, clause: ClausePlan, plan: RankPlan, atoms: Ma
             loc = max((probs.get(k, 0.0) for k in clause.location_keys), default=None) if clause.location_keys else None
             side = probs.get(clause.side_key, 0.0) if clause.side_key else None
             value = float(generated_clause_score(clause, p, loc, side))
-            if value >= GENERATED_MIN_SCORE and (best is None or value * generated_weight > best_score):
-                best_score = round(value * generated_weight, 4)
+            score = round(value * generated_weight, 4)
+            if value >= GENERATED_MIN_SCORE and (best is None or score > best_score):
+                best_score = score
                 best = {"concept": clause.label, "source": "generated", "match": "probability", "atom": g,
                         "probability": round(p, 4), "score": best_score}
                 if loc is not None:
@@ -638,9 +641,9 @@ def _clause_evidence(doc: Mapping, clause: ClausePlan, plan: RankPlan, atoms: Ma
             if have:
                 li, pos = min(places[a] for a in have)
                 level = levels[li]
-                value = level.weight * generated_weight
-                if best is None or value > best_score:
-                    best_score = round(value, 4)
+                score = round(level.weight * generated_weight, 4)
+                if best is None or score > best_score:
+                    best_score = score
                     best = {"concept": clause.label, "source": "generated", "match": LEVEL_NAMES.get(level.weight),
                             "atom": level.atoms[pos], "score": best_score}
     return best

@@ -286,6 +286,55 @@ def test_the_explanation_names_the_strongest_level_the_ranking_used():
     assert evidence["match"] == "location" and evidence["atom"] == atom(group, location="upper lobe")
 
 
+@pytest.mark.parametrize("source", ["report", "generated", "all"])
+def test_explanations_agree_with_the_ranker_and_a_walk_over_the_levels(source):
+    """On random documents holding atoms of every level of a clause (MeSH, text mentions, a cascade without a
+    concept head): the explanation's evidence scores what the ranker scored, names the strongest level the
+    document reaches and its first listed atom there (a plain walk over the levels, strongest first), MeSH
+    winning a tie with the text."""
+    import random
+
+    from indexer.query.memory import MemoryIndex
+    from indexer.query.plan import GENERATED_IN_ALL, TEXT_WEIGHT, build_plan
+    from indexer.query.service import LEVEL_NAMES, explain_hit
+
+    plan = build_plan(parse_query("calcified granuloma right upper lobe"), source)
+    clause = plan.clauses[0]
+    levels = sorted(clause.levels, key=lambda level: -level.weight)
+    pool = [a for level in clause.levels for a in level.atoms] + ["d:Cardiomegaly", "d:Nodule|s:left"]
+    rng = random.Random(7)
+    docs = [{"image_id": f"IMG-{i:03d}", **{name: rng.sample(pool, rng.randint(0, 3))
+                                            for name in ("report_atoms", "text_atoms", "generated_atoms")}}
+            for i in range(300)]
+    index = MemoryIndex(docs)
+    report = index.report_clause(clause) if plan.uses_report else np.zeros(len(docs))
+    generated = index.generated_clause(clause) if plan.uses_generated else np.zeros(len(docs))
+    seen = set()
+    for row, doc in enumerate(docs):
+        walked = []  # (score, source, level, atom) of each field: its strongest level, first atom listed there
+        fields = ((("report_atoms", "report", 1.0), ("text_atoms", "text", TEXT_WEIGHT)) if plan.uses_report else ())
+        if plan.uses_generated:
+            fields += (("generated_atoms", "generated", GENERATED_IN_ALL if source == "all" else 1.0),)
+        for name, kind, factor in fields:
+            level = next((lv for lv in levels if any(a in doc[name] for a in lv.atoms)), None)
+            if level is not None:
+                walked.append((round(level.weight * factor, 4), kind, level,
+                               next(a for a in level.atoms if a in doc[name])))
+        matched = explain_hit(doc, plan, {}, doc["image_id"])["matched"]
+        if not walked:
+            assert matched == [] and report[row] == 0 and generated[row] == 0
+            continue
+        best = max(walked, key=lambda w: w[0])  # the first of equal scores: MeSH before text before cascade
+        assert len(matched) == 1
+        evidence = matched[0]
+        assert (evidence["score"], evidence["source"], evidence["atom"]) == (best[0], best[1], best[3])
+        assert evidence["match"] == LEVEL_NAMES[best[2].weight]
+        ranked = max(float(report[row]), float(generated[row]) * (GENERATED_IN_ALL if source == "all" else 1.0))
+        assert evidence["score"] == pytest.approx(ranked, abs=1e-4)
+        seen.add((evidence["source"], evidence["match"]))
+    assert len(seen) >= 4  # several sources and levels were exercised
+
+
 @pytest.mark.parametrize("cpu_bound", [True, False])
 def test_searches_of_a_cpu_bound_backend_run_one_at_a_time(service, cpu_bound):
     """Threads searching the in-memory ranking take turns (its short numpy steps each release the GIL, and
