@@ -90,7 +90,7 @@ class _BM25:
                     tf[vocab.setdefault(t, len(vocab))] += 1
                 rows.append(tf)
             per_field_tf.append(rows)
-        avg = np.maximum(lengths.mean(axis=1), 1e-9)
+        avg = np.maximum(lengths.mean(axis=1), 1e-9) if n else np.ones(len(fields))  # no documents: no mean
         weights = list(fields.values())
         data, indices, indptr = [], [], [0]
         df = np.zeros(len(vocab), dtype=np.float64)

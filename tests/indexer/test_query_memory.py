@@ -113,3 +113,13 @@ def test_lexical_ranking_with_filters_does_not_depend_on_the_stored_order():
         b = MemoryIndex(shuffled).rank(plan, {"view": ["frontal"]}, DEFAULT_FACETS, depth=40)
         assert (a.rankings, a.total, a.facets) == (b.rankings, b.total, b.facets)
         assert bool(a.rankings["lexical"]) == lexical_matches and all(s > 0 for _, s in a.rankings["lexical"])
+
+
+def test_an_index_of_no_documents_builds_and_finds_nothing_without_warnings():
+    """An empty index (every file of a reindex skipped) has no mean document length: no NaN, no RuntimeWarning."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert _BM25([], {"report_findings": 1.0, "report_impression": 0.5}).scores("opacity") is None
+        assert MemoryIndex([]).facets(np.zeros(0, dtype=bool), DEFAULT_FACETS) == {name: {} for name in DEFAULT_FACETS}
