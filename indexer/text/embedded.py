@@ -105,6 +105,7 @@ class EmbeddedTextBackend(TextBackend):
         self._memory: tuple[str, str, object] | None = None  # (version, _stamp, MemoryIndex)
         self._doc_cache: tuple[str, str, OrderedDict] | None = None  # (version, _stamp, image id -> document)
         self._live_cache: tuple[tuple[int, int], str | None] | None = None  # ((inode, mtime) of LIVE, its version)
+        self._stamps: dict[str, tuple[sqlite3.Connection, tuple[int, int], str]] = {}  # version -> _current_stamp memo
 
     # --- paths and connections ----------------------------------------------------------------------
 
@@ -201,6 +202,7 @@ class EmbeddedTextBackend(TextBackend):
             raise IndexerError(f"refusing to drop index version {version!r}: it is live")
         with self._lock:
             conn = self._connections.pop(version, None)
+            self._stamps.pop(version, None)
             if conn is not None:
                 conn.close()
             shutil.rmtree(self._version_dir(version), ignore_errors=True)
@@ -323,7 +325,7 @@ class EmbeddedTextBackend(TextBackend):
         """The version (the live one when None) and its write counter: any write or switch changes it."""
         version = self._resolve(version)
         with self._lock:
-            return f"{version}@{_stamp(self._connect(version))}"
+            return f"{version}@{self._current_stamp(version)}"
 
     def memory_index(self, version: str | None = None):
         """The version's in-memory ranker (indexer.query.memory), rebuilt when the catalogue was written to.
@@ -336,8 +338,7 @@ class EmbeddedTextBackend(TextBackend):
 
         version = self._resolve(version)
         with self._lock:
-            conn = self._connect(version)
-            stamp = _stamp(conn)
+            stamp = self._current_stamp(version)
             if self._memory is not None and self._memory[0] == version and self._memory[1] == stamp:
                 return self._memory[2]
             snapshot = self._version_dir(version) / SNAPSHOT_NAME
@@ -350,6 +351,21 @@ class EmbeddedTextBackend(TextBackend):
                     pass
             self._memory = (version, stamp, index)
             return index
+
+    def _current_stamp(self, version: str) -> str:
+        """`_stamp` of the version's catalogue, counted again only when SQLite says it may have changed: PRAGMA
+        data_version moves when another connection (of any process) commits, the connection's total_changes when
+        it writes itself. `_stamp` counts the catalogue's rows (its cost grows with the index; a search asks
+        twice), this check does not."""
+        with self._lock:
+            conn = self._connect(version)
+            seen = (conn.execute("PRAGMA data_version").fetchone()[0], conn.total_changes)
+            memo = self._stamps.get(version)
+            if memo is not None and memo[0] is conn and memo[1] == seen:
+                return memo[2]
+            stamp = _stamp(conn)
+            self._stamps[version] = (conn, seen, stamp)
+            return stamp
 
     def _all_documents(self, version: str) -> list[dict]:
         with self._lock:
@@ -365,7 +381,7 @@ class EmbeddedTextBackend(TextBackend):
         memory = self._memory
         if memory is not None and memory[0] == version and memory[2].holds_documents:
             with self._lock:  # the in-memory ranker's documents, when it is current
-                current = _stamp(self._connect(version)) == memory[1]
+                current = self._current_stamp(version) == memory[1]
             held = memory[2].documents(ids) if current else None
             if held is not None:
                 return {i: dict(d) for i, d in held.items()}
@@ -374,7 +390,7 @@ class EmbeddedTextBackend(TextBackend):
             conn = self._connect(version)
             # decoded documents of the current state, kept (bounded) so that a server whose ranker came from its
             # snapshot (no documents held) does not decode the same pages' documents on every request
-            stamp = _stamp(conn)
+            stamp = self._current_stamp(version)
             if self._doc_cache is None or self._doc_cache[:2] != (version, stamp):
                 self._doc_cache = (version, stamp, OrderedDict())
             cache = self._doc_cache[2]

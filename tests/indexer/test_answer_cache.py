@@ -119,6 +119,35 @@ def test_a_write_by_another_connection_makes_older_answers_unreachable(backend, 
         writer.close()
 
 
+def test_the_catalogue_is_counted_again_only_after_a_write(backend, vocabulary, monkeypatch):
+    """The state token's row count grows with the index (about 1 ms at 97,000 documents, and a search asks for
+    the state three times): it is counted again only when SQLite says the catalogue changed."""
+    from indexer.text import embedded
+
+    counted = []
+    real = embedded._stamp
+    monkeypatch.setattr(embedded, "_stamp", lambda conn: counted.append(1) or real(conn))
+    service = QueryService(backend, cache=AnswerCache(16))
+    texts = ("cardiomegaly", "granuloma", "opacity right", "no such finding")
+    for text in texts:  # a version's first searches also ask SQL questions that write a temp table (a change:
+        service.search(SearchRequest(text, k=5))       # counted again, once)
+    token = backend.state_token()
+    counted.clear()
+    for text in texts:
+        assert service.search(SearchRequest(text, k=4))["cached"] is False
+    assert backend.state_token() == token and counted == []
+    backend.update(make_inputs()[1].image_id, {"split": "test"})            # this connection writes
+    assert backend.state_token() != token and len(counted) == 1
+    token = backend.state_token()
+    writer = EmbeddedTextBackend(backend.root)
+    try:
+        writer.index([build_document(make_inputs()[0], vocabulary)])      # another connection writes
+    finally:
+        writer.close()
+    assert backend.state_token() != token and len(counted) == 2
+    assert backend.state_token() == backend.state_token() and len(counted) == 2
+
+
 def test_a_backend_that_cannot_name_its_state_is_never_cached(backend):
     class Stateless(EmbeddedTextBackend):   # as the Elasticsearch backend: state_token() is None
         def state_token(self, version=None):
