@@ -19,6 +19,7 @@ import shutil
 import sys
 import tempfile
 import threading
+import time
 from concurrent import futures
 
 from indexer.text import BACKENDS
@@ -129,12 +130,50 @@ def next_request_sent(conn, linger_s: float = KEEPALIVE_LINGER_S) -> bool:
     return bool(poller.poll(linger_s * 1000))
 
 
+class HeadDeadline:
+    """A connection's socket as gunicorn's HTTP/1 parser reads it, with a deadline for each request head.
+
+    From `start()` (the worker begins a request) until the parsed request is handed on (`deadline = None`),
+    the head's second and later reads wait only for what is left of READ_TIMEOUT_S since it began, so a
+    client that sends its head a few bytes at a time loses its connection as one that stops sending does
+    (ten such clients, a byte every 2 s, had held every thread of the default server: no answer for minutes).
+    The first read keeps the socket's own READ_TIMEOUT_S (no extra system calls for a head read at once); the
+    body, read by the app, keeps READ_TIMEOUT_S per read. Anything else is the socket's.
+    """
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.deadline: float | None = None
+        self._read = False
+
+    def start(self) -> None:
+        self.deadline = time.monotonic() + READ_TIMEOUT_S
+        self._read = False
+
+    def recv(self, size: int) -> bytes:
+        if self.deadline is None or not self._read:
+            self._read = True
+            return self.sock.recv(size)
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError(f"the request head took longer than {READ_TIMEOUT_S} s")
+        self.sock.settimeout(left)
+        try:
+            return self.sock.recv(size)
+        finally:
+            self.sock.settimeout(READ_TIMEOUT_S)
+
+    def __getattr__(self, name: str):
+        return getattr(self.sock, name)
+
+
 def read_timeout_worker():
-    """gunicorn's gthread worker with a socket read timeout while a request is read, and a keep-alive fast path.
+    """gunicorn's gthread worker with a time limit on reading a request's head, and a keep-alive fast path.
 
     Stock gthread hands silent connections back to its poller, but a client that sends half a
-    request and stops holds a thread for ever (the parser blocks in recv). With a timeout on the
-    socket, such a read fails after READ_TIMEOUT_S and the connection is closed.
+    request and stops holds a thread for ever (the parser blocks in recv), and so does one that
+    sends its head a byte at a time. With a timeout on the socket and a deadline for the whole head
+    (HeadDeadline), such a read fails after READ_TIMEOUT_S and the connection is closed.
 
     Stock gthread also passes every request on a kept-alive connection through three thread
     hand-offs (worker thread -> main loop -> poller -> worker thread); on the 2-core build VM each
@@ -146,13 +185,24 @@ def read_timeout_worker():
     from gunicorn.workers import gthread
 
     class ReadTimeoutConn(gthread.TConn):
-        def init(self):
+        def init(self):  # gunicorn calls it before reading each request of the connection
             super().init()
             self.sock.settimeout(READ_TIMEOUT_S)
+            unreader = getattr(self.parser, "unreader", None)  # None: no HTTP/1 parser (HTTP/2)
+            if unreader is not None:
+                if not isinstance(unreader.sock, HeadDeadline):
+                    unreader.sock = HeadDeadline(unreader.sock)
+                unreader.sock.start()
 
     class ReadTimeoutWorker(gthread.ThreadWorker):
         def get_thread_pool(self):
             return CountingPool(max_workers=self.cfg.threads)
+
+        def handle_request(self, req, conn):  # the head is read: the app reads the body at its own pace
+            head = getattr(getattr(conn.parser, "unreader", None), "sock", None)
+            if isinstance(head, HeadDeadline):
+                head.deadline = None
+            return super().handle_request(req, conn)
 
         def handle(self, conn):
             if type(conn) is gthread.TConn:

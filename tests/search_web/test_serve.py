@@ -3,10 +3,12 @@ handled."""
 from __future__ import annotations
 
 import os
+import select
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -185,28 +187,55 @@ def test_production_server_answers_and_survives_slow_clients(served, web_corpus)
     assert big_filter.status_code == 400 and "32766 bytes" in big_filter.json()["error"]["message"]
     evil = requests.get(base + "/admin/", headers={"Host": "evil.example"}, timeout=10, allow_redirects=False)
     assert "evil.example" not in evil.text and "evil.example" not in evil.headers.get("Location", "")
-    # half-open connections (a request line, then silence) must not hold the server's threads for ever
+    # half-open connections (a request line, then silence) and connections that send their head a byte a second
+    # must not hold the server's threads for ever
     from pipelines.cli.serve import READ_TIMEOUT_S
 
     port = int(base.rsplit(":", 1)[1])
-    sockets = []
+    sockets, stop, dripped = [], threading.Event(), {}
+
+    def drip(s: socket.socket) -> None:  # until the server closes the connection (or the test ends)
+        for byte in b"GET /api/health HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 200:
+            try:
+                s.sendall(bytes([byte]))
+                if select.select([s], [], [], 1.0)[0] and s.recv(1024) == b"":
+                    dripped[s] = time.monotonic()
+                    return
+            except OSError:
+                dripped[s] = time.monotonic()
+                return
+            if stop.is_set():
+                return
+
+    drips = []
     try:
         for _ in range(4):  # as many as the two gunicorn workers have threads
             s = socket.create_connection(("127.0.0.1", port), timeout=5)
             s.sendall(b"GET /api/health HTTP/1.1\r\nHost: x\r\n")
             sockets.append(s)
         start = time.monotonic()
-        response = requests.get(base + "/api/search?q=granuloma&k=3", timeout=2 * READ_TIMEOUT_S + 15)
-        assert response.status_code == 200 and time.monotonic() - start < 2 * READ_TIMEOUT_S + 10
+        for _ in range(4):  # as many again
+            s = socket.create_connection(("127.0.0.1", port), timeout=5)
+            drips.append(threading.Thread(target=drip, args=(s,), daemon=True))
+            sockets.append(s)
+            drips[-1].start()
+        # gunicorn's threads read heads: two waves of slow clients, each cut after READ_TIMEOUT_S (before the
+        # head's deadline, the drips held every thread for as long as they kept sending: no answer at all)
+        response = requests.get(base + "/api/search?q=granuloma&k=3", timeout=3 * READ_TIMEOUT_S + 15)
+        assert response.status_code == 200 and time.monotonic() - start < 3 * READ_TIMEOUT_S + 10
         if server in ("gunicorn", "granian"):  # each stalled read is cut after READ_TIMEOUT_S, its connection closed
-            for s in sockets:
+            for s in sockets[:4]:
                 s.settimeout(READ_TIMEOUT_S + 10)
                 assert s.recv(1024) == b""
+            for thread in drips:  # and so is each head not sent whole within READ_TIMEOUT_S
+                thread.join(timeout=3 * READ_TIMEOUT_S + 15)
+            assert len(dripped) == 4 and max(dripped.values()) - start < 3 * READ_TIMEOUT_S + 10
             if server == "granian":  # granian reads requests in Rust: no thread waited on the stalled ones
                 assert time.monotonic() - start < READ_TIMEOUT_S + 10
         else:  # waitress reads requests in its event loop: threads only ever see whole requests
             assert time.monotonic() - start < 5
     finally:
+        stop.set()
         for s in sockets:
             s.close()
     metrics = requests.get(base + "/metrics", timeout=10).text
