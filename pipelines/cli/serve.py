@@ -2,10 +2,11 @@
 granian by choice).
 
 Flask's development server runs only with --debug. Defaults: 127.0.0.1:8000, 2 worker processes x
-4 threads (gunicorn's gthread worker, which hands slow or half-open connections back to its poller
-instead of holding a thread), 30 s request timeout. `--server granian` (HTTP in Rust, the app in Python
-threads) costs less CPU per request; it has no request timeout of its own, so the app's worker ends itself
-when a request runs past --timeout and granian starts another (search_web.deadline.RequestDeadline).
+4 threads (gunicorn's gthread worker: a request's head must arrive within 10 s and its body at 500 bytes/s
+or more after that, so slow or half-open connections cannot keep its threads), 30 s request timeout.
+`--server granian` (HTTP in Rust, the app in Python threads) costs less CPU per request; it has no request
+timeout of its own, so the app's worker ends itself when a request runs past --timeout and granian starts
+another (search_web.deadline.RequestDeadline), and no limit on reading a body (see the README).
 """
 from __future__ import annotations
 
@@ -94,6 +95,7 @@ def check_args(args: argparse.Namespace) -> None:
 
 
 READ_TIMEOUT_S = 10  # a client that stops sending mid-request loses its connection after this long
+MIN_BODY_RATE = 500  # bytes/s a request body must average after its first READ_TIMEOUT_S (Apache's MinRate)
 GRANIAN_MIN_TIMEOUT_S = 10  # a worker ended by the request deadline must outlive granian's crash-loop window (5.5 s)
 KEEPALIVE_LINGER_S = 0.002  # how long a worker thread waits on its kept-alive connection for the next request
 
@@ -130,38 +132,61 @@ def next_request_sent(conn, linger_s: float = KEEPALIVE_LINGER_S) -> bool:
     return bool(poller.poll(linger_s * 1000))
 
 
-class HeadDeadline:
-    """A connection's socket as gunicorn's HTTP/1 parser reads it, with a deadline for each request head.
+class ReadLimits:
+    """A connection's socket as gunicorn's HTTP/1 parser and the app read it, with deadlines for each request.
 
-    From `start()` (the worker begins a request) until the parsed request is handed on (`deadline = None`),
-    the head's second and later reads wait only for what is left of READ_TIMEOUT_S since it began, so a
-    client that sends its head a few bytes at a time loses its connection as one that stops sending does
-    (ten such clients, a byte every 2 s, had held every thread of the default server: no answer for minutes).
-    The first read keeps the socket's own READ_TIMEOUT_S (no extra system calls for a head read at once); the
-    body, read by the app, keeps READ_TIMEOUT_S per read. Anything else is the socket's.
+    - The head (from `head()`, as the worker begins a request, until `body()`): READ_TIMEOUT_S in all, so a
+      client that sends its head a few bytes at a time loses its connection as one that stops sending does.
+    - The body (from `body()`, once the head is parsed; the app reads it): READ_TIMEOUT_S plus a second for
+      every MIN_BODY_RATE bytes received, so a body sent a byte at a time is cut (the app answers 408) while
+      an upload at any real link speed is not.
+
+    Ten clients sending a byte every 2 s, heads or bodies, had held every thread of the default server
+    (2 workers x 4 threads) for as long as they kept sending: no answer to anyone. A read waits for what is
+    left of the deadline only when that is shorter than the socket's own timeout (READ_TIMEOUT_S per read,
+    or what gunicorn set while draining a body) by more than a second, so a head or body that arrives at once
+    costs no extra system call. Anything else is the socket's.
     """
 
     def __init__(self, sock):
         self.sock = sock
-        self.deadline: float | None = None
-        self._read = False
+        self._since: float | None = None  # start of the head or body being read; None: no deadline
+        self._rate: float | None = None   # body: MIN_BODY_RATE; head: None
+        self._received = 0
 
-    def start(self) -> None:
-        self.deadline = time.monotonic() + READ_TIMEOUT_S
-        self._read = False
+    def head(self) -> None:
+        self._since, self._rate, self._received = time.monotonic(), None, 0
+
+    def body(self) -> None:
+        self._since, self._rate, self._received = time.monotonic(), MIN_BODY_RATE, 0
 
     def recv(self, size: int) -> bytes:
-        if self.deadline is None or not self._read:
-            self._read = True
+        if self._since is None:
             return self.sock.recv(size)
-        left = self.deadline - time.monotonic()
+        allowed = READ_TIMEOUT_S + (self._received / self._rate if self._rate else 0.0)
+        left = self._since + allowed - time.monotonic()
         if left <= 0:
+            self._too_slow()
+        prior = self.sock.gettimeout()
+        if prior is not None and left + 1.0 >= prior:
+            data = self.sock.recv(size)
+        else:
+            self.sock.settimeout(left)
+            try:
+                data = self.sock.recv(size)
+            except TimeoutError:
+                self._too_slow()
+            finally:
+                self.sock.settimeout(prior)
+        self._received += len(data)
+        return data
+
+    def _too_slow(self):
+        if self._rate is None:  # in gunicorn's parser: the connection is closed
             raise TimeoutError(f"the request head took longer than {READ_TIMEOUT_S} s")
-        self.sock.settimeout(left)
-        try:
-            return self.sock.recv(size)
-        finally:
-            self.sock.settimeout(READ_TIMEOUT_S)
+        from werkzeug.exceptions import RequestTimeout  # in the app: a 408 answer (JSON under /api)
+
+        raise RequestTimeout(f"the request body came slower than {MIN_BODY_RATE} bytes/s")
 
     def __getattr__(self, name: str):
         return getattr(self.sock, name)
@@ -173,7 +198,8 @@ def read_timeout_worker():
     Stock gthread hands silent connections back to its poller, but a client that sends half a
     request and stops holds a thread for ever (the parser blocks in recv), and so does one that
     sends its head a byte at a time. With a timeout on the socket and a deadline for the whole head
-    (HeadDeadline), such a read fails after READ_TIMEOUT_S and the connection is closed.
+    (ReadLimits), such a read fails after READ_TIMEOUT_S and the connection is closed; a body sent a byte at a
+    time gets a 408.
 
     Stock gthread also passes every request on a kept-alive connection through three thread
     hand-offs (worker thread -> main loop -> poller -> worker thread); on the 2-core build VM each
@@ -190,18 +216,18 @@ def read_timeout_worker():
             self.sock.settimeout(READ_TIMEOUT_S)
             unreader = getattr(self.parser, "unreader", None)  # None: no HTTP/1 parser (HTTP/2)
             if unreader is not None:
-                if not isinstance(unreader.sock, HeadDeadline):
-                    unreader.sock = HeadDeadline(unreader.sock)
-                unreader.sock.start()
+                if not isinstance(unreader.sock, ReadLimits):
+                    unreader.sock = ReadLimits(unreader.sock)
+                unreader.sock.head()
 
     class ReadTimeoutWorker(gthread.ThreadWorker):
         def get_thread_pool(self):
             return CountingPool(max_workers=self.cfg.threads)
 
-        def handle_request(self, req, conn):  # the head is read: the app reads the body at its own pace
-            head = getattr(getattr(conn.parser, "unreader", None), "sock", None)
-            if isinstance(head, HeadDeadline):
-                head.deadline = None
+        def handle_request(self, req, conn):  # the head is read: now the body's limit, as the app reads it
+            limits = getattr(getattr(conn.parser, "unreader", None), "sock", None)
+            if isinstance(limits, ReadLimits):
+                limits.body()
             return super().handle_request(req, conn)
 
         def handle(self, conn):
