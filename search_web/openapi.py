@@ -19,7 +19,8 @@ def _json(description: str, schema: dict | None = None) -> dict:
 def _errors(*codes: int) -> dict:
     text = {400: "bad parameter (the message names it and what is valid)", 401: "admin token missing or wrong",
             403: "admin switched off", 404: "unknown image id, job or index", 409: "no vectors / model mismatch / "
-            "a job is running", 413: "upload too large (bytes or pixels)", 414: "URL too long",
+            "a job is running", 408: "request body sent too slowly (gunicorn: under 500 bytes/s after 10 s)",
+            413: "upload too large (bytes or pixels)", 414: "URL too long",
             503: "text index unavailable or restarting (Retry-After)"}
     return {str(c): _json(text[c], ERROR) for c in codes}
 
@@ -98,7 +99,7 @@ def document() -> dict:
                                "view": {"type": "string", "enum": ["any", "frontal", "lateral"],
                                         "default": "any"}}}}}},
             "responses": {"200": {**_json("the upload's annotation and its neighbours"),
-                                  "links": _image_links("/hits/0/image_id")}, **_errors(400, 409, 413, 503)}}},
+                                  "links": _image_links("/hits/0/image_id")}, **_errors(400, 408, 409, 413, 503)}}},
         "/api/concepts": {"get": {
             "summary": "Concept autocomplete from the MeSH vocabulary, ranked by use in the index",
             "parameters": [_q("prefix", "start of a concept name or of one of its words", {"type": "string"}),
