@@ -153,12 +153,17 @@ class ReadLimits:
         self._since: float | None = None  # start of the head or body being read; None: no deadline
         self._rate: float | None = None   # body: MIN_BODY_RATE; head: None
         self._received = 0
+        self._in_app = False              # the app reads the body (else gunicorn's parser reads or drains)
 
     def head(self) -> None:
-        self._since, self._rate, self._received = time.monotonic(), None, 0
+        self._since, self._rate, self._received, self._in_app = time.monotonic(), None, 0, False
 
     def body(self) -> None:
-        self._since, self._rate, self._received = time.monotonic(), MIN_BODY_RATE, 0
+        self._since, self._rate, self._received, self._in_app = time.monotonic(), MIN_BODY_RATE, 0, True
+
+    def answered(self) -> None:
+        """The app has answered: what is left of the body is gunicorn's to drain (a timeout closes)."""
+        self._in_app = False
 
     def recv(self, size: int) -> bytes:
         if self._since is None:
@@ -168,22 +173,24 @@ class ReadLimits:
         if left <= 0:
             self._too_slow()
         prior = self.sock.gettimeout()
-        if prior is not None and left + 1.0 >= prior:
-            data = self.sock.recv(size)
-        else:
-            self.sock.settimeout(left)
-            try:
+        try:
+            if prior is not None and left + 1.0 >= prior:
                 data = self.sock.recv(size)
-            except TimeoutError:
-                self._too_slow()
-            finally:
-                self.sock.settimeout(prior)
+            else:
+                self.sock.settimeout(left)
+                try:
+                    data = self.sock.recv(size)
+                finally:
+                    self.sock.settimeout(prior)
+        except TimeoutError:
+            self._too_slow()
         self._received += len(data)
         return data
 
     def _too_slow(self):
-        if self._rate is None:  # in gunicorn's parser: the connection is closed
-            raise TimeoutError(f"the request head took longer than {READ_TIMEOUT_S} s")
+        if not self._in_app:  # gunicorn's parser or its drain after the answer: the connection is closed
+            raise TimeoutError(f"the request came slower than {READ_TIMEOUT_S} s for its head, "
+                               f"{MIN_BODY_RATE} bytes/s for its body")
         from werkzeug.exceptions import RequestTimeout  # in the app: a 408 answer (JSON under /api)
 
         raise RequestTimeout(f"the request body came slower than {MIN_BODY_RATE} bytes/s")
@@ -226,9 +233,13 @@ def read_timeout_worker():
 
         def handle_request(self, req, conn):  # the head is read: now the body's limit, as the app reads it
             limits = getattr(getattr(conn.parser, "unreader", None), "sock", None)
-            if isinstance(limits, ReadLimits):
-                limits.body()
-            return super().handle_request(req, conn)
+            if not isinstance(limits, ReadLimits):
+                return super().handle_request(req, conn)
+            limits.body()
+            try:
+                return super().handle_request(req, conn)
+            finally:
+                limits.answered()
 
         def handle(self, conn):
             if type(conn) is gthread.TConn:

@@ -260,6 +260,12 @@ def test_production_server_answers_and_survives_slow_clients(served, web_corpus)
                         break
                     if b"\r\n\r\n" in got or stop.is_set():
                         break
+                s.settimeout(READ_TIMEOUT_S + 5)
+                try:  # then the connection closes, with no second answer
+                    while chunk := s.recv(4096):
+                        got += chunk
+                except OSError:
+                    got += b"<no close>"
                 answers[i] = got
 
         stop.clear()
@@ -274,6 +280,7 @@ def test_production_server_answers_and_survives_slow_clients(served, web_corpus)
             for thread in uploads:
                 thread.join(timeout=3 * READ_TIMEOUT_S + 20)
             assert [answers.get(i, b"")[:12] for i in range(4)] == [b"HTTP/1.1 408"] * 4, answers
+            assert all(a.count(b"HTTP/1.1 ") == 1 and not a.endswith(b"<no close>") for a in answers.values())
             assert time.monotonic() - start < 3 * READ_TIMEOUT_S + 15
         finally:
             stop.set()
