@@ -356,7 +356,7 @@ class EmbeddedTextBackend(TextBackend):
         """`_stamp` of the version's catalogue, counted again only when SQLite says it may have changed: PRAGMA
         data_version moves when another connection (of any process) commits, the connection's total_changes when
         it writes itself. `_stamp` counts the catalogue's rows (its cost grows with the index; a search asks
-        twice), this check does not."""
+        2-3 times), this check does not."""
         with self._lock:
             conn = self._connect(version)
             seen = (conn.execute("PRAGMA data_version").fetchone()[0], conn.total_changes)
