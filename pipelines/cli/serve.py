@@ -1,9 +1,12 @@
 """Serve the web UI and JSON API under a production WSGI server (gunicorn; waitress where gunicorn cannot run;
 granian by choice).
 
-Flask's development server runs only with --debug. Defaults: 127.0.0.1:8000, 2 worker processes x
-4 threads (gunicorn's gthread worker: a request's head must arrive within 10 s and its body at 500 bytes/s
-or more after that, so slow or half-open connections cannot keep its threads), 30 s request timeout.
+Flask's development server runs only with --debug. Defaults: 127.0.0.1:8000, 2 worker processes, 30 s
+request timeout. With the embedded backend each gunicorn worker is one thread running an event loop
+(pipelines.cli.loop_worker: searches are CPU-bound, so threads only add hand-offs); with Elasticsearch, whose
+searches wait on the network, 4 threads each (gunicorn's gthread worker). Either way a request's head must
+arrive within 10 s and its body at 500 bytes/s or more after that, so slow or half-open connections cannot
+hold a worker.
 `--server granian` (HTTP in Rust, the app in Python threads) costs less CPU per request; it has no request
 timeout of its own, so the app's worker ends itself when a request runs past --timeout and granian starts
 another (search_web.deadline.RequestDeadline), and no limit on reading a body (see the README).
@@ -47,8 +50,10 @@ def parser() -> argparse.ArgumentParser:
                         "(by choice: less CPU per request)")
     p.add_argument("--workers", type=int, default=int(os.environ.get("CXRSEARCH_WORKERS", 2)),
                    help="worker processes (gunicorn, granian; 2, or $CXRSEARCH_WORKERS)")
-    p.add_argument("--threads", type=int, default=int(os.environ.get("CXRSEARCH_THREADS", 4)),
-                   help="threads per worker (4, or $CXRSEARCH_THREADS)")
+    p.add_argument("--threads", type=int, default=int(os.environ["CXRSEARCH_THREADS"])
+                   if os.environ.get("CXRSEARCH_THREADS") else None,
+                   help="threads per worker; under gunicorn 1 means its event-loop worker (default "
+                        "$CXRSEARCH_THREADS, else 1 for the embedded backend under gunicorn, 4 otherwise)")
     p.add_argument("--timeout", type=int, default=30, help="seconds a request may take before its worker is "
                                                            "restarted (gunicorn, granian: at least 10) / a "
                                                            "channel is closed (waitress) (30)")
@@ -82,9 +87,17 @@ def pick_server(choice: str) -> str:
     return "gunicorn"
 
 
+def default_threads(server: str, backend: str | None) -> int:
+    """Threads per worker when --threads is not given: 1 (gunicorn's event-loop worker) for the embedded
+    backend, whose searches hold the GIL; 4 for Elasticsearch, whose searches wait on the network, and
+    for waitress and granian, which run the app in a thread pool."""
+    backend = backend or os.environ.get("CXRSEARCH_BACKEND") or "embedded"
+    return 1 if server == "gunicorn" and backend == "embedded" else 4
+
+
 def check_args(args: argparse.Namespace) -> None:
     for name in ("workers", "threads", "timeout"):
-        if getattr(args, name) < 1:
+        if getattr(args, name) is not None and getattr(args, name) < 1:
             raise SystemExit(f"cxrsearch serve: --{name} must be at least 1; got {getattr(args, name)}")
     if args.server == "granian" and args.timeout < GRANIAN_MIN_TIMEOUT_S:
         raise SystemExit(f"cxrsearch serve: --server granian needs --timeout {GRANIAN_MIN_TIMEOUT_S} or more; got "
@@ -256,7 +269,9 @@ def gunicorn_options(args: argparse.Namespace) -> dict:
     """gunicorn settings for this run (a function so tests can check them without starting a server)."""
     return {
         "bind": f"{'[' + args.host + ']' if ':' in args.host else args.host}:{args.port}",
-        "workers": args.workers, "threads": args.threads, "worker_class": "gthread",
+        "workers": args.workers, "threads": args.threads,
+        "worker_class": "loop" if args.threads == 1 else "gthread",  # loop: pipelines.cli.loop_worker
+        "sendfile": False if args.threads == 1 else None,  # the loop worker sends files from its own buffers
         "timeout": args.timeout, "graceful_timeout": args.timeout, "keepalive": 5,
         "limit_request_line": 0,          # the app answers over-long URLs itself, as JSON 414 under /api
         "limit_request_field_size": 16_380, "limit_request_fields": 100,
@@ -279,7 +294,12 @@ def run_gunicorn(config: dict, args: argparse.Namespace) -> None:
     from gunicorn.app.base import BaseApplication
 
     options = {k: v for k, v in gunicorn_options(args).items() if v is not None}
-    options["worker_class"] = read_timeout_worker()
+    if options["worker_class"] == "gthread":
+        options["worker_class"] = read_timeout_worker()
+    else:
+        from pipelines.cli.loop_worker import LoopWorker
+
+        options["worker_class"] = LoopWorker
 
     class Server(BaseApplication):
         def load_config(self):
@@ -348,11 +368,15 @@ def main(argv: list[str]) -> int:
         create_app(config).run(host=args.host, port=args.port, debug=True)
         return 0
     server = pick_server(args.server)
+    if args.threads is None:
+        args.threads = default_threads(server, args.backend)
     if server in ("gunicorn", "granian") and args.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         folder = tempfile.mkdtemp(prefix="cxrsearch-metrics-")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder  # /metrics adds up every worker's counts
         atexit.register(shutil.rmtree, folder, ignore_errors=True)
-    workers = f"{args.threads} threads" if server == "waitress" else f"{args.workers} workers x {args.threads} threads"
+    workers = (f"{args.threads} threads" if server == "waitress" else
+               f"{args.workers} event-loop workers" if server == "gunicorn" and args.threads == 1 else
+               f"{args.workers} workers x {args.threads} threads")
     print(f"cxrsearch serve: {server}, {workers}, timeout {args.timeout} s; open {url}", flush=True)
     {"gunicorn": run_gunicorn, "granian": run_granian, "waitress": run_waitress}[server](config, args)
     return 0

@@ -20,10 +20,22 @@ from pipelines.cli.serve import config_from_args, granian_options, gunicorn_opti
 def test_defaults_loopback_and_only_given_options():
     args = parser().parse_args([])
     assert args.host == "127.0.0.1" and args.port == 8000 and config_from_args(args) == {}
-    assert args.workers >= 1 and args.threads >= 1 and args.timeout == 30 and not args.debug
+    assert args.workers >= 1 and args.timeout == 30 and not args.debug
+    assert args.threads is None or "CXRSEARCH_THREADS" in os.environ  # else chosen by server and backend:
     args = parser().parse_args(["--backend", "es", "--es-url", "http://es.local:9200", "--checkpoint", "none"])
     assert config_from_args(args) == {"BACKEND": "es", "ES_URL": "http://es.local:9200", "CHECKPOINT": "none"}
     assert config_from_args(parser().parse_args(["--answer-cache", "0"])) == {"ANSWER_CACHE": 0}
+
+
+def test_threads_by_default_fit_the_server_and_backend(monkeypatch):
+    from pipelines.cli.serve import default_threads
+
+    monkeypatch.delenv("CXRSEARCH_BACKEND", raising=False)
+    assert default_threads("gunicorn", None) == 1 and default_threads("gunicorn", "embedded") == 1  # the loop
+    assert default_threads("gunicorn", "es") == 4  # searches wait on Elasticsearch: threads overlap them
+    assert default_threads("waitress", None) == 4 and default_threads("granian", "embedded") == 4
+    monkeypatch.setenv("CXRSEARCH_BACKEND", "es")
+    assert default_threads("gunicorn", None) == 4
 
 
 def test_gunicorn_settings():
@@ -31,6 +43,8 @@ def test_gunicorn_settings():
     assert options["bind"] == "127.0.0.1:8000" and options["workers"] == 3 and options["threads"] == 2
     assert options["worker_class"] == "gthread" and options["timeout"] == 9
     assert options["limit_request_line"] == 0  # the app answers long URLs itself (JSON 414)
+    loop = gunicorn_options(parser().parse_args(["--threads", "1"]))
+    assert loop["worker_class"] == "loop" and loop["sendfile"] is False  # pipelines.cli.loop_worker
     assert gunicorn_options(parser().parse_args(["--host", "::1"]))["bind"] == "[::1]:8000"
     assert pick_server("waitress") == "waitress" and pick_server("auto") in ("gunicorn", "waitress")
 
@@ -162,11 +176,13 @@ def stop_server(proc) -> None:
             os.killpg(proc.pid, signal.SIGKILL)
 
 
-@pytest.fixture(params=["gunicorn", "waitress", "granian"])
+@pytest.fixture(params=[("gunicorn", 1), ("gunicorn", 2), ("waitress", 2), ("granian", 2)],
+                ids=["gunicorn-loop", "gunicorn-gthread", "waitress", "granian"])
 def served(request, web_corpus, tmp_path):
-    proc, base = start_server(web_corpus, tmp_path, request.param, workers=2, threads=2)
+    server, threads = request.param  # gunicorn with 1 thread: the event-loop worker (pipelines.cli.loop_worker)
+    proc, base = start_server(web_corpus, tmp_path, server, workers=2, threads=threads)
     try:
-        yield request.param, base, proc
+        yield server, base, proc
     finally:
         stop_server(proc)
 
@@ -362,12 +378,14 @@ def read_response(sock_file) -> tuple[int, bytes]:
     return status, sock_file.read(length)
 
 
-def test_kept_alive_clients_are_answered_in_turn_and_pipelined_requests_in_order(web_corpus, tmp_path):
-    """One worker thread: a client sending request after request on one connection (the fast path answers them
-    on that thread) must not starve a second client; two requests sent in one packet are both answered."""
+@pytest.mark.parametrize("threads", [1, 2], ids=["loop", "gthread"])
+def test_kept_alive_clients_are_answered_in_turn_and_pipelined_requests_in_order(web_corpus, tmp_path, threads):
+    """One worker: clients sending request after request on one connection (as many as the worker has threads;
+    gthread's fast path answers them on that thread, the event loop one each in turn) must not starve another
+    client; two requests sent in one packet are both answered, in order."""
     import threading
 
-    proc, base = start_server(web_corpus, tmp_path, "gunicorn", workers=1, threads=1)
+    proc, base = start_server(web_corpus, tmp_path, "gunicorn", workers=1, threads=threads)
     try:
         port = int(base.rsplit(":", 1)[1])
         with socket.create_connection(("127.0.0.1", port), timeout=10) as s, s.makefile("rb") as f:
@@ -377,26 +395,32 @@ def test_kept_alive_clients_are_answered_in_turn_and_pipelined_requests_in_order
             assert first[0] == 200 and b'"results"' in first[1]
             assert second[0] == 404 and b'"NotFound"' in second[1]
 
-        # the busy client pipelines 3,000 requests on one connection: there is always a next one to answer
-        total, answered = 3000, [0]
-        with socket.create_connection(("127.0.0.1", port), timeout=30) as busy, busy.makefile("rb") as f:
-            sender = threading.Thread(target=busy.sendall,
-                                      args=(b"GET /api/nothing HTTP/1.1\r\nHost: x\r\n\r\n" * total,))
-            sender.start()
+        # each busy client pipelines 3,000 requests on one connection: there is always a next one to answer
+        total, answered, threads_ = 3000, [0] * threads, []
+        busy = [socket.create_connection(("127.0.0.1", port), timeout=30) for _ in range(threads)]
+        try:
+            for i, sock in enumerate(busy):
+                f = sock.makefile("rb")
+                threads_.append(threading.Thread(
+                    target=sock.sendall, args=(b"GET /api/nothing HTTP/1.1\r\nHost: x\r\n\r\n" * total,)))
 
-            def read_all():
-                for _ in range(total):
-                    assert read_response(f)[0] == 404
-                    answered[0] += 1
+                def read_all(f=f, i=i):
+                    for _ in range(total):
+                        assert read_response(f)[0] == 404
+                        answered[i] += 1
 
-            reader = threading.Thread(target=read_all)
-            reader.start()
-            while answered[0] < 50 and reader.is_alive():
+                threads_.append(threading.Thread(target=read_all))
+            for thread in threads_:
+                thread.start()
+            while min(answered) < 50 and all(t.is_alive() for t in threads_[1::2]):
                 time.sleep(0.005)
             assert requests.get(base + "/api/health", timeout=30).status_code == 200
-            assert answered[0] < total, "the second client waited until the busy one was done"
-            sender.join(timeout=60)
-            reader.join(timeout=60)
-            assert answered[0] == total
+            assert max(answered) < total, "the other client waited until a busy one was done"
+            for thread in threads_:
+                thread.join(timeout=90)
+            assert answered == [total] * threads
+        finally:
+            for sock in busy:
+                sock.close()
     finally:
         stop_server(proc)
