@@ -23,7 +23,16 @@ from pipelines.bench.section import BenchContext
 from pipelines.errors import PipelineError
 
 SERVE = "import sys; from pipelines.cli import main; sys.exit(main(sys.argv[1:]))"
-WORKERS, THREADS = 2, 4  # `cxrsearch serve`'s defaults, stated in every report that loads the app
+WORKERS = 2  # `cxrsearch serve`'s default, stated in every report that loads the app; threads: serve's default too
+
+
+def threads_text(server: str, backend: str) -> str:
+    """What `cxrsearch serve` runs per worker by default (pipelines.cli.serve.default_threads), in words."""
+    from pipelines.cli.serve import default_threads, pick_server
+
+    given = os.environ.get("CXRSEARCH_THREADS")  # serve's default when set
+    threads = int(given) if given else default_threads(pick_server(server), backend)
+    return "an event loop (1 thread)" if threads == 1 else f"{threads} threads"
 
 
 class ServerError(PipelineError):
@@ -65,7 +74,7 @@ def free_port() -> int:
 
 
 def start_app(ctx: BenchContext, build: dict, *, name: str | None = None, checkpoint: Path | None = None,
-              workers: int = WORKERS, threads: int = THREADS, timeout_s: float = 90.0) -> AppServer:
+              workers: int = WORKERS, threads: int | None = None, timeout_s: float = 90.0) -> AppServer:
     """`cxrsearch serve` over one index build; returns once /api/health answers "ok".
 
     Args:
@@ -73,7 +82,8 @@ def start_app(ctx: BenchContext, build: dict, *, name: str | None = None, checkp
             the app serves image files from the corpus folder (ctx.images).
         name: a label for the log file (default the backend).
         checkpoint: the cascade for search by upload (default ctx.checkpoint; 'none' when there is none).
-        workers / threads: worker processes and threads per worker (waitress: threads only).
+        workers / threads: worker processes and threads per worker (waitress: threads only; None: serve's
+            default for the server and backend, see pipelines.cli.serve.default_threads).
 
     Raises:
         ServerError: the server exited or did not become healthy within `timeout_s`, quoting its log.
@@ -84,8 +94,9 @@ def start_app(ctx: BenchContext, build: dict, *, name: str | None = None, checkp
     checkpoint = checkpoint if checkpoint is not None else ctx.checkpoint
     cmd = [sys.executable, "-c", SERVE, "serve", "--server", ctx.http_server, "--host", "127.0.0.1", "--port",
            str(port), "--backend",
-           build["backend"], "--index-dir", str(build["index_dir"]), "--workers", str(workers), "--threads",
-           str(threads), "--checkpoint", str(checkpoint) if checkpoint and Path(checkpoint).is_file() else "none"]
+           build["backend"], "--index-dir", str(build["index_dir"]), "--workers", str(workers)]
+    cmd += ["--threads", str(threads)] if threads is not None else []
+    cmd += ["--checkpoint", str(checkpoint) if checkpoint and Path(checkpoint).is_file() else "none"]
     # the corpus folder itself: the bench's image subsets are folders of symlinks, which the app refuses to serve
     # (a served file must lie inside the image folder once links are resolved)
     cmd += ["--images-dir", str(Path(ctx.images).resolve())]

@@ -95,10 +95,11 @@ def check_answers(base_url: str, request: tuple, label: str) -> None:
 LABELS_VECTORS = {"embedded": "FAISS", "es": "ES kNN"}
 
 
-def servers_text(servers: dict[str, AppServer]) -> str:
-    from pipelines.bench.server import THREADS, WORKERS
+def servers_text(servers: dict[str, AppServer], http_server: str) -> str:
+    from pipelines.bench.server import WORKERS, threads_text
 
-    return f"{WORKERS} workers x {THREADS} threads each, {len(servers)} server(s)"
+    return "; ".join(f"{name}: {WORKERS} workers x {threads_text(http_server, server.backend)}"
+                     for name, server in servers.items())
 
 
 def upload_times(server: AppServer, images: list[Path], n: int) -> list[float]:
@@ -242,7 +243,8 @@ class Http(Section):
             f"{DISTINCT_QUERIES:,} distinct queries (finding x place x side x severity from the lexicon; more than "
             "the cache holds, so every API answer is computed); similar rotates "
             f"{len(picked)} image ids (k = 10). The API runs `cxrsearch serve` "
-            f"({ctx.http_server}, {servers_text(servers)}) in its own process group over the indexing section's builds "
+            f"({ctx.http_server}; {servers_text(servers, ctx.http_server)}) in its own process group over the "
+            "indexing section's builds "
             f"({len(ids)} images); the bare Elasticsearch peers are the same documents and vectors, queried without "
             "the API's concepts, negation, vectors, documents and explanations. Ratios: vs the bare Elasticsearch "
             f"query (BM25, or kNN) at the same connection count. {uploads}")
