@@ -17,7 +17,8 @@ What a connection may take (the limits serve.ReadLimits keeps under gthread, kep
 - a body longer than the app accepts (its MAX_CONTENT_LENGTH) is not read: the app answers 413 from the
   head, and the connection closes; a body is kept in memory up to SPOOL_BYTES, beyond that in a temp file;
 - a request line over MAX_REQUEST_LINE goes to the app cut there (its 414), more than
-  `limit_request_fields` header fields or one over `limit_request_field_size` is a 431;
+  `limit_request_fields` header fields or one over `limit_request_field_size` is a 431, and a head still
+  unfinished after MAX_HEAD_BYTES closes the connection (llhttp holds a header field whole until it ends);
 - an answer is sent as fast as the client reads it, at MIN_BODY_RATE or more after READ_TIMEOUT_S, else
   the connection is closed.
 A stalled or dripping client costs a buffer, never the thread. A request that runs past --timeout stops the
@@ -49,6 +50,7 @@ from pipelines.cli.serve import MIN_BODY_RATE, READ_TIMEOUT_S
 
 RECV_BYTES = 256 * 1024
 MAX_REQUEST_LINE = 1024 * 1024     # a longer request target reaches the app cut here (the app answers 414)
+MAX_HEAD_BYTES = 8 * 1024 * 1024   # a request head still unfinished past this closes its connection
 SPOOL_BYTES = 1024 * 1024          # a request body past this is kept in a temp file until the app reads it
 SWEEP_S = 0.25                     # how often deadlines are checked
 CLOSE_LINGER_S = 2.0               # after the last answer, what the client still sends is read and dropped
@@ -106,7 +108,7 @@ class _Conn:
     read, requests read whole and waiting their turn, and answer bytes not yet sent."""
 
     __slots__ = ("sock", "addr", "server", "trusted", "parser", "req", "pending", "stage", "since", "count",
-                 "out", "send_since", "sent", "closing", "events", "limits")
+                 "head_bytes", "out", "send_since", "sent", "closing", "events", "limits")
 
     def __init__(self, sock, addr, server, trusted: bool, limits, now: float):
         self.sock, self.addr, self.server, self.trusted, self.limits = sock, addr, server, trusted, limits
@@ -114,6 +116,7 @@ class _Conn:
         self.req: _Request | None = None
         self.pending: collections.deque[_Request] = collections.deque()
         self.stage, self.since, self.count = "new", now, 0  # see deadline()
+        self.head_bytes = 0  # bytes received since the last head ended (llhttp holds a header field whole)
         self.out, self.send_since, self.sent = b"", 0.0, 0  # answer bytes not sent yet; since when; sent since
         self.closing = False
         self.events = 0  # what the selector waits for on this socket
@@ -172,13 +175,13 @@ class _Conn:
                 length = int(value.strip())
         tokens = {t.strip() for t in connection.split(",")}
         req.keep_alive = "keep-alive" in tokens if req.version == "1.0" else "close" not in tokens
-        self.stage, self.since, self.count = "body", time.monotonic(), 0
+        self.stage, self.since, self.count, self.head_bytes = "body", time.monotonic(), 0, 0
         if req.error is not None:
             self._queue()
         elif length > self.limits_body:
             req.too_large = True
             self._queue()
-        elif expect == "100-continue":
+        elif expect == "100-continue" and not self.pending:  # (after an unanswered request it would come first)
             try:
                 self.sock.send(CONTINUE)  # the client waits for it before it sends the body
             except OSError:
@@ -350,6 +353,12 @@ class LoopWorker(base.Worker):
             return
         if conn.stage == "linger":
             return  # the last answer is out: what the client still sends is dropped
+        if conn.stage != "body":
+            conn.head_bytes += len(data)
+            if conn.head_bytes > MAX_HEAD_BYTES:
+                self.log.debug("Closing a connection whose request head is over %s bytes", MAX_HEAD_BYTES)
+                self.close(conn)
+                return
         try:
             conn.parser.feed_data(data)
         except httptools.HttpParserUpgrade:  # no protocol switch here: answered as it is, then closed

@@ -209,6 +209,24 @@ def test_a_request_line_over_a_mebibyte_reaches_the_app_cut(server):
         assert status == 200 and json.loads(body)["raw_uri_bytes"] == 1024 * 1024 and headers["connection"] == "close"
 
 
+def test_a_head_that_never_ends_closes_its_connection(server):
+    port, proc = server
+    with connect(port) as s:
+        s.sendall(b"GET / HTTP/1.1\r\nX-Endless: ")
+        sent = 0
+        try:
+            while sent < 12 * 1024 * 1024:  # one header field, past MAX_HEAD_BYTES (8 MiB)
+                s.sendall(b"v" * 65536)
+                sent += 65536
+        except OSError:
+            pass  # closed under us
+        reader = Reader(s)
+        assert reader.closed() and sent < 12 * 1024 * 1024
+    with connect(port) as s:
+        s.sendall(get("/next"))
+        assert json.loads(Reader(s).answer()[2])["path"] == "/next" and proc.poll() is None
+
+
 def test_answers_big_streamed_empty_head_and_failed(server):
     port, _ = server
     with connect(port) as s:
