@@ -457,7 +457,7 @@ class LoopWorker(base.Worker):
         if req.error is not None:
             return self.error_answer(*req.error)
         started = time.monotonic()
-        environ = self.environ(conn, req)
+        environ: dict = {}
         self.nr += 1
         if self.nr >= self.max_requests:
             self.log.info("Autorestarting worker after current request.")
@@ -473,6 +473,7 @@ class LoopWorker(base.Worker):
             return parts.append  # WSGI's write(); kept with the rest
 
         try:
+            environ = self.environ(conn, req)
             self.cfg.pre_request(self, SimpleNamespace(method=req.method, path=environ["PATH_INFO"]))
             result = self.wsgi(environ, start_response)
             try:
@@ -484,20 +485,22 @@ class LoopWorker(base.Worker):
                     result.close()
             if not state:
                 raise AssertionError("the app returned without calling start_response")
-            answer, status = self.head_and_body(req, state[0], state[1], parts)
+            answer, status, sent = self.head_and_body(req, state[0], state[1], parts)
         except Exception:
             self.log.exception("Error handling request %s", environ.get("RAW_URI"))
             req.keep_alive = False
             answer, status = self.error_answer(500, "InternalServerError", "the server failed to answer"), "500"
+            sent = len(answer)
         if not req.keep_alive:
             conn.closing = True
-        if getattr(self.log, "access_log_enabled", True):
-            self.log.access(SimpleNamespace(status=status, sent=len(answer), headers=state[1] if state else []),
+        if environ and getattr(self.log, "access_log_enabled", True):
+            self.log.access(SimpleNamespace(status=status, sent=sent, headers=state[1] if state else []),
                             SimpleNamespace(headers=req.headers), environ,
                             timedelta(seconds=time.monotonic() - started))
         return answer
 
-    def head_and_body(self, req: _Request, status: str, headers, parts: list[bytes]) -> tuple[bytes, str]:
+    def head_and_body(self, req: _Request, status: str, headers, parts: list[bytes]) -> tuple[bytes, str, int]:
+        """The answer's bytes, its status and its body's length."""
         code = int(status[:3])
         body = b"".join(parts)
         lines = [f"HTTP/1.1 {status}\r\n"]
@@ -531,7 +534,7 @@ class LoopWorker(base.Worker):
         elif req.version == "1.0":
             lines.append("Connection: keep-alive\r\n")
         lines.append("\r\n")
-        return "".join(lines).encode("latin-1") + body, status
+        return "".join(lines).encode("latin-1") + body, status, len(body)
 
     def error_answer(self, status: int, kind: str, message: str) -> bytes:
         body = orjson.dumps({"error": {"type": kind, "message": message}})
