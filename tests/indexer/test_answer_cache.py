@@ -30,6 +30,16 @@ def test_least_recently_used_answers_go_first_and_both_bounds_hold():
         AnswerCache(max_entries=-1)
 
 
+def test_answers_with_numbers_for_keys_or_numpy_values_are_kept_and_others_served_uncached():
+    import numpy as np
+
+    cache = AnswerCache()
+    cache.put("ints", {"counts": {3: np.int64(2)}, "score": np.float32(0.5)})  # the slower encoding's case
+    assert cache.get("ints") == {"counts": {"3": 2}, "score": 0.5}
+    cache.put("object", {"x": object()})                                     # JSON cannot hold it
+    assert cache.get("object") is None and len(cache) == 1
+
+
 def test_a_caller_changing_its_answer_cannot_change_the_next_callers():
     cache = AnswerCache()
     cache.put("k", {"results": [{"image_id": "A"}]})

@@ -47,6 +47,18 @@ def test_values_equal_the_json_modules_and_keys_keep_their_order():
     assert got["point"] == {"x": 1, "y": 2.5} and got["html"] == "<b>x</b>" and got["np"] == 0.25
 
 
+def test_string_keys_only_convert_alike():
+    """Without a non-string key the answer is encoded without OPT_NON_STR_KEYS (quicker): same conversions."""
+    app = make_app()
+    body = {"when": datetime.datetime(2026, 11, 30, 12, 0, tzinfo=datetime.UTC), "price": decimal.Decimal("1.50"),
+            "id": uuid.UUID(int=5), "point": Point(1, 2.5), "html": Markup("<b>x</b>"), "np": np.float32(0.25),
+            "nested": [{"a": 1}]}
+    with app.app_context():
+        got = json.loads(jsonify(body).get_data(as_text=True))
+    assert got == {"when": "Mon, 30 Nov 2026 12:00:00 GMT", "price": "1.50", "id": str(uuid.UUID(int=5)),
+                   "point": {"x": 1, "y": 2.5}, "html": "<b>x</b>", "np": 0.25, "nested": [{"a": 1}]}
+
+
 def test_nan_becomes_null_instead_of_invalid_json():
     app = make_app()
     with app.app_context():
