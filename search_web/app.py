@@ -1,6 +1,8 @@
 """The Flask app factory: settings, services, blueprints (pages, API, uploads, admin, metrics), errors and security."""
 from __future__ import annotations
 
+import gc
+
 from flask import Flask
 
 from search_web import config as settings
@@ -53,6 +55,10 @@ def warm_up(app: Flask) -> Flask:
         svc.query().search(SearchRequest("calcified granuloma right upper lobe", k=1))
     except IndexerError as e:  # the app still starts; requests report the problem
         app.logger.warning("warm-up search failed: %s", e)
+    # What is loaded now (index, lexicon, models) lives as long as the worker: kept out of the cyclic
+    # collector's walks. Else every full collection walks it: 155 ms about every 2,000 searches over 2,000
+    # images, the p99 of a single client.
+    gc.freeze()
     return app
 
 

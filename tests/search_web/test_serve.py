@@ -304,6 +304,22 @@ def test_production_server_answers_and_survives_slow_clients(served, web_corpus)
     assert 'cxrsearch_http_requests_total{endpoint="/api/search",method="GET",status="200"}' in metrics
 
 
+def test_a_warmed_up_worker_keeps_what_it_loaded_out_of_the_cyclic_collector(web_corpus, tmp_path):
+    """warm_up freezes what the worker loaded (gc.freeze): full collections no longer walk the index."""
+    import gc
+
+    from search_web import create_app
+    from search_web.app import warm_up
+
+    gc.unfreeze()
+    try:
+        app = warm_up(create_app(web_corpus.config(UPLOAD_DIR=str(tmp_path / "u"))))
+        index = app.extensions["cxrsearch"].text().memory_index()
+        assert gc.get_freeze_count() > 0 and not any(o is index for o in gc.get_objects())
+    finally:
+        gc.unfreeze()
+
+
 def test_a_server_worker_runs_each_faiss_search_on_one_thread(web_corpus, tmp_path):
     """warm_up (what gunicorn and waitress workers run) sets FAISS's OpenMP threads to FAISS_THREADS (default 1):
     the workers' request threads are the parallelism, and a thread per core per search made them fight."""
