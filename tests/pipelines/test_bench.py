@@ -127,7 +127,8 @@ def test_quick_bench_both_backends_has_elasticsearch_peers(tiny, tmp_path, es_ur
         p50 = next(v for v in f.values() if v["id"] == figure["id"].replace(".rps", ".p50_ms"))
         assert round(p50["value"], 2) == middle[3]  # the same run's p50, not the median of the p50s
     assert "3 rounds over every target in turn" in " ".join(http["notes"])
-    assert "`cxrsearch serve` (granian, " in " ".join(http["notes"])  # --http-server: every app under granian
+    notes = " ".join(http["notes"])  # --http-server: every app under granian, its threads said per backend
+    assert "`cxrsearch serve` (granian; embedded: 2 workers x 4 threads; es: 2 workers x 4 threads)" in notes
     # the service on both backends beside Elasticsearch's bare _search for the same queries, same run
     assert f["service.es_bare.p50_ms"]["baseline"]
     assert f["service.service_es.p99_ms"]["peer"] == "service.es_bare.p99_ms"
