@@ -23,13 +23,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server():
+def start(*options: str) -> tuple[int, subprocess.Popen]:
+    """gunicorn with the event-loop worker and the test app on a free loopback port, once it accepts."""
     port = free_port()
     cmd = [sys.executable, "-m", "gunicorn", "--worker-class", "pipelines.cli.loop_worker.LoopWorker",
-           "--bind", f"127.0.0.1:{port}", "--workers", "1", "--keep-alive", "5", "--limit-request-fields", "20",
-           "--limit-request-field_size", "1000", "--forwarded-allow-ips", "127.0.0.1",
-           "tests.search_web.loop_wsgi:app"]
+           "--bind", f"127.0.0.1:{port}", "--workers", "1", *options, "tests.search_web.loop_wsgi:app"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -40,14 +38,25 @@ def server():
             if proc.poll() is not None:
                 raise AssertionError(proc.stdout.read()) from e
             time.sleep(0.2)
+    return port, proc
+
+
+def stop(proc: subprocess.Popen) -> None:
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+@pytest.fixture(scope="module")
+def server():
+    port, proc = start("--keep-alive", "5", "--limit-request-fields", "20", "--limit-request-field_size", "1000",
+                       "--forwarded-allow-ips", "127.0.0.1")
     try:
         yield port, proc
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+        stop(proc)
 
 
 def connect(port: int) -> socket.socket:
@@ -308,3 +317,31 @@ def test_many_connections_at_once_are_all_answered(server):
     for t in threads:
         t.join(timeout=60)
     assert sorted(answers) == sorted(f"c={i}&j={j}" for i in range(40) for j in range(5))
+
+
+def test_an_idle_worker_lives_and_one_stuck_in_a_request_past_the_timeout_is_replaced():
+    port, proc = start("--timeout", "2")
+    try:
+        def pid() -> int:
+            with connect(port) as s:
+                s.sendall(get("/pid"))
+                return json.loads(Reader(s).answer()[2])["pid"]
+
+        first = pid()
+        time.sleep(3.5)  # idle past the timeout: the loop's heartbeat keeps it
+        assert pid() == first
+        with connect(port) as s:  # a request of 6 s: the heartbeat stops, gunicorn replaces the worker
+            s.settimeout(30)
+            s.sendall(get("/work?6"))
+            assert Reader(s).closed()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                assert pid() != first
+                break
+            except OSError:
+                time.sleep(0.3)
+        else:
+            raise AssertionError("no new worker answered")
+    finally:
+        stop(proc)
