@@ -1,5 +1,5 @@
-"""Browser fixtures: the web app on a real local HTTP server, and Debian's Chromium driven by Playwright
-(never its own download).
+"""Browser fixtures: the web app under `cxrsearch serve` (its defaults, as `make demo` serves it), and
+Debian's Chromium driven by Playwright (never its own download).
 
 Screenshots go to tests/browser/artifacts/ (ignored by git); `make test` keeps them as test artifacts.
 """
@@ -8,13 +8,10 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-import threading
 from pathlib import Path
 
 import pytest
-from werkzeug.serving import make_server
 
-from search_web import create_app
 from tests.search_web.conftest import ADMIN_TOKEN
 from tests.search_web.corpus import shared
 
@@ -26,16 +23,21 @@ LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking
 
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory):
-    """The app over the session corpus on 127.0.0.1:<free port>, threaded like production."""
+    """`cxrsearch serve` with its defaults (what `make demo` serves: gunicorn, the event-loop workers) over the
+    session corpus on 127.0.0.1:<free port>; yields its URL and the settings it was given."""
+    from tests.search_web.test_serve import start_server, stop_server
+
     web_corpus = shared(tmp_path_factory)
-    app = create_app(web_corpus.config(TESTING=False, ADMIN_TOKEN=ADMIN_TOKEN,
-                                       UPLOAD_DIR=str(tmp_path_factory.mktemp("uploads"))))
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}", app
-    server.shutdown()
-    thread.join(timeout=10)
+    uploads = tmp_path_factory.mktemp("uploads")
+    os.environ["CXRSEARCH_ADMIN_TOKEN"] = ADMIN_TOKEN  # read by the server's workers (and only by them here)
+    try:
+        proc, base = start_server(web_corpus, uploads, "auto", workers=2, threads=None, answer_cache=None)
+    finally:
+        del os.environ["CXRSEARCH_ADMIN_TOKEN"]
+    try:
+        yield base, {"IMAGES_DIR": str(web_corpus.images)}
+    finally:
+        stop_server(proc)
 
 
 @pytest.fixture(scope="session")

@@ -109,7 +109,7 @@ def test_search_results_image_similar_back_upload(live_server, page, tmp_path):
     p.goto(base + "/")
     assert p.locator("select[name=kind]").input_value() == "findings"     # the default kind
     p.locator("select[name=kind]").select_option("embedding")
-    corpus_image = app.config["IMAGES_DIR"] + f"/{image_id}.png"
+    corpus_image = app["IMAGES_DIR"] + f"/{image_id}.png"
     p.locator("input[name=image]").set_input_files(corpus_image)
     p.wait_for_url(re.compile(r"/search/image"))
     assert p.locator("h1", has_text="Your image").is_visible()

@@ -140,14 +140,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(web_corpus, tmp_path, server: str, workers: int, threads: int):
-    """`cxrsearch serve` on a free loopback port; returns (process, base URL) once /api/health answers."""
+def start_server(web_corpus, tmp_path, server: str, workers: int, threads: int | None, answer_cache: int | None = 0):
+    """`cxrsearch serve` on a free loopback port; returns (process, base URL) once /api/health answers.
+    threads / answer_cache None: serve's defaults."""
     port = free_port()
     env = {**os.environ, "CXRSEARCH_DATA": str(web_corpus.root), "CXRSEARCH_UPLOAD_DIR": str(tmp_path / "u")}
     cmd = [sys.executable, "-c", "import sys; from pipelines.cli import main; sys.exit(main(sys.argv[1:]))",
            "serve", "--server", server, "--port", str(port),
            "--images-dir", str(web_corpus.images), "--checkpoint", str(web_corpus.checkpoint), "--workers",
-           str(workers), "--threads", str(threads), "--timeout", "20", "--answer-cache", "0"]
+           str(workers), "--timeout", "20"]
+    cmd += ["--threads", str(threads)] if threads is not None else []
+    cmd += ["--answer-cache", str(answer_cache)] if answer_cache is not None else []
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)
     base = f"http://127.0.0.1:{port}"
