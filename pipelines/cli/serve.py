@@ -7,9 +7,9 @@ request timeout. With the embedded backend each gunicorn worker is one thread ru
 searches wait on the network, 4 threads each (gunicorn's gthread worker). Either way a request's head must
 arrive within 10 s and its body at 500 bytes/s or more after that, so slow or half-open connections cannot
 hold a worker.
-`--server granian` (HTTP in Rust, the app in Python threads) costs less CPU per request; it has no request
-timeout of its own, so the app's worker ends itself when a request runs past --timeout and granian starts
-another (search_web.deadline.RequestDeadline), and no limit on reading a body (see the README).
+`--server granian` (HTTP in Rust, the app in Python threads) costs less CPU per request than gthread; it
+has no request timeout of its own, so the app's worker ends itself when a request runs past --timeout and
+granian starts another (search_web.deadline.RequestDeadline), and no limit on reading a body (see the README).
 """
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ def parser() -> argparse.ArgumentParser:
                                         "vectors; default) or 'none'")
     p.add_argument("--server", choices=SERVERS, default="auto",
                    help="WSGI server: gunicorn (default where it runs), waitress (Windows, or by choice), granian "
-                        "(by choice: less CPU per request)")
+                        "(by choice: HTTP in Rust, the app in threads)")
     p.add_argument("--workers", type=int, default=int(os.environ.get("CXRSEARCH_WORKERS", 2)),
                    help="worker processes (gunicorn, granian; 2, or $CXRSEARCH_WORKERS)")
     p.add_argument("--threads", type=int, default=int(os.environ["CXRSEARCH_THREADS"])
