@@ -4,8 +4,6 @@ keep-alive, pipelining in turn, chunked and 100-continue bodies, limits, the app
 from __future__ import annotations
 
 import json
-import os
-import signal
 import socket
 import subprocess
 import sys
@@ -14,13 +12,7 @@ import time
 
 import pytest
 
-pytest.importorskip("httptools")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.search_web.test_serve import free_port, stop_server
 
 
 def start(*options: str) -> tuple[int, subprocess.Popen]:
@@ -41,14 +33,6 @@ def start(*options: str) -> tuple[int, subprocess.Popen]:
     return port, proc
 
 
-def stop(proc: subprocess.Popen) -> None:
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-
-
 @pytest.fixture(scope="module")
 def server():
     port, proc = start("--keep-alive", "5", "--limit-request-fields", "20", "--limit-request-field_size", "1000",
@@ -56,7 +40,7 @@ def server():
     try:
         yield port, proc
     finally:
-        stop(proc)
+        stop_server(proc)
 
 
 def connect(port: int) -> socket.socket:
@@ -344,4 +328,4 @@ def test_an_idle_worker_lives_and_one_stuck_in_a_request_past_the_timeout_is_rep
         else:
             raise AssertionError("no new worker answered")
     finally:
-        stop(proc)
+        stop_server(proc)
