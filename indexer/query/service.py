@@ -177,7 +177,7 @@ class QueryService:
         plan = build_plan(parsed, request.source, wanted, request.negation)
         depth = max(DEPTH, 2 * request.k * request.page)
         retrieval = self.backend.retrieve(plan, filters=filters, facets=facets, depth=depth,
-                                          facet_size=request.facet_size)
+                                          facet_size=request.facet_size, state=key[0] if key is not None else None)
         rankings = dict(retrieval.rankings)
         used = [name for name in rankings]
         skipped: dict[str, str] = {}

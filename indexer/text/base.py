@@ -217,11 +217,14 @@ class TextBackend(abc.ABC):
 
     @abc.abstractmethod
     def retrieve(self, plan, filters: Filters | None = None, facets: Sequence[str] | None = None, depth: int = 1000,
-                 version: str | None = None, facet_size: int = 20):
+                 version: str | None = None, facet_size: int = 20, state: str | None = None):
         """Execute a retrieval plan (indexer.query.plan.RankPlan): each retriever's ranking, total, facets.
 
         Returns an `indexer.query.memory.Retrieval`. Both backends hold to the same ranking contract
         (tests/indexer/test_query_contract.py).
+
+        `state`: a `state_token()` the caller read for this search (with `version` None); a backend may rank on
+        exactly that state without reading it again (the embedded one, when it is the state its ranker holds).
         """
 
     @abc.abstractmethod

@@ -285,7 +285,7 @@ class ElasticsearchTextBackend(TextBackend):
         return SearchResult(hits, int(response["hits"]["total"]["value"]), counts, self.name, found_version)
 
     def retrieve(self, plan, filters: Filters | None = None, facets: Sequence[str] | None = None, depth: int = 1000,
-                 version: str | None = None, facet_size: int = FACET_SIZE):
+                 version: str | None = None, facet_size: int = FACET_SIZE, state: str | None = None):
         """Execute a plan on the server (one _msearch): concept and lexical rankings, total and facets.
 
         The same contract as the embedded backend (indexer.query.memory), as a query DSL (indexer.query.dsl):
@@ -297,7 +297,7 @@ class ElasticsearchTextBackend(TextBackend):
         at most LIVE_ALIAS_TTL_S ago, so a server may rank on the previous version for up to a second after
         another process switched it), which the result names in `version`, so that the caller reads the
         page's documents from the same version; if a reindex dropped that version in between, the alias is
-        read again, once.
+        read again, once. `state` is ignored (this backend names no state: `state_token()` is None).
         """
         check_k(min(depth, MAX_RESULT_WINDOW))
         check_facets(facets)

@@ -195,3 +195,17 @@ def test_a_backend_that_cannot_name_its_state_is_never_cached(backend):
 def test_without_a_cache_every_answer_is_computed(backend):
     service = QueryService(backend)
     assert [service.search(SearchRequest("granuloma"))["cached"] for _ in range(2)] == [False, False]
+
+
+def test_a_new_search_reads_the_index_state_once(backend, monkeypatch):
+    """The cache key's state token is the state the search ranks on: the live version (a stat) and the write
+    counter (a SQLite pragma) are read once per new search, not again by the ranking."""
+    service = QueryService(backend, cache=AnswerCache(16))
+    service.search(SearchRequest("opacity right", k=5))       # builds the ranker, keeps the page's documents
+    reads = {"live": 0, "stamp": 0}
+    live, stamp = backend.live_version, backend._current_stamp
+    monkeypatch.setattr(backend, "live_version", lambda: reads.__setitem__("live", reads["live"] + 1) or live())
+    monkeypatch.setattr(backend, "_current_stamp",
+                        lambda v: reads.__setitem__("stamp", reads["stamp"] + 1) or stamp(v))
+    body = service.search(SearchRequest("opacity right", k=4))  # another answer, on documents already read
+    assert body["cached"] is False and body["results"] and reads == {"live": 1, "stamp": 1}
