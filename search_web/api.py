@@ -17,10 +17,11 @@ bp = Blueprint("api", __name__, url_prefix="/api")
 _suggester = ConceptSuggester()
 
 
-def run_search(svc: Services, args) -> dict:
-    """The query service's answer for request args (q, k, page, source, filter), with the synthetic note."""
+def run_search(svc: Services, args, build=None) -> dict:
+    """The query service's answer for request args (q, k, page, source, filter), with the synthetic note and each
+    hit's links (`build`: `link_builder()`'s function; made for the current request when None)."""
     body = svc.query().search(SearchRequest(**search_params(args)))
-    build = link_builder()
+    build = build if build is not None else link_builder()
     for item in body.get("results", []):
         item.setdefault("links", build(item["image_id"]))
     return with_note(body, body.get("synthetic") or svc.corpus_synthetic())

@@ -30,7 +30,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.json.sort_keys = False
     app.extensions[EXTENSION] = open_services(app.config)
 
-    from search_web import admin, api, errors, metrics, pages, security, upload_views
+    from search_web import admin, api, errors, fast_search, metrics, pages, security, upload_views
 
     security.install(app)
     metrics.install(app)
@@ -40,6 +40,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(upload_views.bp)
     app.register_blueprint(admin.bp)
     pages.install(app)
+    fast_search.install(app)
     return app
 
 

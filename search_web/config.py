@@ -35,6 +35,7 @@ DEFAULTS: dict[str, object] = {
     "RETRY_AFTER_S": 2,             # Retry-After on 503 answers
     "TRUSTED_HOSTS": None,          # comma-separated Host values to accept (None: any; never reflected)
     "ANSWER_CACHE": 512,            # search answers kept per worker (embedded backend; 0: none), indexer.query.cache
+    "FAST_SEARCH": True,            # GET /api/search (embedded) answered by search_web.fast_search, not Flask
 }
 
 # integer settings and their smallest allowed value
@@ -53,6 +54,9 @@ def resolve(config) -> None:
         if number < least:
             raise ConfigError(f"{key}={value!r} is invalid: use an integer >= {least}")
         config[key] = number
+    fast = config.get("FAST_SEARCH", True)
+    config["FAST_SEARCH"] = fast if isinstance(fast, bool) else str(fast).strip().lower() not in ("0", "false", "no",
+                                                                                                 "off", "")
     backend = str(config.get("BACKEND") or "embedded")
     if backend not in ("embedded", "es"):
         raise ConfigError(f"BACKEND={backend!r} is unknown; valid: embedded, es")

@@ -20,13 +20,21 @@ OPTIONS = (orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_PAS
 STR_KEY_OPTIONS = OPTIONS & ~orjson.OPT_NON_STR_KEYS
 
 
+def encode(obj: Any) -> bytes:
+    """A JSON answer's body as `FastJSONProvider.response` writes it (compact, trailing newline)."""
+    try:
+        return orjson.dumps(obj, default=_default, option=STR_KEY_OPTIONS)
+    except TypeError:  # a key that is not a string (or what JSON cannot hold: raised again below)
+        return orjson.dumps(obj, default=_default, option=OPTIONS)
+
+
 class FastJSONProvider(DefaultJSONProvider):
+    @property
+    def orjson_answers(self) -> bool:
+        """Whether `response` encodes with `encode` (not in debug mode, nor with compact False or sort_keys)."""
+        return not ((self.compact is None and self._app.debug) or self.compact is False or self.sort_keys)
+
     def response(self, *args: Any, **kwargs: Any) -> Response:
-        if (self.compact is None and self._app.debug) or self.compact is False or self.sort_keys:
+        if not self.orjson_answers:
             return super().response(*args, **kwargs)
-        obj = self._prepare_response_obj(args, kwargs)
-        try:
-            data = orjson.dumps(obj, default=_default, option=STR_KEY_OPTIONS)
-        except TypeError:  # a key that is not a string (or what JSON cannot hold: raised again below)
-            data = orjson.dumps(obj, default=_default, option=OPTIONS)
-        return self._app.response_class(data, mimetype=self.mimetype)
+        return self._app.response_class(encode(self._prepare_response_obj(args, kwargs)), mimetype=self.mimetype)

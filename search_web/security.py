@@ -29,9 +29,8 @@ CSRF_FIELD = "csrf_token"
 _CSRF_KEY = "_csrf"
 
 
-def _target_length() -> int:
+def target_length(environ) -> int:
     """Bytes of the request target (path and query string) as the client sent it."""
-    environ = request.environ
     raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
     if raw:
         return len(raw)
@@ -41,7 +40,7 @@ def _target_length() -> int:
 def check_request() -> None:
     """before_request: a request target over MAX_URL_BYTES is a 414 (JSON under /api)."""
     limit = current_app.config["MAX_URL_BYTES"]
-    if _target_length() > limit:
+    if target_length(request.environ) > limit:
         abort(414, description=f"the request URL is longer than {limit} bytes; send fewer or shorter parameters")
 
 
