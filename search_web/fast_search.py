@@ -47,7 +47,7 @@ class FastSearch:
 
     def __init__(self, app: Flask, wsgi_app):
         self.app, self.wsgi_app = app, wsgi_app
-        self.answered = 0   # requests answered here (tests and /api/stats-free debugging)
+        self.answered = 0   # requests answered here, not by Flask (read by the tests)
 
     def __call__(self, environ, start_response):
         if environ.get("PATH_INFO") != PATH or environ.get("REQUEST_METHOD") != "GET" or environ.get("SCRIPT_NAME"):
