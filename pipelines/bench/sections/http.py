@@ -238,7 +238,7 @@ class Http(Section):
         result.notes.append(
             f"wrk on loopback, {rounds}{ctx.http_seconds:g} s per run after a discarded warm-up run of {warmup:g} s "
             f"at {highest} connections per target, threads = min(connections, cores), each thread starting "
-            f"at its own place in the rotation; search rotates {len(QUERIES)} queries (repeated: after its first "
+            f"at its own place in the rotation; search rotates {len(QUERIES)} queries (repeated: after its second "
             "time each is answered from the API's answer cache, as a repeated search is), and separately "
             f"{DISTINCT_QUERIES:,} distinct queries (finding x place x side x severity from the lexicon; more than "
             "the cache holds, so every API answer is computed); similar rotates "
