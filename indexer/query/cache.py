@@ -11,10 +11,10 @@ Answers are stored as JSON bytes (orjson) and decoded on every hit, so no caller
 next caller gets.
 
 An answer is kept the second time its request misses, not the first: most searches are asked once, and
-encoding each one's answer for the cache was 3-4% of a new search's time in the app (and one-off searches
-would push the answers that are asked again out of the cache). The requests that missed are remembered
-(keys only, as many as the cache holds answers), so a search asked again soon is answered from the cache
-from its third time on.
+encoding each one's answer for the cache was 4-6% of a new search's CPU time in the app
+(scripts/ab_search.py; and one-off searches would push the answers asked again out of the cache). The
+requests that missed are remembered (keys only, as many as the cache holds answers), so a search asked
+again soon is answered from the cache from its third time on.
 """
 from __future__ import annotations
 
