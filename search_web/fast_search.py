@@ -77,7 +77,7 @@ class FastSearch:
         trusted = config.get("TRUSTED_HOSTS")
         if trusted is not None:
             get_host(environ, trusted)  # raises for a Host it refuses: Flask answers 400
-        body = run_search(svc, Request(environ).args, link_builder(app, ""))
+        body = run_search(svc, Request(environ, populate_request=False).args, link_builder(app, ""))
         return encode(body)
 
 
